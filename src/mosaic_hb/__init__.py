@@ -1,0 +1,50 @@
+"""mosaic heartbeat core: the compiled sidecar and its Python binding.
+
+The heartbeat loop is C (hb.c). It runs either as the standalone
+``mosaic-hb`` executable (``spawn()``; no Python in the running sidecar) or
+in this process (``run()``).
+"""
+
+from mosaic_hb._hb import (
+    INTERVAL_MAX,
+    INTERVAL_MIN,
+    RunDirError,
+    SidecarError,
+    alive,
+    beat,
+    check_interval,
+    check_run_dir,
+    proc_start_time,
+    read,
+    run,
+    sidecar_path,
+    spawn,
+    valid_agent_name,
+)
+from mosaic_hb._version import __version__
+from mosaic_hb.record import RECORD_MAX_BYTES, Record, RecordError, parse_record
+
+AGENT_NAME_RULE = "[A-Za-z0-9][A-Za-z0-9_-]{0,63}"
+
+__all__ = [
+    "AGENT_NAME_RULE",
+    "INTERVAL_MAX",
+    "INTERVAL_MIN",
+    "RECORD_MAX_BYTES",
+    "Record",
+    "RecordError",
+    "RunDirError",
+    "SidecarError",
+    "__version__",
+    "alive",
+    "beat",
+    "check_interval",
+    "check_run_dir",
+    "parse_record",
+    "proc_start_time",
+    "read",
+    "run",
+    "sidecar_path",
+    "spawn",
+    "valid_agent_name",
+]

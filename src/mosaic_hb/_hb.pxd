@@ -1,0 +1,61 @@
+# Declarations of the C core (hb.h) for the Cython binding.
+from posix.types cimport pid_t
+
+
+cdef extern from "<signal.h>":
+    ctypedef struct sigset_t:
+        pass
+
+
+cdef extern from "hb.h" nogil:
+    int HB_AGENT_MAX
+    int HB_RECORD_MAX
+    double HB_INTERVAL_MIN
+    double HB_INTERVAL_MAX
+
+    enum:
+        HB_END_ERROR
+        HB_END_DEAD
+        HB_END_STOPPED
+        HB_END_REPLACED
+
+    enum:
+        HB_GO_ON
+        HB_STOP
+        HB_HAND_OVER
+
+    ctypedef struct hb_config:
+        const char *agent
+        pid_t pid
+        const char *run_dir
+        double interval
+        int fsync
+        const char *runtime
+        const sigset_t *wait_mask
+        int (*interrupted)(void *ctx) noexcept
+        void *ctx
+        void (*started)(void *ctx) noexcept
+
+    ctypedef struct hb_record:
+        const char *agent
+        const char *runtime
+        const char *status
+        pid_t pid
+        pid_t hb_pid
+        unsigned long long pid_start
+        unsigned long long seq
+        double interval
+
+    int hb_valid_agent_name(const char *name)
+    int hb_parse_interval(const char *text, double *out)
+    int hb_proc_start_time(pid_t pid, unsigned long long *start)
+    int hb_proc_alive(pid_t pid, unsigned long long pid_start)
+    int hb_open_run_dir(const char *dir, int create, const char **why)
+    int hb_format_record(const hb_record *rec, char *buf, size_t size)
+    int hb_write_record(int dirfd, const hb_record *rec, int do_fsync)
+    int hb_run(const hb_config *cfg, const char **why)
+
+
+cdef extern from "<errno.h>":
+    # Not in Cython's libc.errno; differs from EOPNOTSUPP on macOS.
+    int ENOTSUP

@@ -1,0 +1,606 @@
+/*
+ * mosaic heartbeat core: the loop, the atomic beat, the lock and the daemon.
+ * See hb.h for the API and hb_platform.h for the per-platform parts.
+ */
+#if defined(__linux__) && !defined(_GNU_SOURCE)
+#  define _GNU_SOURCE   /* ppoll, pipe2 */
+#endif
+
+#include "hb.h"
+#include "hb_platform.h"
+
+#include <ctype.h>
+#include <limits.h>
+#include <math.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+
+#define HB_LOCK_WAIT_NS 5000000000LL   /* how long a replaced sidecar may take to let go */
+
+/* ---- names and arguments ------------------------------------------------ */
+
+int hb_valid_agent_name(const char *name)
+{
+    if (name == NULL || !isalnum((unsigned char)name[0]) || !isascii((unsigned char)name[0]))
+        return 0;
+    size_t n = 0;
+    for (const char *p = name; *p; p++, n++) {
+        unsigned char c = (unsigned char)*p;
+        if (n >= HB_AGENT_MAX || !isascii(c) || !(isalnum(c) || c == '_' || c == '-'))
+            return 0;
+    }
+    return 1;
+}
+
+int hb_parse_interval(const char *text, double *out)
+{
+    if (text == NULL || *text == '\0' || isspace((unsigned char)*text))
+        return -1;
+    char *end;
+    errno = 0;
+    double value = strtod(text, &end);
+    if (errno != 0 || *end != '\0' || !isfinite(value)
+        || value < HB_INTERVAL_MIN || value > HB_INTERVAL_MAX)
+        return -1;
+    *out = value;
+    return 0;
+}
+
+/* ---- clocks ------------------------------------------------------------- */
+
+static long long hb_monotonic_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+/* ---- the run dir -------------------------------------------------------- */
+
+/* mkdir -p, with 0700 for every directory it creates. */
+static int hb_mkdirs(const char *dir)
+{
+    char path[PATH_MAX];
+    size_t len = strlen(dir);
+    if (len == 0 || len >= sizeof path) {
+        errno = len ? ENAMETOOLONG : ENOENT;
+        return -1;
+    }
+    memcpy(path, dir, len + 1);
+    for (char *p = path + 1; ; p++) {
+        if (*p == '/' || *p == '\0') {
+            char saved = *p;
+            *p = '\0';
+            if (mkdir(path, 0700) != 0 && errno != EEXIST)
+                return -1;
+            *p = saved;
+            if (saved == '\0')
+                return 0;
+        }
+    }
+}
+
+int hb_open_run_dir(const char *dir, int create, const char **why)
+{
+    *why = NULL;
+    if (create && hb_mkdirs(dir) != 0)
+        return -1;
+    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0) {
+        if (errno == ELOOP || errno == ENOTDIR) {
+            struct stat st;
+            if (lstat(dir, &st) == 0 && S_ISLNK(st.st_mode)) {
+                *why = "run dir is a symlink";
+                errno = ELOOP;
+            }
+        }
+        return -1;
+    }
+    struct stat st;
+    if (fstat(fd, &st) != 0) {
+        int err = errno;
+        close(fd);
+        errno = err;
+        return -1;
+    }
+    if (st.st_uid != geteuid()) {
+        *why = "run dir is owned by another user";
+        close(fd);
+        errno = EPERM;
+        return -1;
+    }
+    if ((st.st_mode & (S_IWGRP | S_IWOTH)) && !(st.st_mode & S_ISVTX)) {
+        *why = "run dir is group- or world-writable";
+        close(fd);
+        errno = EPERM;
+        return -1;
+    }
+    return fd;
+}
+
+/* ---- one beat ------------------------------------------------------------ */
+
+static void hb_file_name(char *buf, size_t size, const char *agent, const char *suffix)
+{
+    snprintf(buf, size, "%s%s", agent, suffix);
+}
+
+int hb_format_record(const hb_record *rec, char *buf, size_t size)
+{
+    struct timespec now;
+    clock_gettime(CLOCK_REALTIME, &now);
+    time_t secs = now.tv_sec;
+    struct tm local;
+    char ts[40];
+    if (localtime_r(&secs, &local) == NULL || strftime(ts, sizeof ts, "%Y-%m-%dT%H:%M:%S%z", &local) == 0)
+        return -1;
+    /* The seed's three keys first, so that its readers keep working. */
+    int n = snprintf(buf, size,
+                     "ts=%s\npid=%d\nstatus=%s\nagent=%s\n"
+                     "epoch=%lld.%03ld\nseq=%llu\ninterval=%g\nhb_pid=%d\npid_start=%llu\n",
+                     ts, (int)rec->pid, rec->status, rec->agent,
+                     (long long)now.tv_sec, now.tv_nsec / 1000000L, rec->seq,
+                     rec->interval, (int)rec->hb_pid, rec->pid_start);
+    if (n < 0 || (size_t)n >= size)
+        return -1;
+    if (rec->runtime != NULL) {
+        int m = snprintf(buf + n, size - (size_t)n, "runtime=%s\n", rec->runtime);
+        if (m < 0 || (size_t)m >= size - (size_t)n)
+            return -1;
+        n += m;
+    }
+    return n;
+}
+
+int hb_write_record(int dirfd, const hb_record *rec, int do_fsync)
+{
+    char buf[HB_RECORD_MAX], tmp_name[HB_AGENT_MAX + 16], name[HB_AGENT_MAX + 16];
+    int len = hb_format_record(rec, buf, sizeof buf);
+    if (len < 0) {
+        errno = EOVERFLOW;
+        return -1;
+    }
+    hb_file_name(tmp_name, sizeof tmp_name, rec->agent, ".hb.tmp");
+    hb_file_name(name, sizeof name, rec->agent, ".hb");
+
+    /* O_EXCL refuses anything already there, a planted symlink included;
+     * we hold the lock, so whatever is there is debris: remove it once. */
+    const int flags = O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC;
+    int fd = openat(dirfd, tmp_name, flags, 0600);
+    if (fd < 0 && errno == EEXIST && unlinkat(dirfd, tmp_name, 0) == 0)
+        fd = openat(dirfd, tmp_name, flags, 0600);
+    if (fd < 0)
+        return -1;
+
+    const char *p = buf;
+    size_t left = (size_t)len;
+    while (left > 0) {
+        ssize_t n = write(fd, p, left);
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            goto fail;
+        }
+        p += n;
+        left -= (size_t)n;
+    }
+    if (do_fsync && fsync(fd) != 0)
+        goto fail;
+    if (close(fd) != 0) {   /* NFS and full disks may report only here */
+        fd = -1;
+        goto fail;
+    }
+    fd = -1;
+    if (renameat(dirfd, tmp_name, dirfd, name) != 0)
+        goto fail;
+    if (do_fsync)
+        (void)fsync(dirfd);   /* the record itself is safe; this makes the rename durable */
+    return 0;
+
+fail:;
+    int err = errno;
+    if (fd >= 0)
+        close(fd);
+    unlinkat(dirfd, tmp_name, 0);
+    errno = err;
+    return -1;
+}
+
+/* ---- the lock ------------------------------------------------------------ */
+
+static int hb_try_lock(int fd, pid_t *holder)
+{
+    struct flock fl;
+    memset(&fl, 0, sizeof fl);
+    fl.l_type = F_WRLCK;
+    fl.l_whence = SEEK_SET;
+    if (fcntl(fd, F_SETLK, &fl) == 0)
+        return 1;
+    if (errno != EAGAIN && errno != EACCES)
+        return -1;
+    memset(&fl, 0, sizeof fl);
+    fl.l_type = F_WRLCK;
+    fl.l_whence = SEEK_SET;
+    *holder = 0;
+    if (fcntl(fd, F_GETLK, &fl) == 0 && fl.l_type != F_UNLCK)
+        *holder = fl.l_pid;
+    return 0;
+}
+
+/* Take AGENT.hb.lock for the life of the sidecar. A POSIX record lock, not
+ * flock(), because F_GETLK names the holder: a running sidecar for the same
+ * agent is asked to hand over (SIGUSR1), and we wait, bounded, for it to go.
+ * Returns the lock fd, or -1 with errno. */
+static int hb_take_lock(int dirfd, const char *agent, const char **why)
+{
+    char name[HB_AGENT_MAX + 16];
+    hb_file_name(name, sizeof name, agent, ".hb.lock");
+    int fd = openat(dirfd, name, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+    if (fd < 0) {
+        *why = "cannot open the lock file";
+        return -1;
+    }
+    pid_t holder = 0, signalled = 0;
+    long long deadline = hb_monotonic_ns() + HB_LOCK_WAIT_NS;
+    for (;;) {
+        int got = hb_try_lock(fd, &holder);
+        if (got == 1)
+            return fd;
+        if (got < 0) {
+            *why = "cannot lock the lock file";
+            break;
+        }
+        if (holder > 0 && holder != signalled && holder != getpid()) {
+            kill(holder, SIGUSR1);
+            signalled = holder;
+        }
+        if (hb_monotonic_ns() > deadline) {
+            *why = "another sidecar holds the lock and did not hand over";
+            errno = EWOULDBLOCK;
+            break;
+        }
+        struct timespec pause = {0, 5000000L};
+        nanosleep(&pause, NULL);
+    }
+    int err = errno;
+    close(fd);
+    errno = err;
+    return -1;
+}
+
+/* ---- the loop ------------------------------------------------------------ */
+
+typedef struct hb_state {
+    const hb_config *cfg;
+    int dirfd;
+    int lockfd;
+    hb_record rec;
+} hb_state;
+
+/* The run dir vanished under us (someone ran rm -rf): make it again, and
+ * lock again, since our lock now lives in a deleted directory. 0 on
+ * success; -1 with errno; HB_END_REPLACED if another sidecar got there first. */
+static int hb_reopen_run_dir(hb_state *st)
+{
+    const char *why;
+    int dirfd = hb_open_run_dir(st->cfg->run_dir, 1, &why);
+    if (dirfd < 0)
+        return -1;
+    char name[HB_AGENT_MAX + 16];
+    hb_file_name(name, sizeof name, st->cfg->agent, ".hb.lock");
+    int lockfd = openat(dirfd, name, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+    pid_t holder;
+    if (lockfd < 0 || hb_try_lock(lockfd, &holder) != 1) {
+        int err = errno;
+        if (lockfd >= 0)
+            close(lockfd);
+        close(dirfd);
+        errno = err;
+        return lockfd < 0 ? -1 : HB_END_REPLACED;
+    }
+    close(st->dirfd);
+    close(st->lockfd);
+    st->dirfd = dirfd;
+    st->lockfd = lockfd;
+    return 0;
+}
+
+/* Write one beat; if the run dir has gone, make it again and retry once. */
+static int hb_beat_now(hb_state *st, const char *status)
+{
+    st->rec.status = status;
+    if (hb_write_record(st->dirfd, &st->rec, st->cfg->fsync) == 0)
+        return 0;
+    if (errno != ENOENT)
+        return -1;
+    int r = hb_reopen_run_dir(st);
+    if (r != 0)
+        return r;
+    return hb_write_record(st->dirfd, &st->rec, st->cfg->fsync);
+}
+
+int hb_run(const hb_config *cfg, const char **why)
+{
+    const char *dummy;
+    if (why == NULL)
+        why = &dummy;
+    *why = NULL;
+    if (!hb_valid_agent_name(cfg->agent) || cfg->pid <= 0
+        || !(cfg->interval >= HB_INTERVAL_MIN && cfg->interval <= HB_INTERVAL_MAX)) {
+        *why = "invalid arguments";
+        errno = EINVAL;
+        return HB_END_ERROR;
+    }
+
+    unsigned long long pid_start = 0;
+    int found = hb_proc_start_time(cfg->pid, &pid_start);
+    if (found == 0 || (found < 0 && errno == ESRCH)) {
+        *why = "no such process";
+        errno = ESRCH;
+        return HB_END_ERROR;
+    }
+    if (found < 0 && errno != ENOTSUP) {
+        *why = "cannot read the process's start time";
+        return HB_END_ERROR;
+    }
+
+    hb_state st = {.cfg = cfg, .dirfd = -1, .lockfd = -1};
+    st.dirfd = hb_open_run_dir(cfg->run_dir, 1, why);
+    if (st.dirfd < 0)
+        return HB_END_ERROR;
+
+    hb_watch watch;
+    if (hb_watch_open(&watch, cfg->pid, pid_start) != 0) {
+        hb_watch_close(&watch);
+        close(st.dirfd);
+        *why = "no such process";
+        errno = ESRCH;
+        return HB_END_ERROR;
+    }
+
+    st.lockfd = hb_take_lock(st.dirfd, cfg->agent, why);
+    if (st.lockfd < 0) {
+        int err = errno;
+        hb_watch_close(&watch);
+        close(st.dirfd);
+        errno = err;
+        return HB_END_ERROR;
+    }
+
+    st.rec.agent = cfg->agent;
+    st.rec.runtime = cfg->runtime;
+    st.rec.pid = cfg->pid;
+    st.rec.hb_pid = getpid();
+    st.rec.pid_start = pid_start;
+    st.rec.interval = cfg->interval;
+    st.rec.seq = 1;
+    if (hb_beat_now(&st, "ok") != 0) {
+        int err = errno;
+        *why = "cannot write the first heartbeat";
+        hb_watch_close(&watch);
+        close(st.lockfd);
+        close(st.dirfd);
+        errno = err;
+        return HB_END_ERROR;
+    }
+    if (cfg->started != NULL)
+        cfg->started(cfg->ctx);
+
+    const long long interval_ns = (long long)(cfg->interval * 1e9);
+    long long next_beat = hb_monotonic_ns() + interval_ns;
+    int end = HB_END_DEAD;
+    for (;;) {
+        int ended = hb_watch_wait(&watch, next_beat - hb_monotonic_ns(), cfg->wait_mask);
+        if (ended == 1)
+            break;
+        if (ended < 0) {
+            if (errno != EINTR) {
+                /* The notifier broke (it should not): keep watching by polling. */
+                hb_watch_close(&watch);
+                watch.kind = HB_WATCH_POLL;
+                continue;
+            }
+            int action = cfg->interrupted ? cfg->interrupted(cfg->ctx) : HB_GO_ON;
+            if (action == HB_STOP) {
+                end = HB_END_STOPPED;
+                break;
+            }
+            if (action == HB_HAND_OVER) {
+                end = HB_END_REPLACED;
+                break;
+            }
+            continue;
+        }
+        long long now = hb_monotonic_ns();
+        if (now < next_beat)
+            continue;
+        st.rec.seq++;
+        /* A failed beat (disk full, ...) leaves the last good record in place;
+         * the next one tries again, so the sidecar recovers on its own. */
+        if (hb_beat_now(&st, "ok") == HB_END_REPLACED) {
+            end = HB_END_REPLACED;
+            break;
+        }
+        /* Keep to the schedule, but after a stall (SIGSTOP, suspend) start a
+         * fresh one rather than bursting to catch up. */
+        next_beat += interval_ns;
+        if (next_beat <= now)
+            next_beat = now + interval_ns;
+    }
+
+    if (end != HB_END_REPLACED) {
+        st.rec.seq++;
+        (void)hb_beat_now(&st, end == HB_END_DEAD ? "dead" : "stopped");
+    }
+    hb_watch_close(&watch);
+    close(st.lockfd);
+    close(st.dirfd);
+    return end;
+}
+
+/* ---- the daemon ----------------------------------------------------------- */
+
+/* What the daemon tells the process that launched it. */
+typedef struct hb_report {
+    int err;          /* 0: running */
+    pid_t pid;
+    char why[120];
+} hb_report;
+
+static void hb_send_report(int fd, int err, const char *why)
+{
+    hb_report r;
+    memset(&r, 0, sizeof r);
+    r.err = err;
+    r.pid = getpid();
+    if (why != NULL)
+        snprintf(r.why, sizeof r.why, "%s", why);
+    ssize_t n;
+    do {
+        n = write(fd, &r, sizeof r);
+    } while (n < 0 && errno == EINTR);
+}
+
+typedef struct hb_daemon_ctx {
+    const hb_config *user;
+    int report_fd;
+} hb_daemon_ctx;
+
+static void hb_daemon_started(void *ctx)
+{
+    hb_daemon_ctx *d = ctx;
+    hb_send_report(d->report_fd, 0, NULL);
+    close(d->report_fd);
+    d->report_fd = -1;
+    if (d->user->started != NULL)
+        d->user->started(d->user->ctx);
+}
+
+static int hb_daemon_interrupted(void *ctx)
+{
+    hb_daemon_ctx *d = ctx;
+    return d->user->interrupted ? d->user->interrupted(d->user->ctx) : HB_GO_ON;
+}
+
+/* Close every fd from LOWEST up. */
+static void hb_close_from(int lowest)
+{
+#if defined(__linux__) && defined(SYS_close_range)
+    if (syscall(SYS_close_range, (unsigned)lowest, ~0U, 0) == 0)
+        return;
+#endif
+    long max = sysconf(_SC_OPEN_MAX);
+    if (max < 0 || max > 65536)
+        max = 65536;
+    for (int fd = lowest; fd < max; fd++)
+        close(fd);
+}
+
+static void hb_become_daemon(const hb_config *cfg, int report_fd)
+{
+    if (setsid() < 0) {
+        hb_send_report(report_fd, errno, "setsid failed");
+        _exit(1);
+    }
+    pid_t pid = fork();
+    if (pid < 0) {
+        hb_send_report(report_fd, errno, "fork failed");
+        _exit(1);
+    }
+    if (pid > 0)
+        _exit(0);   /* the daemon is now an orphan, and not a session leader */
+
+    if (chdir("/") != 0) {
+        hb_send_report(report_fd, errno, "chdir / failed");
+        _exit(1);
+    }
+    umask(077);
+    int null = open("/dev/null", O_RDWR);
+    if (null < 0) {
+        hb_send_report(report_fd, errno, "cannot open /dev/null");
+        _exit(1);
+    }
+    dup2(null, 0);
+    dup2(null, 1);
+    dup2(null, 2);
+    /* Keep only 0-2 and the report pipe, which we move to fd 3. */
+    if (report_fd != 3) {
+        if (dup2(report_fd, 3) < 0) {
+            hb_send_report(report_fd, errno, "dup2 failed");
+            _exit(1);
+        }
+        report_fd = 3;
+    }
+    (void)fcntl(report_fd, F_SETFD, FD_CLOEXEC);
+    hb_close_from(4);
+
+    hb_daemon_ctx ctx = {.user = cfg, .report_fd = report_fd};
+    hb_config daemon_cfg = *cfg;
+    daemon_cfg.started = hb_daemon_started;
+    daemon_cfg.interrupted = hb_daemon_interrupted;
+    daemon_cfg.ctx = &ctx;
+    const char *why = NULL;
+    int end = hb_run(&daemon_cfg, &why);
+    if (end == HB_END_ERROR) {
+        if (ctx.report_fd >= 0)
+            hb_send_report(ctx.report_fd, errno ? errno : EIO, why);
+        _exit(1);
+    }
+    _exit(0);
+}
+
+pid_t hb_spawn_daemon(const hb_config *cfg, const char **why)
+{
+    static char reason[sizeof ((hb_report *)0)->why];
+    *why = NULL;
+    int fds[2];
+#if defined(__linux__)
+    if (pipe2(fds, O_CLOEXEC) != 0)
+        return -1;
+#else
+    if (pipe(fds) != 0)
+        return -1;
+    fcntl(fds[0], F_SETFD, FD_CLOEXEC);
+    fcntl(fds[1], F_SETFD, FD_CLOEXEC);
+#endif
+    pid_t child = fork();
+    if (child < 0) {
+        int err = errno;
+        close(fds[0]);
+        close(fds[1]);
+        errno = err;
+        return -1;
+    }
+    if (child == 0) {
+        close(fds[0]);
+        hb_become_daemon(cfg, fds[1]);
+        _exit(1);   /* not reached */
+    }
+    close(fds[1]);
+    int status;
+    while (waitpid(child, &status, 0) < 0 && errno == EINTR)
+        ;
+    hb_report report;
+    size_t got = 0;
+    while (got < sizeof report) {
+        ssize_t n = read(fds[0], (char *)&report + got, sizeof report - got);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            break;
+        got += (size_t)n;
+    }
+    close(fds[0]);
+    if (got != sizeof report) {
+        *why = "the sidecar exited before it reported";
+        errno = EPIPE;
+        return -1;
+    }
+    if (report.err != 0) {
+        snprintf(reason, sizeof reason, "%s", report.why);
+        *why = reason[0] ? reason : NULL;
+        errno = report.err;
+        return -1;
+    }
+    return report.pid;
+}

@@ -1,0 +1,142 @@
+/*
+ * mosaic heartbeat core: the public C API.
+ *
+ * Plain C99 + POSIX, no Python. The `mosaic-hb` executable (hb_main.c) and
+ * the Cython binding (_hb.pyx) both call into this, so the heartbeat loop
+ * exists exactly once: hb_run() in hb.c.
+ *
+ * Conventions, as in psutil's C helpers: functions that answer a yes/no
+ * question about the system return a tri-state int:
+ *      1  yes
+ *      0  no
+ *     -1  could not tell; errno says why
+ * Functions that do something return 0 on success and -1 with errno set.
+ */
+#ifndef MOSAIC_HB_H
+#define MOSAIC_HB_H
+
+#include <signal.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+#ifdef _WIN32
+#error "mosaic-hb supports Linux and macOS (and other POSIX systems); Windows is out of scope"
+#endif
+
+#define HB_AGENT_MAX 64          /* agent names: [A-Za-z0-9][A-Za-z0-9_-]{0,63} */
+#define HB_RUNTIME_MAX 32
+#define HB_RECORD_MAX 1024       /* a record is always well under this */
+#define HB_INTERVAL_MIN 0.05
+#define HB_INTERVAL_MAX 86400.0
+
+/* How hb_run() ended. */
+enum hb_end {
+    HB_END_ERROR = -1,    /* setup failed; errno says why, nothing was written */
+    HB_END_DEAD = 0,      /* the watched process died (or its pid was reused) */
+    HB_END_STOPPED = 1,   /* asked to stop (SIGTERM, SIGINT, SIGHUP) */
+    HB_END_REPLACED = 2,  /* a newer sidecar for the same agent took over */
+};
+
+/* What an interrupted wait means; returned by hb_config.interrupted(). */
+enum hb_interrupt {
+    HB_GO_ON = 0,
+    HB_STOP = 1,          /* write status=stopped and end */
+    HB_HAND_OVER = 2,     /* end quietly: the new owner writes from now on */
+};
+
+typedef struct hb_config {
+    const char *agent;        /* validated with hb_valid_agent_name() */
+    pid_t pid;                /* the watched process */
+    const char *run_dir;      /* holds AGENT.hb, AGENT.hb.tmp, AGENT.hb.lock */
+    double interval;          /* seconds between beats */
+    int fsync;                /* fsync the record and the directory on each beat */
+    const char *runtime;      /* optional, written as runtime=; NULL to omit */
+    /* Signal mask to wait with (ppoll/pselect), or NULL to keep the current
+     * one. The executable blocks its stop signals and passes a mask without
+     * them, so that a signal can never slip in between a check and a wait. */
+    const sigset_t *wait_mask;
+    /* Called when a wait is interrupted by a signal. NULL means HB_GO_ON. */
+    int (*interrupted)(void *ctx);
+    void *ctx;
+    /* Called once the lock is held and the first beat is on disk, before
+     * the loop starts: the daemon reports "running" to its launcher here. */
+    void (*started)(void *ctx);
+} hb_config;
+
+/* The record for one beat. */
+typedef struct hb_record {
+    const char *agent;
+    const char *runtime;          /* NULL to omit */
+    const char *status;           /* "ok", "dead" or "stopped" */
+    pid_t pid;
+    pid_t hb_pid;
+    unsigned long long pid_start; /* 0 when the platform cannot tell */
+    unsigned long long seq;
+    double interval;
+} hb_record;
+
+/* -- names and arguments ------------------------------------------------ */
+
+/* 1 if NAME is a valid agent name, else 0. */
+int hb_valid_agent_name(const char *name);
+
+/* Parse an interval in seconds. 0 and *out set on success; -1 if TEXT is not
+ * a finite number within [HB_INTERVAL_MIN, HB_INTERVAL_MAX]. */
+int hb_parse_interval(const char *text, double *out);
+
+/* -- processes (platform code lives in hb_platform.h) ------------------- */
+
+/* Start time of PID in a platform unit (Linux: clock ticks since boot,
+ * field 22 of /proc/PID/stat; macOS: microseconds since the epoch).
+ *   1  found, *start set
+ *   0  no such process, or a zombie
+ *  -1  could not tell (errno; ENOTSUP where the platform has no start time) */
+int hb_proc_start_time(pid_t pid, unsigned long long *start);
+
+/* Is PID alive and still the process that started at PID_START?
+ * PID_START 0 skips the identity check. A zombie is dead; EPERM from
+ * kill() is alive (the process exists, we just may not signal it).
+ *   1 alive, 0 dead or reused, -1 could not tell (errno) */
+int hb_proc_alive(pid_t pid, unsigned long long pid_start);
+
+/* -- the run dir --------------------------------------------------------- */
+
+/* Create DIR (and missing parents) with mode 0700, then check that it is
+ * safe to write in, as ssh checks ~/.ssh: a real directory (not a symlink),
+ * owned by us, and not group/world-writable unless sticky.
+ * Returns an open O_DIRECTORY fd, or -1 with errno set; *why then points at
+ * a static one-line reason ("is a symlink", ...) or NULL for a plain OS
+ * error. CREATE 0 checks an existing dir without creating it. */
+int hb_open_run_dir(const char *dir, int create, const char **why);
+
+/* -- one beat -------------------------------------------------------------- */
+
+/* Format REC into BUF (key=value lines). Returns the length, or -1 if it
+ * does not fit. */
+int hb_format_record(const hb_record *rec, char *buf, size_t size);
+
+/* Atomically replace AGENT.hb in DIRFD with REC: write AGENT.hb.tmp (opened
+ * O_CREAT|O_EXCL|O_NOFOLLOW), optionally fsync, rename over AGENT.hb.
+ * On failure the temp file is removed, the old record is left in place,
+ * and -1 is returned with errno set (ENOSPC, EFBIG, EIO, ...). */
+int hb_write_record(int dirfd, const hb_record *rec, int do_fsync);
+
+/* -- the loop -------------------------------------------------------------- */
+
+/* Take the agent's lock (replacing a running sidecar), write a beat every
+ * interval while the process lives, and a final record when it ends.
+ * Returns an enum hb_end. On HB_END_ERROR, errno is set and *why (if WHY is
+ * not NULL) points at a static phrase naming what failed, or is NULL. */
+int hb_run(const hb_config *cfg, const char **why);
+
+/* -- detaching ----------------------------------------------------------- */
+
+/* Fork, setsid, fork again; in the grandchild, chdir("/"), umask(077),
+ * point 0-2 at /dev/null, close every other fd, then hb_run(). The caller
+ * returns only once the daemon holds the lock and has written its first
+ * beat (or has failed: then -1, errno, and *why as from hb_open_run_dir()).
+ * On success returns the daemon's pid. The caller's stop-signal handling is
+ * passed on through CFG. Never returns in the daemon. */
+pid_t hb_spawn_daemon(const hb_config *cfg, const char **why);
+
+#endif /* MOSAIC_HB_H */

@@ -1,0 +1,246 @@
+/*
+ * mosaic-hb: the standalone heartbeat sidecar. A thin command line over the
+ * C core; no Python runs in it.
+ */
+#if defined(__linux__) && !defined(_GNU_SOURCE)
+#  define _GNU_SOURCE
+#endif
+
+#include "hb.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#ifndef MOSAIC_VERSION
+#  define MOSAIC_VERSION "unknown"
+#endif
+
+#define USAGE_LINE \
+    "usage: mosaic-hb AGENT PID [--run-dir DIR] [--interval SECONDS] [--runtime NAME]\n" \
+    "                 [--foreground] [--fsync] | --version | --help\n"
+
+static const char help_text[] =
+    USAGE_LINE
+    "\n"
+    "Write DIR/AGENT.hb every SECONDS while process PID lives; write a final\n"
+    "record with status=dead when it dies, or status=stopped on SIGTERM,\n"
+    "SIGINT or SIGHUP. Detaches and prints the sidecar's pid unless\n"
+    "--foreground is given. A second sidecar for the same AGENT replaces the\n"
+    "first.\n"
+    "\n"
+    "  --run-dir DIR       default $MOSAIC_HEARTBEAT_RUN_DIR, else\n"
+    "                      ~/.config/mosaic/fleet/run (created 0700)\n"
+    "  --interval SECONDS  0.05 to 86400; default $MOSAIC_HEARTBEAT_INTERVAL, else 15\n"
+    "  --runtime NAME      written to the record as runtime=NAME\n"
+    "  --foreground        run the loop in this process\n"
+    "  --fsync             make every beat durable (fsync file and directory)\n"
+    "\n"
+    "Exit status: 0 running (or, in the foreground, ended cleanly); 1 failed to\n"
+    "start; 2 usage error.\n";
+
+static volatile sig_atomic_t stop_request = HB_GO_ON;
+
+static void on_stop_signal(int sig)
+{
+    stop_request = sig == SIGUSR1 ? HB_HAND_OVER : HB_STOP;
+}
+
+static int on_interrupted(void *ctx)
+{
+    (void)ctx;
+    int action = stop_request;
+    stop_request = HB_GO_ON;
+    return action;
+}
+
+static void usage_error(const char *fmt, const char *arg)
+{
+    fputs("mosaic-hb: error: ", stderr);
+    fprintf(stderr, fmt, arg);
+    fputs(" (see mosaic-hb --help)\n", stderr);
+    exit(2);
+}
+
+static void fail(const char *what, const char *subject, int err)
+{
+    /* One line: what failed, about what, and the OS's reason. */
+    fprintf(stderr, "mosaic-hb: %s", what);
+    if (subject != NULL)
+        fprintf(stderr, ": %s", subject);
+    if (err != 0)
+        fprintf(stderr, ": %s", strerror(err));
+    fputc('\n', stderr);
+    exit(1);
+}
+
+/* Text of an option's value: "--opt=value" or "--opt value". */
+static const char *option_value(int argc, char **argv, int *i, const char *name)
+{
+    size_t len = strlen(name);
+    const char *arg = argv[*i];
+    if (arg[len] == '=')
+        return arg + len + 1;
+    if (*i + 1 >= argc)
+        usage_error("%s needs a value", name);
+    return argv[++*i];
+}
+
+static int is_option(const char *arg, const char *name)
+{
+    size_t len = strlen(name);
+    return strncmp(arg, name, len) == 0 && (arg[len] == '\0' || arg[len] == '=');
+}
+
+int main(int argc, char **argv)
+{
+    const char *agent = NULL, *pid_text = NULL, *run_dir = NULL, *interval_text = NULL;
+    const char *runtime = NULL;
+    int foreground = 0, do_fsync = 0, positional = 0, options_done = 0;
+
+    for (int i = 1; i < argc; i++) {
+        const char *arg = argv[i];
+        if (!options_done && arg[0] == '-' && arg[1] != '\0') {
+            if (strcmp(arg, "--") == 0) {
+                options_done = 1;
+            } else if (strcmp(arg, "--help") == 0 || strcmp(arg, "-h") == 0) {
+                fputs(help_text, stdout);
+                return 0;
+            } else if (strcmp(arg, "--version") == 0) {
+                puts("mosaic-hb " MOSAIC_VERSION);
+                return 0;
+            } else if (strcmp(arg, "--foreground") == 0) {
+                foreground = 1;
+            } else if (strcmp(arg, "--fsync") == 0) {
+                do_fsync = 1;
+            } else if (is_option(arg, "--run-dir")) {
+                run_dir = option_value(argc, argv, &i, "--run-dir");
+            } else if (is_option(arg, "--interval")) {
+                interval_text = option_value(argc, argv, &i, "--interval");
+            } else if (is_option(arg, "--runtime")) {
+                runtime = option_value(argc, argv, &i, "--runtime");
+            } else {
+                usage_error("unknown option '%s'", arg);
+            }
+            continue;
+        }
+        if (positional == 0)
+            agent = arg;
+        else if (positional == 1)
+            pid_text = arg;
+        else
+            usage_error("unexpected argument '%s'", arg);
+        positional++;
+    }
+    if (agent == NULL)
+        usage_error("missing AGENT%s", "");
+    if (pid_text == NULL)
+        usage_error("missing PID%s", "");
+    if (!hb_valid_agent_name(agent))
+        usage_error("invalid agent name '%s': use 1-64 of A-Z a-z 0-9 _ -, starting with a letter or digit", agent);
+    if (runtime != NULL && !hb_valid_agent_name(runtime))
+        usage_error("invalid runtime name '%s'", runtime);
+
+    char *end;
+    errno = 0;
+    long pid_value = strtol(pid_text, &end, 10);
+    if (errno != 0 || *end != '\0' || end == pid_text || pid_value <= 0 || pid_value > INT_MAX)
+        usage_error("invalid PID '%s': expected a positive integer", pid_text);
+
+    if (interval_text == NULL) {
+        interval_text = getenv("MOSAIC_HEARTBEAT_INTERVAL");
+        if (interval_text != NULL && interval_text[0] == '\0')
+            usage_error("MOSAIC_HEARTBEAT_INTERVAL is set but empty%s", "");
+        if (interval_text == NULL)
+            interval_text = "15";
+    }
+    double interval;
+    if (hb_parse_interval(interval_text, &interval) != 0)
+        usage_error("invalid interval '%s': expected seconds from 0.05 to 86400", interval_text);
+
+    char default_dir[PATH_MAX];
+    if (run_dir == NULL) {
+        run_dir = getenv("MOSAIC_HEARTBEAT_RUN_DIR");
+        if (run_dir != NULL && run_dir[0] == '\0')
+            usage_error("MOSAIC_HEARTBEAT_RUN_DIR is set but empty%s", "");
+    }
+    if (run_dir == NULL) {
+        const char *home = getenv("HOME");
+        if (home == NULL || home[0] == '\0')
+            usage_error("HOME is not set; give --run-dir%s", "");
+        if (snprintf(default_dir, sizeof default_dir, "%s/.config/mosaic/fleet/run", home) >= (int)sizeof default_dir)
+            usage_error("HOME is too long%s", "");
+        run_dir = default_dir;
+    }
+    if (run_dir[0] == '\0')
+        usage_error("empty --run-dir%s", "");
+
+    /* The daemon runs from "/", so a relative run dir is made absolute now. */
+    char absolute_dir[PATH_MAX];
+    if (run_dir[0] != '/') {
+        char cwd[PATH_MAX];
+        if (getcwd(cwd, sizeof cwd) == NULL)
+            fail("cannot resolve the run dir", run_dir, errno);
+        if (snprintf(absolute_dir, sizeof absolute_dir, "%s/%s", cwd, run_dir) >= (int)sizeof absolute_dir)
+            fail("cannot resolve the run dir", run_dir, ENAMETOOLONG);
+        run_dir = absolute_dir;
+    }
+
+    /* Refuse before creating anything. */
+    pid_t pid = (pid_t)pid_value;
+    if (hb_proc_alive(pid, 0) == 0)
+        fail("no such process", pid_text, 0);
+
+    const char *why = NULL;
+    int dirfd = hb_open_run_dir(run_dir, 1, &why);
+    if (dirfd < 0)
+        fail(why ? why : "cannot create the run dir", run_dir, why ? 0 : errno);
+    close(dirfd);
+
+    /* Stop signals stay blocked except while the loop waits, so a signal is
+     * never lost between a check and a wait. A write past RLIMIT_FSIZE must
+     * fail with EFBIG rather than kill us. */
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_stop_signal;
+    sigemptyset(&sa.sa_mask);
+    sigset_t stop_signals, wait_mask;
+    sigemptyset(&stop_signals);
+    const int handled[] = {SIGTERM, SIGINT, SIGHUP, SIGUSR1};
+    for (size_t k = 0; k < sizeof handled / sizeof handled[0]; k++) {
+        sigaction(handled[k], &sa, NULL);
+        sigaddset(&stop_signals, handled[k]);
+    }
+    signal(SIGXFSZ, SIG_IGN);
+    signal(SIGPIPE, SIG_IGN);
+    sigprocmask(SIG_BLOCK, &stop_signals, &wait_mask);
+    for (size_t k = 0; k < sizeof handled / sizeof handled[0]; k++)
+        sigdelset(&wait_mask, handled[k]);
+
+    hb_config cfg;
+    memset(&cfg, 0, sizeof cfg);
+    cfg.agent = agent;
+    cfg.pid = pid;
+    cfg.run_dir = run_dir;
+    cfg.interval = interval;
+    cfg.fsync = do_fsync;
+    cfg.runtime = runtime;
+    cfg.wait_mask = &wait_mask;
+    cfg.interrupted = on_interrupted;
+
+    if (foreground) {
+        int end = hb_run(&cfg, &why);
+        if (end == HB_END_ERROR)
+            fail(why ? why : "failed", agent, errno);
+        return 0;
+    }
+    pid_t daemon_pid = hb_spawn_daemon(&cfg, &why);
+    if (daemon_pid < 0)
+        fail(why ? why : "cannot start the sidecar", agent, errno);
+    printf("%d\n", (int)daemon_pid);
+    return 0;
+}

@@ -1,0 +1,128 @@
+"""The heartbeat record: parsing and the contract readers rely on.
+
+A record is a small text file, ``<run dir>/<agent>.hb``, written whole by an
+atomic rename, so a reader sees either the previous record or the next one,
+never a mix. Its format, a superset of the bash sidecar's:
+
+* UTF-8, at most ``RECORD_MAX_BYTES`` bytes, one ``key=value`` per line, every
+  line ending in ``\\n`` (a missing final newline means the file was cut);
+* first ``ts``, ``pid`` and ``status`` (as the bash sidecar wrote them), then
+  ``agent``, ``epoch``, ``seq``, ``interval``, ``hb_pid``, ``pid_start``, and
+  optionally ``runtime``;
+* each key at most once; keys that this version does not know are kept in
+  ``Record.extra`` and otherwise ignored, so that newer sidecars can add keys.
+
+Anything else raises ``RecordError`` and nothing else: ``fleet ps`` shows
+such a file as ``corrupt``.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass, field
+
+RECORD_MAX_BYTES = 4096
+STATUSES = ("ok", "dead", "stopped")
+REQUIRED_KEYS = ("ts", "pid", "status", "agent", "epoch", "seq", "interval", "hb_pid", "pid_start")
+
+_KEY = re.compile(r"[a-z][a-z0-9_]{0,31}\Z")
+_AGENT = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}\Z")
+_TS = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}[+-]\d{4}\Z")
+_UINT = re.compile(r"\d{1,20}\Z")
+_DECIMAL = re.compile(r"\d{1,20}(\.\d{1,20})?([eE][+-]?\d{1,3})?\Z")
+
+
+class RecordError(ValueError):
+    """A heartbeat file that is not a valid record."""
+
+
+@dataclass(frozen=True)
+class Record:
+    ts: str
+    pid: int
+    status: str
+    agent: str
+    epoch: float
+    seq: int
+    interval: float
+    hb_pid: int
+    pid_start: int
+    runtime: str | None = None
+    extra: dict[str, str] = field(default_factory=dict)
+
+
+def _uint(key: str, text: str, minimum: int = 0) -> int:
+    if not _UINT.match(text):
+        raise RecordError(f"{key}: not an integer: {text[:40]!r}")
+    value = int(text)
+    if value < minimum:
+        raise RecordError(f"{key}: out of range: {value}")
+    return value
+
+
+def _seconds(key: str, text: str) -> float:
+    if not _DECIMAL.match(text):
+        raise RecordError(f"{key}: not a number: {text[:40]!r}")
+    value = float(text)
+    if not math.isfinite(value):
+        raise RecordError(f"{key}: not finite")
+    return value
+
+
+def parse_record(data: bytes) -> Record:
+    """Parse the bytes of a heartbeat file. Raises RecordError only."""
+    if not isinstance(data, (bytes, bytearray)):
+        raise RecordError("not bytes")
+    if len(data) == 0:
+        raise RecordError("empty")
+    if len(data) > RECORD_MAX_BYTES:
+        raise RecordError(f"larger than {RECORD_MAX_BYTES} bytes")
+    try:
+        text = bytes(data).decode("utf-8")
+    except UnicodeDecodeError:
+        raise RecordError("not UTF-8") from None
+    if not text.endswith("\n"):
+        raise RecordError("truncated: no final newline")
+    fields: dict[str, str] = {}
+    for number, line in enumerate(text[:-1].split("\n"), start=1):
+        key, sep, value = line.partition("=")
+        if not sep or not _KEY.match(key):
+            raise RecordError(f"line {number}: not key=value")
+        if key in fields:
+            raise RecordError(f"line {number}: duplicate key {key!r}")
+        if any(c < " " or c == "\x7f" for c in value):
+            raise RecordError(f"line {number}: control character in {key!r}")
+        fields[key] = value
+    missing = [key for key in REQUIRED_KEYS if key not in fields]
+    if missing:
+        raise RecordError("missing " + ", ".join(missing))
+
+    status = fields["status"]
+    if status not in STATUSES:
+        raise RecordError(f"status: unknown {status[:20]!r}")
+    if not _TS.match(fields["ts"]):
+        raise RecordError("ts: not %Y-%m-%dT%H:%M:%S%z")
+    agent = fields["agent"]
+    if not _AGENT.match(agent):
+        raise RecordError("agent: not a valid agent name")
+    runtime = fields.get("runtime")
+    if runtime is not None and not _AGENT.match(runtime):
+        raise RecordError("runtime: not a valid name")
+    interval = _seconds("interval", fields["interval"])
+    if not 0.05 <= interval <= 86400:
+        raise RecordError("interval: out of range")
+    extra = {k: v for k, v in fields.items() if k not in REQUIRED_KEYS and k != "runtime"}
+    return Record(
+        ts=fields["ts"],
+        pid=_uint("pid", fields["pid"], minimum=1),
+        status=status,
+        agent=agent,
+        epoch=_seconds("epoch", fields["epoch"]),
+        seq=_uint("seq", fields["seq"]),
+        interval=interval,
+        hb_pid=_uint("hb_pid", fields["hb_pid"], minimum=1),
+        pid_start=_uint("pid_start", fields["pid_start"]),
+        runtime=runtime,
+        extra=extra,
+    )

@@ -1,0 +1,78 @@
+"""Helpers shared by the tests: waiting on a condition, running mosaic-hb."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Callable, TypeVar
+
+import mosaic_hb
+
+T = TypeVar("T")
+
+POLL_SECONDS = 0.005
+
+
+def wait_for(condition: Callable[[], T], timeout: float, what: str) -> T:
+    """Return the first truthy value of CONDITION(), checked until TIMEOUT
+    seconds have passed; fail the test naming WHAT if it never comes.
+
+    This waits on an event with a bound; it is not a sleep standing in for
+    synchronisation."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = condition()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+        time.sleep(POLL_SECONDS)
+
+
+def read_record(path: Path) -> mosaic_hb.Record | None:
+    """The record at PATH, or None if it is missing or not (yet) valid."""
+    try:
+        return mosaic_hb.read(path)
+    except (FileNotFoundError, mosaic_hb.RecordError):
+        return None
+
+
+def record_with(path: Path, **expected) -> Callable[[], mosaic_hb.Record | None]:
+    """A condition: the record at PATH has all the EXPECTED field values."""
+
+    def check():
+        record = read_record(path)
+        if record and all(getattr(record, key) == value for key, value in expected.items()):
+            return record
+        return None
+
+    return check
+
+
+def sidecar(*args: str, env: dict | None = None, timeout: float = 10) -> subprocess.CompletedProcess:
+    """Run the packaged mosaic-hb with ARGS and capture its output."""
+    return subprocess.run(
+        [mosaic_hb.sidecar_path(), *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=timeout,
+        stdin=subprocess.DEVNULL,
+    )
+
+
+def python_child(code: str) -> list[str]:
+    return [sys.executable, "-c", code]
+
+
+def pid_exists(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
