@@ -9,6 +9,8 @@ import time
 from pathlib import Path
 from typing import Callable, TypeVar
 
+import psutil
+
 import mosaic_hb
 
 T = TypeVar("T")
@@ -69,10 +71,9 @@ def python_child(code: str) -> list[str]:
 
 
 def pid_exists(pid: int) -> bool:
+    """True while PID runs. A zombie has exited: it only waits for its parent
+    (for a daemon, whatever reaps orphans, which may take a while)."""
     try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
         return False
-    except PermissionError:
-        return True
-    return True

@@ -213,6 +213,7 @@ def run(agent, int pid, run_dir, interval=15.0, *, fsync=False, runtime=None) ->
     cfg.interval = seconds
     cfg.fsync = 1 if fsync else 0
     cfg.runtime = <const char *>runtime_b if runtime_b is not None else NULL
+    cfg.force_poll = 0
     cfg.wait_mask = NULL
     cfg.interrupted = _on_interrupted
     cfg.ctx = <void *>state

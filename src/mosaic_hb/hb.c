@@ -350,7 +350,7 @@ int hb_run(const hb_config *cfg, const char **why)
         return HB_END_ERROR;
 
     hb_watch watch;
-    if (hb_watch_open(&watch, cfg->pid, pid_start) != 0) {
+    if (hb_watch_open(&watch, cfg->pid, pid_start, cfg->force_poll) != 0) {
         hb_watch_close(&watch);
         close(st.dirfd);
         *why = "no such process";

@@ -51,6 +51,8 @@ typedef struct hb_config {
     double interval;          /* seconds between beats */
     int fsync;                /* fsync the record and the directory on each beat */
     const char *runtime;      /* optional, written as runtime=; NULL to omit */
+    int force_poll;           /* use the kill(pid, 0) fallback even where a
+                               * notifier exists (tests and diagnosis) */
     /* Signal mask to wait with (ppoll/pselect), or NULL to keep the current
      * one. The executable blocks its stop signals and passes a mask without
      * them, so that a signal can never slip in between a check and a wait. */

@@ -40,6 +40,8 @@ static const char help_text[] =
     "  --foreground        run the loop in this process\n"
     "  --fsync             make every beat durable (fsync file and directory)\n"
     "\n"
+    "MOSAIC_HB_WATCH=poll uses the kill(pid, 0) fallback instead of pidfd/kqueue.\n"
+    "\n"
     "Exit status: 0 running (or, in the foreground, ended cleanly); 1 failed to\n"
     "start; 2 usage error.\n";
 
@@ -58,10 +60,32 @@ static int on_interrupted(void *ctx)
     return action;
 }
 
+/* ARG made safe for a one-line message: control and non-ASCII bytes as
+ * \xNN, cut at 80 bytes. */
+static const char *printable(const char *arg)
+{
+    static char out[4 * 80 + 8];
+    size_t o = 0;
+    for (size_t i = 0; arg[i] != '\0' && o + 8 < sizeof out; i++) {
+        unsigned char c = (unsigned char)arg[i];
+        if (i == 80) {
+            memcpy(out + o, "...", 3);
+            o += 3;
+            break;
+        }
+        if (c < 0x20 || c >= 0x7f)
+            o += (size_t)snprintf(out + o, sizeof out - o, "\\x%02x", c);
+        else
+            out[o++] = (char)c;
+    }
+    out[o] = '\0';
+    return out;
+}
+
 static void usage_error(const char *fmt, const char *arg)
 {
     fputs("mosaic-hb: error: ", stderr);
-    fprintf(stderr, fmt, arg);
+    fprintf(stderr, fmt, printable(arg));
     fputs(" (see mosaic-hb --help)\n", stderr);
     exit(2);
 }
@@ -229,6 +253,9 @@ int main(int argc, char **argv)
     cfg.interval = interval;
     cfg.fsync = do_fsync;
     cfg.runtime = runtime;
+    /* Diagnostic knob: exercise the portable fallback on any platform. */
+    const char *watch = getenv("MOSAIC_HB_WATCH");
+    cfg.force_poll = watch != NULL && strcmp(watch, "poll") == 0;
     cfg.wait_mask = &wait_mask;
     cfg.interrupted = on_interrupted;
 

@@ -167,12 +167,14 @@ int hb_proc_alive(pid_t pid, unsigned long long pid_start)
 /* Open a watch on PID, which started at PID_START (0: unknown). Always
  * succeeds, falling back to polling when the platform's notifier is not
  * available. Returns 0, or 1 if the process is already gone. */
-static int hb_watch_open(hb_watch *w, pid_t pid, unsigned long long pid_start)
+static int hb_watch_open(hb_watch *w, pid_t pid, unsigned long long pid_start, int force_poll)
 {
     w->kind = HB_WATCH_POLL;
     w->fd = -1;
     w->pid = pid;
     w->pid_start = pid_start;
+    if (force_poll)
+        return hb_proc_alive(pid, pid_start) == 0 ? 1 : 0;
 #if defined(__linux__)
     int fd = (int)syscall(SYS_pidfd_open, pid, 0);
     if (fd >= 0) {
