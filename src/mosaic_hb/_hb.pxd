@@ -31,6 +31,7 @@ cdef extern from "hb.h" nogil:
         double interval
         int fsync
         const char *runtime
+        const char *textfile_dir
         int force_poll
         const sigset_t *wait_mask
         int (*interrupted)(void *ctx) noexcept

@@ -38,6 +38,7 @@ def run(
     *,
     fsync: bool = False,
     runtime: str | None = None,
+    textfile_dir: _Path | None = None,
 ) -> Literal["dead", "stopped", "replaced"]: ...
 def sidecar_path() -> str: ...
 def spawn(
@@ -48,5 +49,6 @@ def spawn(
     *,
     fsync: bool = False,
     runtime: str | None = None,
+    textfile_dir: _Path | None = None,
     timeout: float = 10.0,
 ) -> int: ...

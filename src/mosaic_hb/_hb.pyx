@@ -190,7 +190,8 @@ def _raise_stop(signum, frame):
 _END_NAMES = {HB_END_DEAD: "dead", HB_END_STOPPED: "stopped", HB_END_REPLACED: "replaced"}
 
 
-def run(agent, int pid, run_dir, interval=15.0, *, fsync=False, runtime=None) -> str:
+def run(agent, int pid, run_dir, interval=15.0, *, fsync=False, runtime=None,
+        textfile_dir=None) -> str:
     """Run the heartbeat loop in this process until PID dies ("dead"), a stop
     signal arrives ("stopped"), or a newer sidecar takes over ("replaced").
 
@@ -205,6 +206,7 @@ def run(agent, int pid, run_dir, interval=15.0, *, fsync=False, runtime=None) ->
     agent_b = agent.encode()
     run_dir_b = _fs(os.path.abspath(run_dir))
     runtime_b = runtime.encode() if runtime is not None else None
+    textfile_b = _fs(os.path.abspath(textfile_dir)) if textfile_dir is not None else None
     state = _RunState()
     cdef hb_config cfg
     cfg.agent = agent_b
@@ -214,6 +216,7 @@ def run(agent, int pid, run_dir, interval=15.0, *, fsync=False, runtime=None) ->
     cfg.fsync = 1 if fsync else 0
     cfg.runtime = <const char *>runtime_b if runtime_b is not None else NULL
     cfg.force_poll = 0
+    cfg.textfile_dir = <const char *>textfile_b if textfile_b is not None else NULL
     cfg.wait_mask = NULL
     cfg.interrupted = _on_interrupted
     cfg.ctx = <void *>state
@@ -248,12 +251,14 @@ def sidecar_path() -> str:
 
 
 def spawn(agent, int pid, run_dir, interval=15.0, *, fsync=False, runtime=None,
-          timeout=10.0) -> int:
+          textfile_dir=None, timeout=10.0) -> int:
     """Start a detached mosaic-hb sidecar watching PID and return its pid.
 
     Returns once the sidecar holds its lock and has written its first beat.
-    A running sidecar for the same AGENT is replaced. Raises SidecarError
-    with the sidecar's one-line reason if it could not start."""
+    A running sidecar for the same AGENT is replaced. TEXTFILE_DIR (default:
+    $MOSAIC_TEXTFILE_DIR, read by the sidecar) adds a Prometheus textfile.
+    Raises SidecarError with the sidecar's one-line reason if it could not
+    start."""
     if not valid_agent_name(agent):
         raise ValueError(f"invalid agent name {agent!r}")
     seconds = check_interval(interval)
@@ -261,6 +266,8 @@ def spawn(agent, int pid, run_dir, interval=15.0, *, fsync=False, runtime=None,
             "--interval", repr(seconds)]
     if runtime is not None:
         argv += ["--runtime", runtime]
+    if textfile_dir is not None:
+        argv += ["--textfile-dir", os.fspath(textfile_dir)]
     if fsync:
         argv.append("--fsync")
     try:

@@ -152,28 +152,25 @@ int hb_format_record(const hb_record *rec, char *buf, size_t size)
     return n;
 }
 
-int hb_write_record(int dirfd, const hb_record *rec, int do_fsync)
+/* Atomically replace NAME in DIRFD with BUF: write TMP_NAME (O_EXCL, so a
+ * planted symlink or any leftover is refused; we hold the lock, so whatever
+ * is there is debris and is removed once), then rename it over NAME. */
+static int hb_write_atomic(int dirfd, const char *name, const char *tmp_name,
+                           const char *buf, size_t len, mode_t mode, int do_fsync)
 {
-    char buf[HB_RECORD_MAX], tmp_name[HB_AGENT_MAX + 16], name[HB_AGENT_MAX + 16];
-    int len = hb_format_record(rec, buf, sizeof buf);
-    if (len < 0) {
-        errno = EOVERFLOW;
-        return -1;
-    }
-    hb_file_name(tmp_name, sizeof tmp_name, rec->agent, ".hb.tmp");
-    hb_file_name(name, sizeof name, rec->agent, ".hb");
-
-    /* O_EXCL refuses anything already there, a planted symlink included;
-     * we hold the lock, so whatever is there is debris: remove it once. */
     const int flags = O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC;
-    int fd = openat(dirfd, tmp_name, flags, 0600);
+    int fd = openat(dirfd, tmp_name, flags, mode);
     if (fd < 0 && errno == EEXIST && unlinkat(dirfd, tmp_name, 0) == 0)
-        fd = openat(dirfd, tmp_name, flags, 0600);
+        fd = openat(dirfd, tmp_name, flags, mode);
     if (fd < 0)
         return -1;
+    /* The daemon's umask is 077; a file meant for other readers gets its
+     * mode back explicitly. */
+    if ((mode & 077) && fchmod(fd, mode) != 0)
+        goto fail;
 
     const char *p = buf;
-    size_t left = (size_t)len;
+    size_t left = len;
     while (left > 0) {
         ssize_t n = write(fd, p, left);
         if (n < 0) {
@@ -194,7 +191,7 @@ int hb_write_record(int dirfd, const hb_record *rec, int do_fsync)
     if (renameat(dirfd, tmp_name, dirfd, name) != 0)
         goto fail;
     if (do_fsync)
-        (void)fsync(dirfd);   /* the record itself is safe; this makes the rename durable */
+        (void)fsync(dirfd);   /* the data is safe; this makes the rename durable */
     return 0;
 
 fail:;
@@ -204,6 +201,61 @@ fail:;
     unlinkat(dirfd, tmp_name, 0);
     errno = err;
     return -1;
+}
+
+int hb_write_record(int dirfd, const hb_record *rec, int do_fsync)
+{
+    char buf[HB_RECORD_MAX], tmp_name[HB_AGENT_MAX + 16], name[HB_AGENT_MAX + 16];
+    int len = hb_format_record(rec, buf, sizeof buf);
+    if (len < 0) {
+        errno = EOVERFLOW;
+        return -1;
+    }
+    hb_file_name(tmp_name, sizeof tmp_name, rec->agent, ".hb.tmp");
+    hb_file_name(name, sizeof name, rec->agent, ".hb");
+    return hb_write_atomic(dirfd, name, tmp_name, buf, (size_t)len, 0600, do_fsync);
+}
+
+/* ---- Prometheus textfile ------------------------------------------------- */
+
+int hb_format_metrics(const hb_record *rec, double epoch, double start_seconds, char *buf, size_t size)
+{
+    char labels[HB_AGENT_MAX + HB_RUNTIME_MAX + 32];
+    /* Agent and runtime names are [A-Za-z0-9_-]: nothing to escape. */
+    snprintf(labels, sizeof labels, "{agent=\"%s\",runtime=\"%s\"}",
+             rec->agent, rec->runtime ? rec->runtime : "");
+    int up = strcmp(rec->status, "dead") != 0;
+    int n = snprintf(buf, size,
+        "# HELP mosaic_agent_heartbeat_timestamp_seconds Unix time of the agent's last heartbeat.\n"
+        "# TYPE mosaic_agent_heartbeat_timestamp_seconds gauge\n"
+        "mosaic_agent_heartbeat_timestamp_seconds%s %.3f\n"
+        "# HELP mosaic_agent_heartbeat_interval_seconds Seconds between the agent's heartbeats.\n"
+        "# TYPE mosaic_agent_heartbeat_interval_seconds gauge\n"
+        "mosaic_agent_heartbeat_interval_seconds%s %g\n"
+        "# HELP mosaic_agent_up 1 while the agent process is alive, 0 once it has died.\n"
+        "# TYPE mosaic_agent_up gauge\n"
+        "mosaic_agent_up%s %d\n"
+        "# HELP mosaic_agent_start_time_seconds Unix time the agent process started.\n"
+        "# TYPE mosaic_agent_start_time_seconds gauge\n"
+        "mosaic_agent_start_time_seconds%s %.2f\n",
+        labels, epoch, labels, rec->interval, labels, up, labels, start_seconds);
+    return n < 0 || (size_t)n >= size ? -1 : n;
+}
+
+static int hb_write_metrics(int dirfd, const hb_record *rec, double start_seconds)
+{
+    char buf[2048], tmp_name[HB_AGENT_MAX + 32], name[HB_AGENT_MAX + 32];
+    struct timespec now;
+    clock_gettime(CLOCK_REALTIME, &now);
+    int len = hb_format_metrics(rec, (double)now.tv_sec + now.tv_nsec / 1e9, start_seconds, buf, sizeof buf);
+    if (len < 0) {
+        errno = EOVERFLOW;
+        return -1;
+    }
+    /* node_exporter reads only *.prom, so the temp file is never scraped. */
+    snprintf(name, sizeof name, "mosaic_%s.prom", rec->agent);
+    snprintf(tmp_name, sizeof tmp_name, "mosaic_%s.prom.tmp", rec->agent);
+    return hb_write_atomic(dirfd, name, tmp_name, buf, (size_t)len, 0644, 0);
 }
 
 /* ---- the lock ------------------------------------------------------------ */
@@ -274,8 +326,26 @@ typedef struct hb_state {
     const hb_config *cfg;
     int dirfd;
     int lockfd;
+    int textfile_dirfd;       /* -1 unless exporting metrics */
+    double start_seconds;     /* the agent's start, unix seconds, for metrics */
     hb_record rec;
 } hb_state;
+
+static void hb_close_quietly(int fd)
+{
+    if (fd >= 0)
+        close(fd);
+}
+
+static void hb_state_close(hb_state *st)
+{
+    int err = errno;
+    hb_close_quietly(st->lockfd);
+    hb_close_quietly(st->dirfd);
+    hb_close_quietly(st->textfile_dirfd);
+    st->lockfd = st->dirfd = st->textfile_dirfd = -1;
+    errno = err;
+}
 
 /* The run dir vanished under us (someone ran rm -rf): make it again, and
  * lock again, since our lock now lives in a deleted directory. 0 on
@@ -305,10 +375,13 @@ static int hb_reopen_run_dir(hb_state *st)
     return 0;
 }
 
-/* Write one beat; if the run dir has gone, make it again and retry once. */
+/* Write one beat; if the run dir has gone, make it again and retry once.
+ * Metrics are best-effort: the record is what mosaic itself relies on. */
 static int hb_beat_now(hb_state *st, const char *status)
 {
     st->rec.status = status;
+    if (st->textfile_dirfd >= 0)
+        (void)hb_write_metrics(st->textfile_dirfd, &st->rec, st->start_seconds);
     if (hb_write_record(st->dirfd, &st->rec, st->cfg->fsync) == 0)
         return 0;
     if (errno != ENOENT)
@@ -344,15 +417,25 @@ int hb_run(const hb_config *cfg, const char **why)
         return HB_END_ERROR;
     }
 
-    hb_state st = {.cfg = cfg, .dirfd = -1, .lockfd = -1};
+    hb_state st = {.cfg = cfg, .dirfd = -1, .lockfd = -1, .textfile_dirfd = -1};
+    if (cfg->textfile_dir != NULL) {
+        st.textfile_dirfd = open(cfg->textfile_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (st.textfile_dirfd < 0) {
+            *why = "cannot open the textfile dir";
+            return HB_END_ERROR;
+        }
+        st.start_seconds = hb_start_to_unix(pid_start);
+    }
     st.dirfd = hb_open_run_dir(cfg->run_dir, 1, why);
-    if (st.dirfd < 0)
+    if (st.dirfd < 0) {
+        hb_close_quietly(st.textfile_dirfd);
         return HB_END_ERROR;
+    }
 
     hb_watch watch;
     if (hb_watch_open(&watch, cfg->pid, pid_start, cfg->force_poll) != 0) {
         hb_watch_close(&watch);
-        close(st.dirfd);
+        hb_state_close(&st);
         *why = "no such process";
         errno = ESRCH;
         return HB_END_ERROR;
@@ -362,7 +445,7 @@ int hb_run(const hb_config *cfg, const char **why)
     if (st.lockfd < 0) {
         int err = errno;
         hb_watch_close(&watch);
-        close(st.dirfd);
+        hb_state_close(&st);
         errno = err;
         return HB_END_ERROR;
     }
@@ -378,8 +461,7 @@ int hb_run(const hb_config *cfg, const char **why)
         int err = errno;
         *why = "cannot write the first heartbeat";
         hb_watch_close(&watch);
-        close(st.lockfd);
-        close(st.dirfd);
+        hb_state_close(&st);
         errno = err;
         return HB_END_ERROR;
     }
@@ -433,8 +515,7 @@ int hb_run(const hb_config *cfg, const char **why)
         (void)hb_beat_now(&st, end == HB_END_DEAD ? "dead" : "stopped");
     }
     hb_watch_close(&watch);
-    close(st.lockfd);
-    close(st.dirfd);
+    hb_state_close(&st);
     return end;
 }
 

@@ -51,6 +51,8 @@ typedef struct hb_config {
     double interval;          /* seconds between beats */
     int fsync;                /* fsync the record and the directory on each beat */
     const char *runtime;      /* optional, written as runtime=; NULL to omit */
+    const char *textfile_dir; /* optional: also write mosaic_AGENT.prom there
+                               * (Prometheus node_exporter textfile format) */
     int force_poll;           /* use the kill(pid, 0) fallback even where a
                                * notifier exists (tests and diagnosis) */
     /* Signal mask to wait with (ppoll/pselect), or NULL to keep the current
@@ -122,6 +124,10 @@ int hb_format_record(const hb_record *rec, char *buf, size_t size);
  * On failure the temp file is removed, the old record is left in place,
  * and -1 is returned with errno set (ENOSPC, EFBIG, EIO, ...). */
 int hb_write_record(int dirfd, const hb_record *rec, int do_fsync);
+
+/* Format REC as Prometheus text exposition (gauges, no timestamps) for
+ * node_exporter's textfile collector. Returns the length, or -1. */
+int hb_format_metrics(const hb_record *rec, double epoch, double start_seconds, char *buf, size_t size);
 
 /* -- the loop -------------------------------------------------------------- */
 

@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #ifndef MOSAIC_VERSION
@@ -22,7 +23,7 @@
 
 #define USAGE_LINE \
     "usage: mosaic-hb AGENT PID [--run-dir DIR] [--interval SECONDS] [--runtime NAME]\n" \
-    "                 [--foreground] [--fsync] | --version | --help\n"
+    "                 [--textfile-dir DIR] [--foreground] [--fsync] | --version | --help\n"
 
 static const char help_text[] =
     USAGE_LINE
@@ -37,6 +38,9 @@ static const char help_text[] =
     "                      ~/.config/mosaic/fleet/run (created 0700)\n"
     "  --interval SECONDS  0.05 to 86400; default $MOSAIC_HEARTBEAT_INTERVAL, else 15\n"
     "  --runtime NAME      written to the record as runtime=NAME\n"
+    "  --textfile-dir DIR  also write DIR/mosaic_AGENT.prom on every beat, for\n"
+    "                      node_exporter's textfile collector; default\n"
+    "                      $MOSAIC_TEXTFILE_DIR, else none\n"
     "  --foreground        run the loop in this process\n"
     "  --fsync             make every beat durable (fsync file and directory)\n"
     "\n"
@@ -102,6 +106,19 @@ static void fail(const char *what, const char *subject, int err)
     exit(1);
 }
 
+/* PATH made absolute against the working directory, in BUF. */
+static const char *absolute(const char *path, char buf[PATH_MAX], const char *what)
+{
+    if (path[0] == '/')
+        return path;
+    char cwd[PATH_MAX];
+    if (getcwd(cwd, sizeof cwd) == NULL)
+        fail(what, path, errno);
+    if (snprintf(buf, PATH_MAX, "%s/%s", cwd, path) >= PATH_MAX)
+        fail(what, path, ENAMETOOLONG);
+    return buf;
+}
+
 /* Text of an option's value: "--opt=value" or "--opt value". */
 static const char *option_value(int argc, char **argv, int *i, const char *name)
 {
@@ -123,7 +140,7 @@ static int is_option(const char *arg, const char *name)
 int main(int argc, char **argv)
 {
     const char *agent = NULL, *pid_text = NULL, *run_dir = NULL, *interval_text = NULL;
-    const char *runtime = NULL;
+    const char *runtime = NULL, *textfile_dir = NULL;
     int foreground = 0, do_fsync = 0, positional = 0, options_done = 0;
 
     for (int i = 1; i < argc; i++) {
@@ -145,6 +162,8 @@ int main(int argc, char **argv)
                 run_dir = option_value(argc, argv, &i, "--run-dir");
             } else if (is_option(arg, "--interval")) {
                 interval_text = option_value(argc, argv, &i, "--interval");
+            } else if (is_option(arg, "--textfile-dir")) {
+                textfile_dir = option_value(argc, argv, &i, "--textfile-dir");
             } else if (is_option(arg, "--runtime")) {
                 runtime = option_value(argc, argv, &i, "--runtime");
             } else {
@@ -202,16 +221,24 @@ int main(int argc, char **argv)
     }
     if (run_dir[0] == '\0')
         usage_error("empty --run-dir%s", "");
+    if (textfile_dir == NULL) {
+        textfile_dir = getenv("MOSAIC_TEXTFILE_DIR");
+        if (textfile_dir != NULL && textfile_dir[0] == '\0')
+            usage_error("MOSAIC_TEXTFILE_DIR is set but empty%s", "");
+    } else if (textfile_dir[0] == '\0') {
+        usage_error("empty --textfile-dir%s", "");
+    }
 
-    /* The daemon runs from "/", so a relative run dir is made absolute now. */
-    char absolute_dir[PATH_MAX];
-    if (run_dir[0] != '/') {
-        char cwd[PATH_MAX];
-        if (getcwd(cwd, sizeof cwd) == NULL)
-            fail("cannot resolve the run dir", run_dir, errno);
-        if (snprintf(absolute_dir, sizeof absolute_dir, "%s/%s", cwd, run_dir) >= (int)sizeof absolute_dir)
-            fail("cannot resolve the run dir", run_dir, ENAMETOOLONG);
-        run_dir = absolute_dir;
+    /* The daemon runs from "/", so relative dirs are made absolute now. */
+    char absolute_run_dir[PATH_MAX], absolute_textfile_dir[PATH_MAX];
+    run_dir = absolute(run_dir, absolute_run_dir, "cannot resolve the run dir");
+    if (textfile_dir != NULL) {
+        textfile_dir = absolute(textfile_dir, absolute_textfile_dir, "cannot resolve the textfile dir");
+        struct stat st;
+        if (stat(textfile_dir, &st) != 0)
+            fail("cannot use the textfile dir", textfile_dir, errno);
+        if (!S_ISDIR(st.st_mode))
+            fail("cannot use the textfile dir", textfile_dir, ENOTDIR);
     }
 
     /* Refuse before creating anything. */
@@ -253,6 +280,7 @@ int main(int argc, char **argv)
     cfg.interval = interval;
     cfg.fsync = do_fsync;
     cfg.runtime = runtime;
+    cfg.textfile_dir = textfile_dir;
     /* Diagnostic knob: exercise the portable fallback on any platform. */
     const char *watch = getenv("MOSAIC_HB_WATCH");
     cfg.force_poll = watch != NULL && strcmp(watch, "poll") == 0;

@@ -142,6 +142,34 @@ int hb_proc_start_time(pid_t pid, unsigned long long *start)
 
 #endif
 
+/* PID_START, as hb_proc_start_time() gives it, in unix seconds; 0 where it
+ * cannot be told. Linux counts from boot, so add the boot time (btime). */
+static double hb_start_to_unix(unsigned long long pid_start)
+{
+    if (pid_start == 0)
+        return 0;
+#if defined(__linux__)
+    char buf[8192];
+    int fd = open("/proc/stat", O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return 0;
+    ssize_t n = read(fd, buf, sizeof buf - 1);
+    close(fd);
+    if (n <= 0)
+        return 0;
+    buf[n] = '\0';
+    const char *line = strstr(buf, "\nbtime ");
+    long ticks = sysconf(_SC_CLK_TCK);
+    if (line == NULL || ticks <= 0)
+        return 0;
+    return strtod(line + 7, NULL) + (double)pid_start / (double)ticks;
+#elif defined(__APPLE__)
+    return (double)pid_start / 1e6;
+#else
+    return 0;
+#endif
+}
+
 int hb_proc_alive(pid_t pid, unsigned long long pid_start)
 {
     if (pid <= 0) {
