@@ -87,15 +87,19 @@ def _run_in_process_available() -> str:
     return ""
 
 
-def build_c_loop(build_dir: Path) -> tuple[str | None, str]:
-    compiler = shutil.which("cc") or shutil.which("gcc") or shutil.which("clang")
+def find_compiler() -> str | None:
+    return shutil.which("cc") or shutil.which("gcc") or shutil.which("clang")
+
+
+def build_c_loop(build_dir: Path, compiler: str | None) -> tuple[str | None, str]:
+    """Compile c_loop.c into BUILD_DIR; (binary, '') or (None, why not)."""
     if compiler is None:
         return None, "no C compiler (cc)"
     binary = build_dir / "c_loop"
     result = subprocess.run([compiler, "-O2", "-o", str(binary), str(BENCH_DIR / "c_loop.c")],
                             capture_output=True, text=True)
     if result.returncode != 0:
-        return None, f"cc failed: {result.stderr.strip()[:200]}"
+        return None, f"cc failed: {' '.join(result.stderr.split())[:200]}"
     return str(binary), ""
 
 
@@ -121,7 +125,8 @@ def discover(build_dir: Path, sidecar: str | None) -> Toolbox:
     hb_loop = str(BASELINE_DIR / "hb-loop.sh")
     bash = shutil.which("bash")
     sidecar_path, sidecar_why = find_sidecar(sidecar)
-    c_loop, c_why = build_c_loop(build_dir)
+    compiler = find_compiler()
+    c_loop, c_why = build_c_loop(build_dir, compiler)
     cython_why = _run_in_process_available()
 
     def bash_argv(agent, pid, run_dir, interval):
@@ -149,7 +154,7 @@ def discover(build_dir: Path, sidecar: str | None) -> Toolbox:
     versions = {
         "bash": _first_line([bash, "--version"]) if bash else "",
         "mosaic-hb": _first_line([sidecar_path, "--version"]) if sidecar_path else "",
-        "python": sys.version.split()[0],
+        "python": f"Python {sys.version.split()[0]}",
     }
     strace = shutil.which("strace")
     tmux = shutil.which("tmux")
@@ -158,5 +163,5 @@ def discover(build_dir: Path, sidecar: str | None) -> Toolbox:
     if tmux:
         versions["tmux"] = _first_line([tmux, "-V"])
     if c_loop:
-        versions["cc"] = _first_line(["cc", "--version"])
+        versions["cc"] = _first_line([compiler, "--version"])
     return Toolbox(contenders, strace, tmux, _mosaic_cli(), versions)

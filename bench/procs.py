@@ -39,15 +39,23 @@ def child_env(marker: str, scope: str | None = None, **extra: str) -> dict[str, 
     return env
 
 
-def spawn(argv: list[str], env: dict[str, str], *, stderr_path: Path | None = None,
-          stdout=subprocess.DEVNULL, cwd: str | Path | None = None) -> subprocess.Popen:
-    stderr = open(stderr_path, "wb") if stderr_path is not None else subprocess.DEVNULL
+def spawn(argv: list[str], env: dict[str, str], *, output: Path | None = None) -> subprocess.Popen:
+    """Start ARGV with no stdin; its stdout and stderr go to OUTPUT (or nowhere)."""
+    sink = open(output, "ab") if output is not None else subprocess.DEVNULL
     try:
-        return subprocess.Popen(argv, env=env, stdin=subprocess.DEVNULL, stdout=stdout,
-                                stderr=stderr, cwd=cwd)
+        return subprocess.Popen(argv, env=env, stdin=subprocess.DEVNULL, stdout=sink, stderr=sink)
     finally:
-        if stderr_path is not None:
-            stderr.close()
+        if output is not None:
+            sink.close()
+
+
+def tail(path: Path, limit: int = 300) -> str:
+    """The end of a log, on one line, for an error message."""
+    try:
+        text = path.read_text(errors="replace").strip()
+    except OSError:
+        return ""
+    return " ".join(text[-limit:].split())
 
 
 @dataclass

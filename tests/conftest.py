@@ -8,6 +8,7 @@ import os
 import shutil
 import signal
 import subprocess
+import time
 import uuid
 from pathlib import Path
 
@@ -35,6 +36,25 @@ def _processes_with_token(token: str) -> list[psutil.Process]:
         except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess, OSError):
             continue
     return found
+
+
+def _running(proc: psutil.Process) -> bool:
+    # A zombie has exited; an orphaned daemon's zombie waits for whatever
+    # reaps orphans, which on some hosts takes a second or more.
+    try:
+        return proc.status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
+
+
+def _wait_exited(procs: list[psutil.Process], timeout: float) -> list[psutil.Process]:
+    """Wait, bounded, until every process in PROCS has exited; return the rest."""
+    deadline = time.monotonic() + timeout
+    alive = [proc for proc in procs if _running(proc)]
+    while alive and time.monotonic() < deadline:
+        time.sleep(0.01)
+        alive = [proc for proc in alive if _running(proc)]
+    return alive
 
 
 def _describe(procs: list[psutil.Process]) -> str:
@@ -70,7 +90,7 @@ def isolated_env(tmp_path, monkeypatch):
     # now has outlived its test. Give exiting sidecars a bounded moment.
     leftovers = _processes_with_token(token)
     if leftovers:
-        _, alive = psutil.wait_procs(leftovers, timeout=LEAK_WAIT_SECONDS)
+        alive = _wait_exited(leftovers, LEAK_WAIT_SECONDS)
         if alive:
             description = _describe(alive)
             for proc in alive:

@@ -7,7 +7,6 @@ import shutil
 import signal
 import subprocess
 import threading
-import uuid
 from pathlib import Path
 
 import psutil

@@ -1,0 +1,256 @@
+"""The ``mosaic`` command: parse, call into env/launch, print, exit.
+
+Exit status: 0 done; 1 a runtime failure (tmux failed, agent not running);
+2 bad input (nothing was created); 127 tmux is not installed. Every failure
+is one line on stderr, ``mosaic: error: ...``; warnings are ``mosaic:
+warning: ...`` and do not change the status.
+
+The heavy modules (mosaic_hb, subprocess, the launch logic) are imported
+inside the commands, so that ``mosaic --help`` starts fast.
+"""
+
+import json
+import sys
+from contextlib import contextmanager
+from typing import Annotated, Iterator, List, Optional
+
+import typer
+
+from mosaic_launch.errors import MosaicError, UsageError
+from mosaic_launch.fleet import fleet_app
+
+PROG = "mosaic"
+
+app = typer.Typer(
+    name=PROG,
+    help="Launch AI coding agents (pi, claude, codex) in tmux, each watched by a heartbeat sidecar.",
+    no_args_is_help=True,
+    add_completion=False,
+    rich_markup_mode=None,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+app.add_typer(fleet_app, name="fleet")
+
+
+def _say_error(message: str) -> None:
+    typer.echo(f"{PROG}: error: {' '.join(message.split())}", err=True)
+
+
+def _say_warning(message: str) -> None:
+    typer.echo(f"{PROG}: warning: {' '.join(message.split())}", err=True)
+
+
+@contextmanager
+def _reporting() -> Iterator[None]:
+    """Turn the launcher's errors into one line and an exit status."""
+    try:
+        yield
+    except MosaicError as exc:
+        _say_error(str(exc))
+        raise typer.Exit(exc.exit_code) from None
+    except OSError as exc:
+        where = f": {exc.filename}" if exc.filename else ""
+        _say_error(f"{exc.strerror or exc}{where}")
+        raise typer.Exit(1) from None
+    except KeyboardInterrupt:
+        _say_error("interrupted")
+        raise typer.Exit(130) from None
+
+
+def _require_posix() -> None:
+    if sys.platform == "win32":
+        raise MosaicError("Windows is not supported: mosaic needs tmux and POSIX processes (use Linux, macOS or WSL)")
+
+
+def _version(value: bool) -> None:
+    if value:
+        from mosaic_hb._version import __version__
+
+        typer.echo(f"{PROG} {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool,
+        typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit."),
+    ] = False,
+) -> None:
+    with _reporting():
+        _require_posix()
+
+
+SocketOption = Annotated[
+    Optional[str],
+    typer.Option("--socket", metavar="NAME", show_default=False,
+                 help="tmux socket name (tmux -L). Env MOSAIC_TMUX_SOCKET; default mosaic-factory."),
+]
+RunDirOption = Annotated[
+    Optional[str],
+    typer.Option("--run-dir", metavar="DIR", show_default=False,
+                 help="Heartbeat run dir. Env MOSAIC_HEARTBEAT_RUN_DIR; default ~/.config/mosaic/fleet/run."),
+]
+
+
+@app.command()
+def launch(
+    name: Annotated[
+        Optional[str],
+        typer.Argument(metavar="NAME", show_default=False,
+                       help="Agent name, [A-Za-z0-9][A-Za-z0-9_-]{0,63}. Env MOSAIC_AGENT_NAME."),
+    ] = None,
+    socket: SocketOption = None,
+    runtime: Annotated[
+        Optional[str],
+        typer.Option("--runtime", metavar="RUNTIME", show_default=False,
+                     help="pi, claude or codex. Env MOSAIC_AGENT_RUNTIME; default pi."),
+    ] = None,
+    workdir: Annotated[
+        Optional[str],
+        typer.Option("--workdir", metavar="DIR", show_default=False,
+                     help="The session's directory, created if missing. Env MOSAIC_AGENT_WORKDIR; default $HOME."),
+    ] = None,
+    command: Annotated[
+        Optional[str],
+        typer.Option("--command", metavar="CMD", show_default=False,
+                     help="The agent's command line (shell syntax, run with exec). "
+                          "Env MOSAIC_AGENT_COMMAND; default the runtime's CLI."),
+    ] = None,
+    runtime_bin: Annotated[
+        Optional[List[str]],
+        typer.Option("--runtime-bin", metavar="DIRS", show_default=False,
+                     help="Dirs to put first on the pane's PATH if they exist; repeatable, colon-separated. "
+                          "Env MOSAIC_RUNTIME_BIN; built-in dirs such as ~/.local/bin follow."),
+    ] = None,
+    run_dir: RunDirOption = None,
+    interval: Annotated[
+        Optional[str],
+        typer.Option("--interval", metavar="SECONDS", show_default=False,
+                     help="Heartbeat interval, 0.05 to 86400. Env MOSAIC_HEARTBEAT_INTERVAL; default 15."),
+    ] = None,
+    env: Annotated[
+        Optional[List[str]],
+        typer.Option("--env", metavar="KEY=VALUE", show_default=False,
+                     help="Set a variable in the pane; repeatable."),
+    ] = None,
+    attach: Annotated[bool, typer.Option("--attach", help="Attach once launched.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the result as one JSON object.")] = False,
+) -> None:
+    """Launch agent NAME in its own tmux session, with a heartbeat sidecar.
+
+    If NAME is already running, say so (and restart its heartbeat if that is
+    missing, stale or dead); a session whose agent has exited is replaced."""
+    with _reporting():
+        from mosaic_launch import env as settings_env
+        from mosaic_launch import launch as launcher
+
+        settings = settings_env.resolve_launch(
+            name, socket=socket, runtime=runtime, workdir=workdir, command=command,
+            runtime_bin=runtime_bin or (), run_dir=run_dir, interval=interval, env=env or (),
+        )
+        result = launcher.launch_agent(settings)
+        for warning in result.warnings:
+            _say_warning(warning)
+        typer.echo(json.dumps(result.to_json()) if as_json else result.describe())
+        if attach:
+            sys.stdout.flush()
+            launcher.attach(settings.socket, settings.name)
+
+
+@app.command("attach")
+def attach_command(
+    name: Annotated[
+        Optional[str],
+        typer.Argument(metavar="NAME", show_default=False, help="Agent name. Env MOSAIC_AGENT_NAME."),
+    ] = None,
+    socket: SocketOption = None,
+) -> None:
+    """Attach to agent NAME's tmux session."""
+    with _reporting():
+        from mosaic_launch import env as settings_env
+        from mosaic_launch import launch as launcher
+
+        agent = settings_env.resolve_name(name)
+        launcher.attach(settings_env.resolve_socket(socket), agent)
+
+
+def _timeout(value: Optional[str]) -> float:
+    from mosaic_launch.launch import STOP_TIMEOUT
+
+    if value is None:
+        return STOP_TIMEOUT
+    try:
+        seconds = float(value)
+    except ValueError:
+        seconds = float("nan")
+    if not 0 < seconds <= 3600:  # also rejects nan
+        raise UsageError(f"invalid --timeout {value!r}: expected seconds from 0 to 3600")
+    return seconds
+
+
+@app.command()
+def stop(
+    names: Annotated[
+        Optional[List[str]],
+        typer.Argument(metavar="[NAME]...", show_default=False,
+                       help="Agent names. Env MOSAIC_AGENT_NAME if none is given."),
+    ] = None,
+    all_sessions: Annotated[bool, typer.Option("--all", help="Stop every session on the socket.")] = False,
+    socket: SocketOption = None,
+    run_dir: RunDirOption = None,
+    timeout: Annotated[
+        Optional[str],
+        typer.Option("--timeout", metavar="SECONDS", show_default=False,
+                     help="How long to wait for the agent to exit and its heartbeat to say dead; default 10."),
+    ] = None,
+) -> None:
+    """Stop agent NAME: end its tmux session and wait (bounded) for its
+    heartbeat to record status=dead."""
+    with _reporting():
+        from mosaic_launch import env as settings_env
+        from mosaic_launch import launch as launcher
+
+        if all_sessions and names:
+            raise UsageError("give agent names or --all, not both")
+        agents = [] if all_sessions else [settings_env.resolve_name(n) for n in names or [None]]
+        sock = settings_env.resolve_socket(socket)
+        runs = settings_env.resolve_run_dir(run_dir)
+        seconds = _timeout(timeout)
+
+        failed = False
+        if all_sessions:
+            results = launcher.stop_all(sock, runs, seconds)
+            if not results:
+                typer.echo(f"nothing to stop: no sessions on tmux socket {sock}")
+        else:
+            results = []
+            for agent in agents:
+                try:
+                    results.append(launcher.stop_agent(sock, agent, runs, seconds))
+                except MosaicError as exc:
+                    if len(agents) == 1:
+                        raise
+                    _say_error(str(exc))
+                    failed = True
+        for result in results:
+            for warning in result.warnings:
+                _say_warning(warning)
+            typer.echo(result.describe())
+            failed = failed or not result.stopped
+        if failed:
+            raise typer.Exit(1)
+
+
+def main() -> None:
+    """Entry point of the ``mosaic`` console script."""
+    if sys.platform == "win32":
+        sys.stderr.write(f"{PROG}: error: Windows is not supported: mosaic needs tmux and POSIX processes "
+                         "(use Linux, macOS or WSL)\n")
+        sys.exit(1)
+    app(prog_name=PROG)
+
+
+if __name__ == "__main__":
+    main()

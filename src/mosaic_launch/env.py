@@ -1,0 +1,358 @@
+"""All of mosaic's settings, resolved in one place.
+
+Each setting resolves as: the command-line value, then its ``MOSAIC_*``
+environment variable, then the default. A variable that is consulted (no
+command-line value was given) and is set but empty is an error
+(``UsageError``), never a silent default; so is any value that fails
+validation. Resolution creates nothing: a workdir or run dir that does
+not exist yet is only checked for being creatable.
+
+Every ``resolve_*`` function takes an optional ``environ`` mapping (default
+``os.environ``), so that ``mosaic fleet`` can resolve per-agent settings from
+its own layer of variables. ``resolve_launch`` returns the frozen
+``LaunchSettings`` that ``launch.launch_agent`` consumes.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import mosaic_hb
+
+from mosaic_launch import shellcmd
+from mosaic_launch.errors import UsageError
+from mosaic_launch.tmux import TMUX_OWNED
+
+# The variables, one per setting.
+ENV_NAME = "MOSAIC_AGENT_NAME"
+ENV_SOCKET = "MOSAIC_TMUX_SOCKET"
+ENV_RUNTIME = "MOSAIC_AGENT_RUNTIME"
+ENV_WORKDIR = "MOSAIC_AGENT_WORKDIR"
+ENV_COMMAND = "MOSAIC_AGENT_COMMAND"
+ENV_RUNTIME_BIN = "MOSAIC_RUNTIME_BIN"
+ENV_RUN_DIR = "MOSAIC_HEARTBEAT_RUN_DIR"
+ENV_INTERVAL = "MOSAIC_HEARTBEAT_INTERVAL"
+
+DEFAULT_SOCKET = "mosaic-factory"
+DEFAULT_RUNTIME = "pi"
+DEFAULT_INTERVAL = 15.0
+RUN_DIR_UNDER_HOME = Path(".config", "mosaic", "fleet", "run")
+
+
+@dataclass(frozen=True)
+class Runtime:
+    """An agent runtime: its CLI and where its installers usually put it."""
+
+    name: str
+    command: str
+    bin_dirs: tuple[str, ...]  # relative to $HOME, in order of preference
+
+
+RUNTIMES: dict[str, Runtime] = {
+    "pi": Runtime("pi", "pi", (".local/bin", ".npm-global/bin", ".bun/bin")),
+    "claude": Runtime("claude", "claude", (".local/bin", ".claude/local", ".npm-global/bin", ".bun/bin")),
+    "codex": Runtime("codex", "codex", (".local/bin", ".npm-global/bin", ".bun/bin", ".cargo/bin")),
+}
+
+_ENV_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+@dataclass(frozen=True)
+class LaunchSettings:
+    """Everything ``launch_agent`` needs, validated."""
+
+    name: str
+    socket: str
+    runtime: str
+    workdir: Path  # absolute; may not exist yet (launch creates it)
+    command: str  # shell syntax, as typed; see shellcmd
+    path_prefix: tuple[str, ...]  # the candidate bin dirs that exist, in order, no duplicates
+    pane_path: str  # the pane's whole PATH: path_prefix, then the base PATH
+    env: tuple[tuple[str, str], ...]  # --env pairs, in order, one per key
+    run_dir: Path  # absolute; may not exist yet (the sidecar creates it 0700)
+    interval: float
+    shell: str = shellcmd.SHELL  # runs the command: bash if on PATH, else /bin/sh
+
+    @property
+    def hb_file(self) -> Path:
+        return self.run_dir / f"{self.name}.hb"
+
+
+def _environ(environ: Mapping[str, str] | None) -> Mapping[str, str]:
+    return os.environ if environ is None else environ
+
+
+def _show(value: str, limit: int = 80) -> str:
+    """VALUE quoted for a one-line message (control characters escaped)."""
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 4] + "...'"
+
+
+def lookup(var: str, environ: Mapping[str, str] | None = None) -> str | None:
+    """The value of VAR, None if unset; UsageError if set but empty."""
+    value = _environ(environ).get(var)
+    if value == "":
+        raise UsageError(f"{var} is set but empty; unset it or give it a value")
+    return value
+
+
+def _pick(flag: str | None, option: str, var: str, environ) -> tuple[str | None, str]:
+    """(value, where it came from) by precedence: flag, then variable."""
+    if flag is not None:
+        if flag == "":
+            raise UsageError(f"{option} is empty")
+        return flag, option
+    return lookup(var, environ), var
+
+
+def _home(environ) -> Path:
+    home = _environ(environ).get("HOME")
+    return Path(home) if home else Path.home()
+
+
+def _abs_path(value: str, source: str, environ) -> Path:
+    if _CONTROL.search(value):
+        raise UsageError(f"{source}: path contains a control character: {_show(value)}")
+    if value == "~" or value.startswith("~/"):
+        value = str(_home(environ)) + value[1:]
+    return Path(os.path.abspath(value))
+
+
+def _check_creatable(path: Path, what: str) -> None:
+    """PATH is a directory, or could be made one: its nearest existing
+    ancestor is a directory."""
+    if path.exists():
+        if not path.is_dir():
+            raise UsageError(f"{what} {path} exists and is not a directory")
+        return
+    for parent in path.parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise UsageError(f"{what} {path} cannot be created: {parent} is not a directory")
+            return
+
+
+def resolve_name(flag: str | None = None, environ: Mapping[str, str] | None = None) -> str:
+    """The agent name: NAME, then MOSAIC_AGENT_NAME; required."""
+    if flag is not None:
+        name, source = flag, "NAME"
+    else:
+        name, source = lookup(ENV_NAME, environ), ENV_NAME
+    if name is None:
+        raise UsageError(f"missing NAME: give the agent name as an argument or set {ENV_NAME}")
+    if not mosaic_hb.valid_agent_name(name):
+        raise UsageError(
+            f"invalid agent name {_show(name)} (from {source}): "
+            f"it must match {mosaic_hb.AGENT_NAME_RULE}"
+        )
+    return name
+
+
+def resolve_socket(flag: str | None = None, environ: Mapping[str, str] | None = None) -> str:
+    """The tmux socket name (``tmux -L``): --socket, then MOSAIC_TMUX_SOCKET,
+    then ``mosaic-factory``. Same character rule as agent names."""
+    value, source = _pick(flag, "--socket", ENV_SOCKET, environ)
+    if value is None:
+        return DEFAULT_SOCKET
+    if not mosaic_hb.valid_agent_name(value):
+        raise UsageError(
+            f"invalid tmux socket name {_show(value)} (from {source}): "
+            f"it must match {mosaic_hb.AGENT_NAME_RULE}"
+        )
+    return value
+
+
+def resolve_runtime(flag: str | None = None, environ: Mapping[str, str] | None = None) -> Runtime:
+    value, source = _pick(flag, "--runtime", ENV_RUNTIME, environ)
+    if value is None:
+        return RUNTIMES[DEFAULT_RUNTIME]
+    if value not in RUNTIMES:
+        choices = ", ".join(RUNTIMES)
+        raise UsageError(f"unknown runtime {_show(value)} (from {source}): choose one of {choices}")
+    return RUNTIMES[value]
+
+
+def resolve_interval(flag: str | float | None = None, environ: Mapping[str, str] | None = None) -> float:
+    """Seconds between beats: --interval, then MOSAIC_HEARTBEAT_INTERVAL,
+    then 15. A finite number from 0.05 to 86400."""
+    if isinstance(flag, (int, float)) and not isinstance(flag, bool):
+        flag = repr(flag)
+    value, source = _pick(flag, "--interval", ENV_INTERVAL, environ)
+    if value is None:
+        return DEFAULT_INTERVAL
+    try:
+        return mosaic_hb.check_interval(value)
+    except ValueError as exc:
+        raise UsageError(f"{source}: {_one_line(str(exc))}") from None
+
+
+def resolve_run_dir(flag: str | os.PathLike | None = None, environ: Mapping[str, str] | None = None) -> Path:
+    """The heartbeat run dir: --run-dir, then MOSAIC_HEARTBEAT_RUN_DIR, then
+    ~/.config/mosaic/fleet/run. Absolute; not created, not checked."""
+    value, source = _pick(None if flag is None else os.fspath(flag), "--run-dir", ENV_RUN_DIR, environ)
+    if value is None:
+        return _home(environ) / RUN_DIR_UNDER_HOME
+    return _abs_path(value, source, environ)
+
+
+def check_run_dir(path: Path) -> None:
+    """UsageError unless PATH is a safe run dir or could be created as one."""
+    if path.exists() or path.is_symlink():
+        try:
+            mosaic_hb.check_run_dir(path, create=False)
+        except OSError as exc:
+            raise UsageError(f"run dir {path}: {exc.strerror or exc}") from None
+    else:
+        _check_creatable(path, "run dir")
+
+
+def resolve_workdir(flag: str | os.PathLike | None = None, environ: Mapping[str, str] | None = None) -> Path:
+    """The session's directory: --workdir, then MOSAIC_AGENT_WORKDIR, then
+    $HOME. Absolute; must be a directory or creatable (launch creates it)."""
+    value, source = _pick(None if flag is None else os.fspath(flag), "--workdir", ENV_WORKDIR, environ)
+    path = _home(environ) if value is None else _abs_path(value, source, environ)
+    if _CONTROL.search(str(path)):
+        raise UsageError(f"workdir contains a control character: {_show(str(path))}")
+    _check_creatable(path, "workdir")
+    return path
+
+
+def resolve_command(
+    flag: str | None,
+    runtime: Runtime,
+    environ: Mapping[str, str] | None = None,
+    sh: str = shellcmd.SHELL,
+) -> str:
+    """The agent's command line: --command, then MOSAIC_AGENT_COMMAND, then
+    the runtime's own CLI. Shell syntax, checked with ``SH -n``."""
+    value, source = _pick(flag, "--command", ENV_COMMAND, environ)
+    if value is None:
+        return runtime.command
+    if not value.strip():
+        raise UsageError(f"{source} is blank")
+    if "\0" in value:
+        raise UsageError(f"{source} contains a NUL character")
+    problem = shellcmd.syntax_error(value, sh)
+    if problem is not None:
+        raise UsageError(f"{source} is not valid shell syntax: {_one_line(problem)}")
+    return value
+
+
+def resolve_runtime_bin(
+    flags: Iterable[str] = (),
+    runtime: Runtime | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> tuple[str, ...]:
+    """The candidate bin dirs, in order: the given ones (--runtime-bin, each
+    colon-separated, else MOSAIC_RUNTIME_BIN), then RUNTIME's built-in ones
+    under $HOME. Absolute, without duplicates; existence is not checked."""
+    flags = list(flags)
+    given: list[tuple[str, str]] = []
+    if flags:
+        for flag in flags:
+            if flag == "":
+                raise UsageError("--runtime-bin is empty")
+            given += [(part, "--runtime-bin") for part in flag.split(":")]
+    else:
+        value = lookup(ENV_RUNTIME_BIN, environ)
+        if value is not None:
+            given += [(part, ENV_RUNTIME_BIN) for part in value.split(":")]
+    candidates = [str(_abs_path(part, source, environ)) for part, source in given if part]
+    if runtime is not None:
+        home = _home(environ)
+        candidates += [str(home / sub) for sub in runtime.bin_dirs]
+    return tuple(dict.fromkeys(candidates))
+
+
+def pane_path(prefix: Iterable[str], base: str) -> str:
+    """PREFIX then the entries of BASE (a PATH value), each once, first
+    occurrence kept; empty entries (meaning the current directory) dropped."""
+    kept: list[str] = []
+    seen: set[str] = set()
+    for entry in [*prefix, *base.split(":")]:
+        if not entry:
+            continue
+        normal = os.path.normpath(entry)
+        if normal not in seen:
+            seen.add(normal)
+            kept.append(entry)
+    return ":".join(kept)
+
+
+def resolve_env(pairs: Iterable[str] = ()) -> tuple[tuple[str, str], ...]:
+    """--env KEY=VALUE pairs, validated; a later KEY replaces an earlier one."""
+    result: dict[str, str] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep:
+            raise UsageError(f"--env {_show(pair)}: expected KEY=VALUE")
+        if not _ENV_KEY.match(key):
+            raise UsageError(f"--env {_show(pair)}: KEY must match [A-Za-z_][A-Za-z0-9_]*")
+        if key in TMUX_OWNED:
+            raise UsageError(f"--env {key}: tmux sets {key} in every pane; it cannot be overridden")
+        if any(c in value for c in "\n\r\0"):
+            raise UsageError(f"--env {key}: the value contains a newline or NUL")
+        result.pop(key, None)
+        result[key] = value
+    return tuple(result.items())
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())
+
+
+def resolve_launch(
+    name: str | None = None,
+    *,
+    socket: str | None = None,
+    runtime: str | None = None,
+    workdir: str | os.PathLike | None = None,
+    command: str | None = None,
+    runtime_bin: Iterable[str] = (),
+    run_dir: str | os.PathLike | None = None,
+    interval: str | float | None = None,
+    env: Iterable[str] = (),
+    environ: Mapping[str, str] | None = None,
+) -> LaunchSettings:
+    """Resolve and validate every setting of ``mosaic launch``.
+
+    Arguments are the command-line values (None: not given). Raises
+    UsageError for the first bad one; creates nothing.
+
+    The pane's PATH is the existing candidate bin dirs, then the base PATH:
+    the ``PATH`` of ``--env`` if given, else the launcher's. It is set
+    explicitly in the pane, because a pane otherwise gets the environment of
+    the tmux server (whoever started it, whenever), not the launcher's."""
+    environ = _environ(environ)
+    agent = resolve_name(name, environ)
+    sock = resolve_socket(socket, environ)
+    rt = resolve_runtime(runtime, environ)
+    seconds = resolve_interval(interval, environ)
+    env_pairs = resolve_env(env)
+    directory = resolve_workdir(workdir, environ)
+    runs = resolve_run_dir(run_dir, environ)
+    check_run_dir(runs)
+    sh = shellcmd.shell(environ.get("PATH", os.defpath))
+    line = resolve_command(command, rt, environ, sh)
+    candidates = resolve_runtime_bin(runtime_bin, rt, environ)
+    prefix = tuple(d for d in candidates if os.path.isdir(d))
+    user_env = dict(env_pairs)
+    base = user_env.pop("PATH", None) or environ.get("PATH") or os.defpath
+    return LaunchSettings(
+        name=agent,
+        socket=sock,
+        runtime=rt.name,
+        workdir=directory,
+        command=line,
+        path_prefix=prefix,
+        pane_path=pane_path(prefix, base),
+        env=tuple(user_env.items()),
+        run_dir=runs,
+        interval=seconds,
+        shell=sh,
+    )

@@ -1,0 +1,517 @@
+"""``mosaic fleet``: ``ps``, ``up`` and ``down``, over many agents.
+
+* ``fleet ps`` reads the run dir (one listing) and tmux (one ``list-panes
+  -a`` call) and prints one row per agent; the rules and the JSON schema are
+  in ``fleet_status``.
+* ``fleet up`` launches every agent of a fleet file (``fleet_file``) that is
+  not running, through ``launch.launch_agent``, the code path of ``mosaic
+  launch``; ``fleet down`` stops them through ``launch.stop_agent``.
+
+Exit status: 0 done; 1 a runtime failure (an agent failed, an unsafe run
+dir, ``--check`` found a problem); 2 bad input (options, MOSAIC_* variables,
+the fleet file; nothing was launched); 127 tmux is not installed (up/down).
+Every failure is one line on stderr, ``mosaic: error: ...``.
+
+This module is imported by ``mosaic --help``: the heavy ones (mosaic_hb,
+psutil, json, tomllib, launch) are imported inside the commands.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from contextlib import contextmanager
+from typing import Annotated, Iterator, List, Optional
+
+import typer
+import typer.core
+
+from mosaic_launch.errors import MosaicError, NotRunning, UsageError
+
+PROG = "mosaic"
+
+
+class _PlainStrings:
+    """Coercion for ``str``, ``list[str]`` and ``bool`` parameters: none.
+
+    Typer (0.2x) coerces every parameter value through a pydantic TypeAdapter,
+    and importing pydantic costs ~90 ms, a third of the time budget of
+    ``fleet ps --json`` over 1,000 agents. Click already hands these values
+    over as the right types; the commands validate them themselves."""
+
+    def coerce(self, value, param, ctx):
+        multiple = getattr(param, "multiple", False) or getattr(param, "nargs", 1) == -1
+        if value is None:
+            return () if multiple else None
+        return list(value) if multiple else value
+
+
+_PLAIN_ANNOTATIONS = (str, bool, List[str], list[str])
+
+
+def _plain(param) -> None:
+    descriptor = getattr(param, "type_descriptor", None)
+    if (getattr(param, "_runtime_param", False) is None
+            and getattr(descriptor, "annotation", None) in _PLAIN_ANNOTATIONS
+            and getattr(descriptor, "file_annotation", None) is None):
+        param._runtime_param = _PlainStrings()
+
+
+def _one_line_usage_error(exc: Exception) -> None:
+    """Click's usage errors (unknown option, missing value, unknown command)
+    as ``mosaic: error: ...`` and exit 2, instead of a usage block. Help
+    shown for a bare group (NoArgsIsHelpError) stays as it is."""
+    usage_error = getattr(exc, "exit_code", None) == 2 and callable(getattr(exc, "format_message", None))
+    if type(exc).__name__ == "NoArgsIsHelpError" or not usage_error:
+        raise exc
+    message = exc.format_message().rstrip(".")
+    ctx = getattr(exc, "ctx", None)
+    hint = f" (see '{ctx.command_path} --help')" if ctx is not None else ""
+    _say("error", f"{message}{hint}")
+    raise typer.Exit(2) from None
+
+
+class _PlainParams:
+    def get_params(self, ctx):
+        params = super().get_params(ctx)  # type: ignore[misc]
+        for param in params:  # the command's own, and its --help
+            _plain(param)
+        return params
+
+    def make_context(self, info_name, args, parent=None, **extra):
+        try:
+            return super().make_context(info_name, args, parent=parent, **extra)  # type: ignore[misc]
+        except Exception as exc:  # click's UsageError, or Typer's own copy of it (by version)
+            _one_line_usage_error(exc)
+
+
+class PlainCommand(_PlainParams, typer.core.TyperCommand):
+    """A Typer command whose str/bool/list-of-str parameters (and --help)
+    skip Typer's pydantic coercion (see _PlainStrings), and whose usage
+    errors are one line. Any other parameter, or a Typer without the hook
+    (``_runtime_param``), keeps Typer's own coercion."""
+
+
+class PlainGroup(_PlainParams, typer.core.TyperGroup):
+    """PlainCommand's rules for a group (its --help and callback options,
+    and an unknown subcommand)."""
+
+    def resolve_command(self, ctx, args):
+        try:
+            return super().resolve_command(ctx, args)
+        except Exception as exc:
+            _one_line_usage_error(exc)
+
+
+fleet_app = typer.Typer(
+    cls=PlainGroup,
+    help="Commands over a fleet of agents: ps, up, down.",
+    no_args_is_help=True,
+    add_completion=False,
+    rich_markup_mode=None,
+    pretty_exceptions_enable=False,
+)
+
+
+@fleet_app.callback()
+def fleet() -> None:
+    """Commands over a fleet of agents: ps, up, down."""
+
+
+def _say(prefix: str, message: str) -> None:
+    typer.echo(f"{PROG}: {prefix}: {' '.join(str(message).split())}", err=True)
+
+
+@contextmanager
+def _reporting() -> Iterator[None]:
+    """Turn errors into one line on stderr and an exit status."""
+    try:
+        yield
+    except MosaicError as exc:
+        _say("error", str(exc))
+        raise typer.Exit(exc.exit_code) from None
+    except BrokenPipeError:
+        _quiet_stdout()
+        raise typer.Exit(1) from None
+    except OSError as exc:
+        where = f": {exc.filename}" if exc.filename else ""
+        _say("error", f"{exc.strerror or exc}{where}")
+        raise typer.Exit(1) from None
+    except KeyboardInterrupt:
+        _say("error", "interrupted")
+        raise typer.Exit(130) from None
+
+
+def _quiet_stdout() -> None:
+    """After EPIPE (``fleet ps | head``): no second error at exit."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError):
+        pass
+
+
+def _seconds_option(value: Optional[str], option: str) -> Optional[float]:
+    """VALUE as a finite, positive number of seconds; UsageError otherwise."""
+    if value is None:
+        return None
+    try:
+        seconds = float(value)
+    except ValueError:
+        seconds = float("nan")
+    if not (0 < seconds < float("inf")):  # also rejects nan
+        shown = repr(value) if len(value) <= 40 else repr(value[:36]) + "..."
+        raise UsageError(f"invalid {option} {shown}: expected a finite number of seconds greater than 0")
+    return seconds
+
+
+SocketOption = Annotated[
+    Optional[str],
+    typer.Option("--socket", metavar="NAME", show_default=False,
+                 help="tmux socket name (tmux -L). Env MOSAIC_TMUX_SOCKET; default mosaic-factory."),
+]
+RunDirOption = Annotated[
+    Optional[str],
+    typer.Option("--run-dir", metavar="DIR", show_default=False,
+                 help="Heartbeat run dir. Env MOSAIC_HEARTBEAT_RUN_DIR; default ~/.config/mosaic/fleet/run."),
+]
+FileOption = Annotated[
+    Optional[str],
+    typer.Option("--file", "-f", metavar="FILE", show_default=False,
+                 help="The fleet file (TOML); default ~/.config/mosaic/fleet.toml."),
+]
+
+
+# -- fleet ps ------------------------------------------------------------------------
+
+
+def _color_wanted() -> bool:
+    """Colour only on a terminal, and never with NO_COLOR (no-color.org) or TERM=dumb."""
+    if os.environ.get("NO_COLOR", ""):
+        return False
+    if os.environ.get("TERM") == "dumb":
+        return False
+    try:
+        return sys.stdout.isatty()
+    except (AttributeError, ValueError):
+        return False
+
+
+class _Snapshot:
+    """One look at the fleet: the rows, and why the fleet is empty if it is."""
+
+    def __init__(self, rows, empty_reason: Optional[str]):
+        self.rows = rows
+        self.empty_reason = empty_reason
+
+
+def _run_dir_problem(run_dir) -> Optional[str]:
+    """None if RUN_DIR can be read safely or is missing; else why not (like
+    ssh for ~/.ssh: a symlink, another owner, writable by others)."""
+    import errno
+
+    import mosaic_hb
+
+    try:
+        mosaic_hb.check_run_dir(run_dir)
+    except OSError as exc:
+        if exc.errno == errno.ENOENT:
+            return None
+        why = exc.strerror or str(exc)
+        if why.startswith("run dir "):
+            return f"refusing to read {run_dir}: {why}"
+        return f"run dir {run_dir}: {why}"
+    return None
+
+
+_warned_no_tmux: List[bool] = []
+
+
+def take_snapshot(socket: str, run_dir, *, patterns=(), stale_after=None, sampler=None) -> _Snapshot:
+    """The fleet now. Raises MosaicError for an unsafe run dir or a failing
+    tmux; a missing run dir or tmux server is an empty fleet."""
+    from mosaic_launch import fleet_status, tmux
+
+    exists = os.path.lexists(run_dir)
+    if exists:
+        problem = _run_dir_problem(run_dir)
+        if problem:
+            raise MosaicError(problem)
+    try:
+        panes = tmux.list_panes(socket)
+    except tmux.TmuxNotInstalled:
+        if not _warned_no_tmux:  # once, not at every --watch refresh
+            _warned_no_tmux.append(True)
+            _say("warning", "tmux not found on PATH; showing the records only, every pane as gone")
+        panes = []
+    try:
+        rows = fleet_status.collect(run_dir, panes, stale_after=stale_after, patterns=patterns)
+    except OSError as exc:
+        raise MosaicError(f"cannot read run dir {run_dir}: {exc.strerror or exc}") from None
+    if sampler is None and any(fleet_status.needs_sampling(row) for row in rows):
+        sampler = fleet_status.ProcessTreeSampler()
+    if sampler is not None:
+        for row in rows:
+            sampler.fill(row)
+    empty_reason = None
+    if not rows:
+        records = f"run dir {run_dir} does not exist" if not exists else f"no records in {run_dir}"
+        sessions = "no tmux server" if not panes else "no agent sessions"
+        empty_reason = f"no agents: {records}; {sessions} on socket {socket}"
+        if patterns:
+            empty_reason = f"no agents match {' '.join(patterns)} (run dir {run_dir}, socket {socket})"
+    return _Snapshot(rows, empty_reason)
+
+
+def _ps_lines(snapshot: _Snapshot, *, problems: bool, color: bool) -> List[str]:
+    from mosaic_launch import fleet_status
+
+    if not snapshot.rows:
+        return [snapshot.empty_reason or "no agents"]
+    rows = fleet_status.problems_first(snapshot.rows) if problems else snapshot.rows
+    return [*fleet_status.render_table(rows, color=color), fleet_status.summary(rows)]
+
+
+def _ps_json(snapshot: _Snapshot, *, socket: str, run_dir, problems: bool, indent) -> str:
+    import json
+
+    from mosaic_launch import fleet_status
+
+    rows = fleet_status.problems_first(snapshot.rows) if problems else snapshot.rows
+    return json.dumps(fleet_status.to_document(rows, socket=socket, run_dir=run_dir), indent=indent)
+
+
+def _watch(interval: float, frame, *, tty: bool) -> None:
+    """Print FRAME() every INTERVAL seconds until Ctrl-C; on a terminal, in
+    place (cursor home, each line cleared to its end)."""
+    import time
+
+    out = sys.stdout
+    if tty:
+        out.write("\x1b[?25l\x1b[H\x1b[2J")  # hide the cursor, clear the screen
+    try:
+        while True:
+            started = time.monotonic()
+            lines = frame()
+            if tty:
+                out.write("\x1b[H" + "".join(f"{line}\x1b[K\n" for line in lines) + "\x1b[J")
+            else:
+                out.write("".join(f"{line}\n" for line in lines))
+            out.flush()
+            time.sleep(max(0.0, interval - (time.monotonic() - started)))
+    except KeyboardInterrupt:
+        pass
+    finally:
+        if tty:
+            try:
+                out.write("\x1b[?25h")
+                out.flush()
+            except (OSError, ValueError):
+                pass
+
+
+@fleet_app.command("ps", cls=PlainCommand)
+def ps(
+    patterns: Annotated[
+        Optional[List[str]],
+        typer.Argument(metavar="PATTERN", show_default=False,
+                       help="Only agents whose name matches one of these globs (e.g. 'web-*')."),
+    ] = None,
+    socket: SocketOption = None,
+    run_dir: RunDirOption = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON document (schema 1; see the README).")] = False,
+    watch: Annotated[
+        Optional[str],
+        typer.Option("--watch", metavar="SECONDS", show_default=False,
+                     help="Refresh every SECONDS until Ctrl-C (with --json: one document per line)."),
+    ] = None,
+    check: Annotated[
+        bool, typer.Option("--check", help="Exit 1 if any agent is not healthy (heartbeat ok, pane alive)."),
+    ] = False,
+    stale_after: Annotated[
+        Optional[str],
+        typer.Option("--stale-after", metavar="SECONDS", show_default=False,
+                     help="A beat older than this is stale; default 3 intervals of each agent's record."),
+    ] = None,
+    problems: Annotated[bool, typer.Option("--problems", help="List unhealthy agents first.")] = False,
+) -> None:
+    """Show every agent: its pane, heartbeat, activity and resources.
+
+    HB is ok, stale (no beat for 3 intervals), dead (the agent exited, or its
+    pid was reused), stopped (the sidecar was stopped), missing (a session
+    without a record) or corrupt (a record that cannot be read). A missing
+    run dir or tmux server is an empty fleet."""
+    with _reporting():
+        from mosaic_launch import env
+
+        every = _seconds_option(watch, "--watch")
+        limit = _seconds_option(stale_after, "--stale-after")
+        if every is not None and check:
+            raise UsageError("--check and --watch cannot be combined")
+        sock = env.resolve_socket(socket)
+        runs = env.resolve_run_dir(run_dir)
+        globs = list(patterns or [])
+        color = not as_json and _color_wanted()
+
+        if every is None:
+            snapshot = take_snapshot(sock, runs, patterns=globs, stale_after=limit)
+            if as_json:
+                text = _ps_json(snapshot, socket=sock, run_dir=runs, problems=problems, indent=2)
+            else:
+                text = "\n".join(_ps_lines(snapshot, problems=problems, color=color))
+            sys.stdout.write(text + "\n")
+            sys.stdout.flush()
+            if check and any(not row.healthy for row in snapshot.rows):
+                raise typer.Exit(1)
+            return
+
+        from mosaic_launch import fleet_status
+
+        sampler = fleet_status.ProcessTreeSampler()
+        tty = not as_json and sys.stdout.isatty()
+
+        def frame() -> List[str]:
+            import time
+
+            snapshot = take_snapshot(sock, runs, patterns=globs, stale_after=limit, sampler=sampler)
+            if as_json:
+                return [_ps_json(snapshot, socket=sock, run_dir=runs, problems=problems, indent=None)]
+            head = f"every {every:g}s: socket {sock}, run dir {runs}  {time.strftime('%H:%M:%S')}"
+            lines = [head, "", *_ps_lines(snapshot, problems=problems, color=color)]
+            return lines if tty else [*lines, ""]
+
+        _watch(every, frame, tty=tty)
+
+
+# -- fleet up / down -------------------------------------------------------------------
+
+
+def _load(file: Optional[str]):
+    from mosaic_launch import fleet_file
+
+    if file == "":
+        raise UsageError("--file is empty")
+    return fleet_file.load(file if file is not None else fleet_file.default_path())
+
+
+@fleet_app.command(cls=PlainCommand)
+def up(file: FileOption = None) -> None:
+    """Launch every agent of the fleet file that is not running.
+
+    The file is read and every agent's settings checked first: if anything
+    is wrong, nothing is launched. Each agent then goes through the same
+    code as `mosaic launch`, and is reported as launched, already running or
+    failed (exit 1 if any failed)."""
+    with _reporting():
+        fleet = _load(file)
+        settings = fleet.launch_settings()
+        if not settings:
+            typer.echo(f"nothing to launch: no agents in {fleet.path}")
+            return
+
+        from mosaic_launch import launch, tmux
+
+        counts = {"launched": 0, "already running": 0, "failed": 0}
+        for item in settings:
+            try:
+                result = launch.launch_agent(item)
+            except tmux.TmuxNotInstalled:
+                raise
+            except MosaicError as exc:
+                typer.echo(f"{item.name}: failed: {' '.join(str(exc).split())}")
+                counts["failed"] += 1
+                continue
+            for warning in result.warnings:
+                _say("warning", warning)
+            facts = []
+            if result.pane_pid is not None:
+                facts.append(f"pane pid {result.pane_pid}")
+            if result.sidecar_pid is not None:
+                facts.append(f"sidecar pid {result.sidecar_pid}")
+            detail = f" ({', '.join(facts)})" if facts else ""
+            if result.outcome == launch.LAUNCHED and result.sidecar_pid is None:
+                typer.echo(f"{item.name}: failed: launched, but no heartbeat sidecar runs{detail}")
+                counts["failed"] += 1
+            elif result.outcome == launch.LAUNCHED:
+                typer.echo(f"{item.name}: launched{detail}")
+                counts["launched"] += 1
+            elif result.outcome == launch.HEARTBEAT_RESTARTED:
+                typer.echo(f"{item.name}: already running, heartbeat restarted{detail}")
+                counts["already running"] += 1
+            else:
+                typer.echo(f"{item.name}: already running{detail}")
+                counts["already running"] += 1
+        typer.echo("fleet up: " + ", ".join(f"{n} {what}" for what, n in counts.items()))
+        if counts["failed"]:
+            raise typer.Exit(1)
+
+
+@fleet_app.command(cls=PlainCommand)
+def down(
+    file: FileOption = None,
+    all_sessions: Annotated[
+        bool, typer.Option("--all", help="Stop every agent session on the socket, in the file or not."),
+    ] = False,
+    socket: SocketOption = None,
+    run_dir: RunDirOption = None,
+) -> None:
+    """Stop every agent of the fleet file (or, with --all, every session on
+    the socket named like an agent), each as `mosaic stop` does; report
+    stopped or not running for each (exit 1 if any failed).
+
+    --socket and --run-dir go with --all; without them --all uses the file's
+    socket if -f is given, else MOSAIC_TMUX_SOCKET or mosaic-factory."""
+    with _reporting():
+        from mosaic_launch import env
+
+        if (socket is not None or run_dir is not None) and not all_sessions:
+            raise UsageError("--socket and --run-dir go with --all; otherwise the fleet file names them")
+        if all_sessions and file is None:
+            sock, runs = env.resolve_socket(socket), env.resolve_run_dir(run_dir)
+        else:
+            fleet = _load(file)
+            sock = env.resolve_socket(socket) if socket is not None else fleet.resolve_socket()
+            runs = env.resolve_run_dir(run_dir) if run_dir is not None else fleet.resolve_run_dir()
+
+        import mosaic_hb
+
+        from mosaic_launch import launch, tmux
+
+        if all_sessions:
+            names = [name for name in launch.running_sessions(sock) if mosaic_hb.valid_agent_name(name)]
+            if not names:
+                typer.echo(f"nothing to stop: no agent sessions on tmux socket {sock}")
+                return
+        else:
+            names = [agent.name for agent in fleet.agents]
+            if not names:
+                typer.echo(f"nothing to stop: no agents in {fleet.path}")
+                return
+
+        counts = {"stopped": 0, "not running": 0, "failed": 0}
+        for name in names:
+            try:
+                result = launch.stop_agent(sock, name, runs)
+            except tmux.TmuxNotInstalled:
+                raise
+            except NotRunning:
+                typer.echo(f"{name}: not running")
+                counts["not running"] += 1
+                continue
+            except MosaicError as exc:
+                typer.echo(f"{name}: failed: {' '.join(str(exc).split())}")
+                counts["failed"] += 1
+                continue
+            for warning in result.warnings:
+                _say("warning", warning)
+            if result.stopped:
+                how = " (it had already exited)" if result.was_dead else ""
+                typer.echo(f"{name}: stopped{how}")
+                counts["stopped"] += 1
+            else:
+                typer.echo(f"{name}: failed: pid {result.pane_pid} is still alive")
+                counts["failed"] += 1
+        typer.echo("fleet down: " + ", ".join(f"{n} {what}" for what, n in counts.items()))
+        if counts["failed"]:
+            raise typer.Exit(1)

@@ -1,0 +1,452 @@
+"""``mosaic fleet ps --host H``: the same ``fleet ps`` on other hosts, over ssh.
+
+Each host H (``--host``, repeatable, or ``MOSAIC_FLEET_HOSTS``,
+comma-separated) is ``[user@]host[:port]``; host is a name, an IPv4 address or
+a bracketed IPv6 address (``[::1]:2222``). Anything else is a usage error, so
+no option (``-oProxyCommand=...``) or shell syntax can reach ssh.
+
+Every host is asked at once, in its own thread, with::
+
+    ssh -T -o BatchMode=yes -o ConnectTimeout=N [-F CONFIG] [-p PORT] -- [user@]host \\
+        env MOSAIC_FLEET_HOSTS= mosaic fleet ps --json [--socket S] [--run-dir D] \\
+        [--stale-after N] [-- PATTERN...]
+
+ssh hands that line to the remote user's shell. It is built from constants
+and ``shlex.quote``-d values only, so the remote shell sees plain words; ``env``
+empties MOSAIC_FLEET_HOSTS there, so a host never fans out again.
+``--socket``, ``--run-dir`` and ``--stale-after`` are passed on only when
+given; otherwise each host uses its own defaults.
+
+Nothing hangs: BatchMode never prompts, ConnectTimeout bounds the connection,
+and a per-host deadline (``MOSAIC_FLEET_HOST_TIMEOUT``, default 20 s) kills
+ssh's whole process group when it expires. A host that fails (cannot connect,
+refuses the key, has no ``mosaic``, answers with something that is not a
+``fleet ps`` document, misses the deadline) becomes one error row; the other
+hosts' rows are still shown.
+
+Settings (environment):
+
+* ``MOSAIC_FLEET_HOSTS``: the hosts when no ``--host`` is given.
+* ``MOSAIC_SSH_CONFIG``: an ssh client config file, given to ssh as ``-F``
+  (which then replaces ~/.ssh/config). Without it, ssh reads the user's
+  usual config; note that ssh finds ~/.ssh through the password database,
+  not $HOME.
+* ``MOSAIC_REMOTE_COMMAND``: how to run mosaic on the hosts, default
+  ``mosaic``; words split as a shell would (e.g. ``/opt/mosaic/bin/mosaic``
+  or ``python3 -m mosaic_launch``), each passed on quoted: no shell operators.
+  Needed when mosaic is not on the PATH of a non-interactive ssh session
+  (e.g. it was installed under pyenv or a virtualenv).
+* ``MOSAIC_FLEET_HOST_TIMEOUT``: the per-host deadline, seconds (default 20).
+* ``MOSAIC_SSH_CONNECT_TIMEOUT``: ssh's ConnectTimeout, whole seconds
+  (default 5).
+
+Rows are ``fleet_status.AgentStatus`` with ``host`` set to H as given. A
+host that failed is one row ``error_row(H, why)``: ``heartbeat`` is
+``"error"``, ``detail`` says why, and it is never healthy (so ``--check``
+fails on it). ``to_document`` gives the multi-host JSON document::
+
+    {"schema": 1,
+     "hosts": [{"host": H, "socket": S|null, "run_dir": D|null, "error": str|null}, ...],
+     "agents": [ROW, ...]}
+
+where each ROW is a ``fleet ps --json`` row with ``host`` set; an error row
+has ``name`` and ``pane`` null, ``heartbeat`` ``"error"``, ``healthy`` false
+and the reason in ``detail``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shlex
+import signal
+import subprocess
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Iterable, Mapping, Sequence
+
+from mosaic_launch.errors import UsageError
+from mosaic_launch.fleet_status import SCHEMA_VERSION, AgentStatus, render_table, summary
+
+ENV_HOSTS = "MOSAIC_FLEET_HOSTS"
+ENV_SSH_CONFIG = "MOSAIC_SSH_CONFIG"
+ENV_REMOTE_COMMAND = "MOSAIC_REMOTE_COMMAND"
+ENV_HOST_TIMEOUT = "MOSAIC_FLEET_HOST_TIMEOUT"
+ENV_CONNECT_TIMEOUT = "MOSAIC_SSH_CONNECT_TIMEOUT"
+
+DEFAULT_REMOTE_COMMAND = "mosaic"
+DEFAULT_HOST_TIMEOUT = 20.0
+DEFAULT_CONNECT_TIMEOUT = 5
+MAX_PARALLEL = 64
+MAX_OUTPUT_BYTES = 64 * 1024 * 1024
+ERROR_STATE = "error"
+
+_USER = r"[A-Za-z0-9._][A-Za-z0-9._-]{0,63}"
+_NAME = r"[A-Za-z0-9](?:[A-Za-z0-9._-]{0,252})"
+_IPV6 = r"\[[0-9A-Fa-f:.]+(?:%[A-Za-z0-9_.-]+)?\]"
+_HOST_SPEC = re.compile(rf"(?:(?P<user>{_USER})@)?(?P<host>{_NAME}|{_IPV6})(?::(?P<port>[0-9]{{1,5}}))?")
+
+
+@dataclass(frozen=True)
+class Host:
+    """One ``[user@]host[:port]``."""
+
+    spec: str               # as given: the HOST column
+    hostname: str           # without brackets
+    user: str | None = None
+    port: int | None = None
+
+    @property
+    def destination(self) -> str:
+        return f"{self.user}@{self.hostname}" if self.user else self.hostname
+
+
+def parse_host(spec: str) -> Host:
+    """SPEC as a Host; UsageError unless it is ``[user@]host[:port]``."""
+    text = spec.strip()
+    match = _HOST_SPEC.fullmatch(text)
+    shown = repr(spec) if len(spec) <= 60 else repr(spec[:56]) + "..."
+    if match is None:
+        raise UsageError(f"invalid host {shown}: expected [user@]host[:port]")
+    port = match.group("port")
+    if port is not None and not 0 < int(port) <= 65535:
+        raise UsageError(f"invalid host {shown}: port must be 1 to 65535")
+    hostname = match.group("host")
+    if hostname.startswith("["):
+        hostname = hostname[1:-1]
+    return Host(spec=text, hostname=hostname, user=match.group("user"),
+                port=None if port is None else int(port))
+
+
+def parse_hosts(flags: Iterable[str] | None, environ: Mapping[str, str] | None = None) -> list[Host]:
+    """The hosts from --host FLAGS (each may also be comma-separated), else
+    from MOSAIC_FLEET_HOSTS; in order, without repeats. Empty: no hosts (a
+    local ps)."""
+    environ = os.environ if environ is None else environ
+    values = list(flags or [])
+    source = "--host"
+    if not values:
+        values = [environ.get(ENV_HOSTS, "")]
+        source = ENV_HOSTS
+    hosts: list[Host] = []
+    for value in values:
+        for item in value.split(","):
+            if not item.strip():
+                if source == "--host" and not value.strip():
+                    raise UsageError("--host is empty")
+                continue
+            try:
+                host = parse_host(item)
+            except UsageError as exc:
+                raise UsageError(f"{exc} (from {source})") from None
+            if host not in hosts:
+                hosts.append(host)
+    return hosts
+
+
+def _number(environ: Mapping[str, str], var: str, default: float, low: float, high: float) -> float:
+    value = environ.get(var, "").strip()
+    if not value:
+        return default
+    try:
+        number = float(value)
+    except ValueError:
+        number = float("nan")
+    if not low <= number <= high:  # also rejects nan
+        raise UsageError(f"invalid {var}={value!r}: expected seconds from {low:g} to {high:g}")
+    return number
+
+
+def host_timeout(environ: Mapping[str, str] | None = None) -> float:
+    """The per-host deadline: MOSAIC_FLEET_HOST_TIMEOUT, default 20 s."""
+    return _number(os.environ if environ is None else environ, ENV_HOST_TIMEOUT,
+                   DEFAULT_HOST_TIMEOUT, 0.1, 3600)
+
+
+def connect_timeout(environ: Mapping[str, str] | None = None) -> int:
+    """ssh's ConnectTimeout: MOSAIC_SSH_CONNECT_TIMEOUT, default 5 s."""
+    value = _number(os.environ if environ is None else environ, ENV_CONNECT_TIMEOUT,
+                    DEFAULT_CONNECT_TIMEOUT, 1, 3600)
+    return max(1, int(value))
+
+
+def remote_words(environ: Mapping[str, str] | None = None) -> list[str]:
+    """MOSAIC_REMOTE_COMMAND (default ``mosaic``) split into words."""
+    environ = os.environ if environ is None else environ
+    value = environ.get(ENV_REMOTE_COMMAND, "").strip() or DEFAULT_REMOTE_COMMAND
+    try:
+        words = shlex.split(value)
+    except ValueError as exc:
+        raise UsageError(f"invalid {ENV_REMOTE_COMMAND}={value!r}: {exc}") from None
+    if not words:
+        raise UsageError(f"invalid {ENV_REMOTE_COMMAND}={value!r}: no command")
+    return words
+
+
+def remote_command(
+    *,
+    socket: str | None = None,
+    run_dir: str | os.PathLike | None = None,
+    stale_after: float | None = None,
+    patterns: Sequence[str] = (),
+    environ: Mapping[str, str] | None = None,
+) -> str:
+    """The line the remote shell runs: constants and quoted values only.
+
+    ``env MOSAIC_FLEET_HOSTS=`` first: a host whose shell sets that variable
+    must answer for itself, not fan out again."""
+    argv = ["env", f"{ENV_HOSTS}=", *remote_words(environ), "fleet", "ps", "--json"]
+    if socket is not None:
+        argv += ["--socket", socket]
+    if run_dir is not None:
+        argv += ["--run-dir", os.fspath(run_dir)]
+    if stale_after is not None:
+        argv += ["--stale-after", repr(float(stale_after))]
+    if patterns:
+        argv += ["--", *patterns]
+    return " ".join(shlex.quote(word) for word in argv)
+
+
+def ssh_argv(host: Host, command: str, *, timeout: int = DEFAULT_CONNECT_TIMEOUT,
+             environ: Mapping[str, str] | None = None) -> list[str]:
+    """The ssh command line for HOST running COMMAND (from remote_command)."""
+    environ = os.environ if environ is None else environ
+    argv = ["ssh", "-T", "-o", "BatchMode=yes", "-o", f"ConnectTimeout={timeout}"]
+    config = environ.get(ENV_SSH_CONFIG, "")
+    if config:
+        argv += ["-F", config]
+    if host.port is not None:
+        argv += ["-p", str(host.port)]
+    return [*argv, "--", host.destination, command]
+
+
+@dataclass
+class HostResult:
+    """What one host answered: its rows, or why there are none."""
+
+    host: str
+    agents: list[AgentStatus] = field(default_factory=list)
+    error: str | None = None
+    socket: str | None = None
+    run_dir: str | None = None
+
+    def rows(self) -> list[AgentStatus]:
+        return [error_row(self.host, self.error)] if self.error is not None else self.agents
+
+
+def error_row(host: str, why: str) -> AgentStatus:
+    """The one row of a host that could not be asked."""
+    return AgentStatus(name="-", host=host, pane="-", heartbeat=ERROR_STATE, detail=why)
+
+
+def is_error(row: AgentStatus) -> bool:
+    return row.heartbeat == ERROR_STATE
+
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+
+def _clean(text: str, limit: int = 300) -> str:
+    """One printable line: a remote host's text never drives our terminal."""
+    line = " ".join(_CONTROL.sub(" ", text).split())
+    return line if len(line) <= limit else line[: limit - 3] + "..."
+
+
+_TEXT_FIELDS = ("name", "runtime", "pane", "heartbeat", "detail")
+_NUMBER_FIELDS = ("exit_status", "exit_signal", "age_s", "activity_s", "pid", "hb_pid",
+                  "uptime_s", "cpu_percent", "rss_bytes")
+
+
+def _row(data: object, host: str) -> AgentStatus:
+    if not isinstance(data, dict):
+        raise ValueError("an agent row is not an object")
+    values: dict = {}
+    for key in _TEXT_FIELDS:
+        value = data.get(key)
+        if value is not None and not isinstance(value, str):
+            raise ValueError(f"{key} is not a string")
+        if value is not None:
+            values[key] = _clean(value)
+    for key in _NUMBER_FIELDS:
+        value = data.get(key)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))):
+            raise ValueError(f"{key} is not a number")
+        if value is not None:
+            values[key] = value
+    if not values.get("name"):
+        raise ValueError("an agent row has no name")
+    return AgentStatus(**values, host=host)
+
+
+def parse_document(text: str, host: str) -> HostResult:
+    """A host's ``fleet ps --json`` output as a HostResult; ValueError if it
+    is not a schema-1 document."""
+    try:
+        document = json.loads(text)
+    except ValueError:
+        raise ValueError("not a fleet ps --json document") from None
+    if not isinstance(document, dict) or "agents" not in document:
+        raise ValueError("not a fleet ps --json document")
+    if document.get("schema") != SCHEMA_VERSION:
+        raise ValueError(f"unsupported fleet ps schema {document.get('schema')!r} (this mosaic reads "
+                         f"{SCHEMA_VERSION})")
+    agents = document["agents"]
+    if not isinstance(agents, list):
+        raise ValueError("agents is not a list")
+    socket, run_dir = document.get("socket"), document.get("run_dir")
+    return HostResult(
+        host=host,
+        agents=[_row(item, host) for item in agents],
+        socket=_clean(socket) if isinstance(socket, str) else None,
+        run_dir=_clean(run_dir) if isinstance(run_dir, str) else None,
+    )
+
+
+def _kill_group(proc: subprocess.Popen) -> None:
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+def _why(stderr: bytes, status: int, command: str) -> str:
+    lines = [line for line in stderr.decode(errors="replace").splitlines() if line.strip()]
+    last = _clean(lines[-1]) if lines else ""
+    if status == 255:  # ssh's own failure
+        return last or "ssh failed (exit status 255)"
+    if status == 127:
+        return f"{command!r} not found on the host (set {ENV_REMOTE_COMMAND}): {last}" if last else \
+            f"{command!r} not found on the host (set {ENV_REMOTE_COMMAND})"
+    return last or f"the remote command failed (exit status {status})"
+
+
+def ask_host(host: Host, command: str, *, deadline: float = DEFAULT_HOST_TIMEOUT,
+             connect: int = DEFAULT_CONNECT_TIMEOUT, environ: Mapping[str, str] | None = None) -> HostResult:
+    """Run COMMAND on HOST over ssh, within DEADLINE seconds. Never raises
+    for a host's failure: that is the result's error."""
+    argv = ssh_argv(host, command, timeout=connect, environ=environ)
+    env = None if environ is None else dict(environ)
+    try:
+        # A session of its own: on expiry the whole group (ssh, and any
+        # ProxyCommand it started) is killed, so no pipe stays open.
+        proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, start_new_session=True, env=env)
+    except OSError as exc:
+        return HostResult(host.spec, error=f"cannot run ssh: {exc.strerror or exc}")
+    try:
+        stdout, stderr = proc.communicate(timeout=deadline)
+    except subprocess.TimeoutExpired:
+        _kill_group(proc)
+        try:
+            proc.communicate(timeout=5)
+        except subprocess.TimeoutExpired:  # a descendant left the group and holds a pipe
+            for pipe in (proc.stdout, proc.stderr):
+                if pipe is not None:
+                    pipe.close()
+            proc.wait()
+        return HostResult(host.spec, error=f"no answer within {deadline:g}s (killed ssh)")
+    finally:
+        if proc.poll() is None:  # an interrupt: do not leave ssh behind
+            _kill_group(proc)
+            proc.wait()
+    if proc.returncode != 0:
+        first = remote_words(environ)[0]
+        return HostResult(host.spec, error=_why(stderr, proc.returncode, first))
+    if len(stdout) > MAX_OUTPUT_BYTES:
+        return HostResult(host.spec, error="the answer is too large")
+    try:
+        return parse_document(stdout.decode(errors="replace"), host.spec)
+    except ValueError as exc:
+        return HostResult(host.spec, error=f"bad answer: {exc}")
+
+
+def ps_hosts(
+    hosts: Sequence[Host],
+    *,
+    socket: str | None = None,
+    run_dir: str | os.PathLike | None = None,
+    stale_after: float | None = None,
+    patterns: Sequence[str] = (),
+    deadline: float | None = None,
+    connect: int | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> list[HostResult]:
+    """``fleet ps --json`` on every host at once; one HostResult per host, in
+    the order given. Takes at most about DEADLINE (default
+    MOSAIC_FLEET_HOST_TIMEOUT) for up to MAX_PARALLEL hosts. Raises
+    UsageError only for bad settings (before any ssh starts)."""
+    command = remote_command(socket=socket, run_dir=run_dir, stale_after=stale_after,
+                             patterns=patterns, environ=environ)
+    deadline = host_timeout(environ) if deadline is None else deadline
+    connect = connect_timeout(environ) if connect is None else connect
+    if not hosts:
+        return []
+    with ThreadPoolExecutor(max_workers=min(len(hosts), MAX_PARALLEL)) as pool:
+        futures = [pool.submit(ask_host, host, command, deadline=deadline, connect=connect, environ=environ)
+                   for host in hosts]
+        return [future.result() for future in futures]
+
+
+def merged_rows(results: Iterable[HostResult], *, problems: bool = False) -> list[AgentStatus]:
+    """Every host's rows in host order (each host's by name), or with
+    PROBLEMS the unhealthy ones (error rows among them) first."""
+    rows = [row for result in results for row in result.rows()]
+    if problems:
+        rows = [row for row in rows if not row.healthy] + [row for row in rows if row.healthy]
+    return rows
+
+
+def all_healthy(results: Iterable[HostResult]) -> bool:
+    """What --check asks of all hosts: every host answered, every agent healthy."""
+    return all(row.healthy for result in results for row in result.rows())
+
+
+_BOLD, _RED, _RESET = "\x1b[1m", "\x1b[31m", "\x1b[0m"
+
+
+def render_hosts_table(rows: Sequence[AgentStatus], *, color: bool = False) -> list[str]:
+    """fleet ps's table with a HOST column first; an error row is its host
+    and the error, across the other columns."""
+    agent_rows = [row for row in rows if not is_error(row)]
+    table = render_table(agent_rows, color=color)
+    width = max([len("HOST")] + [len(row.host or "-") for row in rows])
+    head = "HOST".ljust(width)
+    lines = [f"{_BOLD}{head}{_RESET}  {table[0]}" if color else f"{head}  {table[0]}"]
+    body = iter(table[1:])
+    for row in rows:
+        host = (row.host or "-").ljust(width)
+        if is_error(row):
+            text = f"error: {row.detail}"
+            lines.append(f"{host}  {_RED}{text}{_RESET}" if color else f"{host}  {text}")
+        else:
+            lines.append(f"{host}  {next(body)}")
+    return lines
+
+
+def hosts_summary(results: Sequence[HostResult]) -> str:
+    """'4 agents: 3 ok, 1 dead; 2 hosts, 1 not reached'."""
+    agents = [row for result in results if result.error is None for row in result.agents]
+    failed = sum(result.error is not None for result in results)
+    text = summary(agents) if agents else "0 agents"
+    noun = "host" if len(results) == 1 else "hosts"
+    text += f"; {len(results)} {noun}"
+    if failed:
+        text += f", {failed} not reached"
+    return text
+
+
+def to_document(results: Sequence[HostResult], *, problems: bool = False) -> dict:
+    """The multi-host ``fleet ps --json`` document (see the module doc)."""
+    agents = []
+    for row in merged_rows(results, problems=problems):
+        data = row.to_json()
+        if is_error(row):
+            data["name"] = data["pane"] = None
+        agents.append(data)
+    return {
+        "schema": SCHEMA_VERSION,
+        "hosts": [{"host": r.host, "socket": r.socket, "run_dir": r.run_dir, "error": r.error}
+                  for r in results],
+        "agents": agents,
+    }

@@ -1,0 +1,432 @@
+"""What `mosaic fleet ps` knows about each agent, from the run dir and tmux.
+
+The two sources are read once each (one directory listing, one tmux
+``list-panes -a`` call, repeated only in the rare case that tmux must be
+nudged to reap a pane, see ``tmux.list_panes``); everything else is
+computed here, so the rules for ok / stale / dead live in one place:
+
+* heartbeat `corrupt`: the file breaks the record contract (empty, cut,
+  binary, too large, unknown status, missing or duplicate keys, a symlink,
+  unreadable), or it is another agent's record (``agent=`` is not the
+  file's name);
+* `missing`: a tmux session with no record;
+* `dead`: the record says so, or its pid is gone, or that pid now belongs to a
+  process with another start time (PID reuse);
+* `stopped`: the sidecar was stopped on purpose;
+* `stale`: the agent lives but the last beat is older than the stale limit
+  (3 intervals, or --stale-after);
+* `ok`: otherwise.
+
+The pane of an agent is the first pane (in tmux's order) of the session named
+after it: `alive`, `dead` (the process exited and remain-on-exit kept the
+pane; `exit_status` or `exit_signal` says how) or `gone` (no such session).
+An agent is healthy when its heartbeat is `ok` and its pane `alive`.
+
+The JSON schema (``fleet ps --json``, schema 1)
+-----------------------------------------------
+One object: ``{"schema": 1, "socket": str, "run_dir": str, "agents": [ROW,
+...]}``, rows sorted by name (problems first with ``--problems``). Each ROW
+has exactly these keys; a value that is not known is ``null``; durations are
+seconds (float, 3 decimals):
+
+==============  =======  =====================================================
+key             type     meaning
+==============  =======  =====================================================
+name            str      agent name (the tmux session, the record's file name)
+host            str      the host, for a multi-host ps; null for this host
+runtime         str      from the record (``pi``, ``claude``, ``codex``, ...)
+pane            str      ``alive``, ``dead`` or ``gone``
+exit_status     int      the pane process's exit status, when pane is dead
+exit_signal     int      the signal that killed it, when pane is dead
+heartbeat       str      ``ok``, ``stale``, ``dead``, ``stopped``, ``missing``
+                         or ``corrupt``
+detail          str      why the record is corrupt
+healthy         bool     heartbeat is ``ok`` and pane is ``alive``
+age_s           float    since the last beat
+activity_s      float    since the pane last printed (tmux window activity,
+                         whole seconds)
+pid             int      the agent's pid (the record's; else the pane's)
+hb_pid          int      the heartbeat sidecar's pid
+uptime_s        float    since the agent's process started
+cpu_percent     float    CPU% of the agent's process tree (100 = one core):
+                         over its lifetime; with --watch, since the last refresh
+rss_bytes       int      resident memory of the agent's process tree
+==============  =======  =====================================================
+
+New keys may be added within schema 1; a change to the meaning or type of an
+existing key bumps ``schema``.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterable, Protocol
+
+import mosaic_hb
+
+HEARTBEAT_STATES = ("ok", "stale", "dead", "stopped", "missing", "corrupt")
+PANE_STATES = ("alive", "dead", "gone")
+STALE_INTERVALS = 3
+SCHEMA_VERSION = 1
+RECORD_SUFFIX = ".hb"
+
+
+class PaneState(Protocol):
+    """What fleet ps needs from tmux about one pane (tmux.PaneInfo)."""
+
+    session: str
+    pid: int
+    dead: bool
+    dead_status: int | None
+    dead_signal: int | None
+    activity: int  # unix seconds of the last output; 0 if unknown
+
+
+@dataclass
+class AgentStatus:
+    """One row of `fleet ps`; its JSON form is the documented schema."""
+
+    name: str
+    runtime: str | None = None
+    pane: str = "gone"                 # one of PANE_STATES
+    exit_status: int | None = None     # when pane == "dead"
+    exit_signal: int | None = None     # when pane == "dead" by a signal
+    heartbeat: str = "missing"         # one of HEARTBEAT_STATES
+    age_s: float | None = None         # since the last beat
+    activity_s: float | None = None    # since the pane last printed
+    pid: int | None = None
+    hb_pid: int | None = None
+    uptime_s: float | None = None
+    cpu_percent: float | None = None   # of the agent's process tree
+    rss_bytes: int | None = None       # of the agent's process tree
+    detail: str | None = None          # why a record is corrupt
+    host: str | None = None            # set by a multi-host ps
+    _pid_start: int = field(default=0, repr=False)  # 0: not known
+
+    @property
+    def healthy(self) -> bool:
+        return self.heartbeat == "ok" and self.pane == "alive"
+
+    @property
+    def pane_text(self) -> str:
+        """The PANE column: alive, dead (exit N), dead (signal N) or gone."""
+        if self.pane != "dead":
+            return self.pane
+        if self.exit_signal is not None:
+            return f"dead (signal {self.exit_signal})"
+        if self.exit_status is not None:
+            return f"dead (exit {self.exit_status})"
+        return "dead"
+
+    def to_json(self) -> dict:
+        return {
+            "name": self.name,
+            "host": self.host,
+            "runtime": self.runtime,
+            "pane": self.pane,
+            "exit_status": self.exit_status,
+            "exit_signal": self.exit_signal,
+            "heartbeat": self.heartbeat,
+            "detail": self.detail,
+            "healthy": self.healthy,
+            "age_s": _seconds(self.age_s),
+            "activity_s": _seconds(self.activity_s),
+            "pid": self.pid,
+            "hb_pid": self.hb_pid,
+            "uptime_s": _seconds(self.uptime_s),
+            "cpu_percent": self.cpu_percent,
+            "rss_bytes": self.rss_bytes,
+        }
+
+
+def _seconds(value: float | None) -> float | None:
+    return None if value is None else round(value, 3)
+
+
+def list_records(run_dir: Path) -> list[tuple[str, Path]]:
+    """(agent, path) of every record in RUN_DIR; none if RUN_DIR is missing.
+    Temp and lock files, and anything whose name is not an agent name, are
+    not agents. Other OSErrors (e.g. permission denied) propagate."""
+    try:
+        entries = os.scandir(run_dir)
+    except FileNotFoundError:
+        return []
+    found = []
+    valid = mosaic_hb.valid_agent_name
+    with entries:
+        for entry in entries:
+            name = entry.name
+            if not name.endswith(RECORD_SUFFIX):
+                continue
+            agent = name[: -len(RECORD_SUFFIX)]
+            if valid(agent):
+                found.append((agent, Path(entry.path)))
+    return found
+
+
+def _alive(pid: int, pid_start: int) -> bool:
+    try:
+        return mosaic_hb.alive(pid, pid_start)
+    except OSError:  # cannot tell (e.g. /proc unreadable): do not call it dead
+        return True
+
+
+def _heartbeat_state(record: mosaic_hb.Record, now: float, stale_after: float | None) -> str:
+    if record.status != "ok":
+        return record.status
+    if not _alive(record.pid, record.pid_start):
+        return "dead"
+    limit = stale_after if stale_after is not None else STALE_INTERVALS * record.interval
+    return "stale" if now - record.epoch > limit else "ok"
+
+
+def _read(path: Path) -> mosaic_hb.Record | str | None:
+    """The record at PATH; a string saying why it is corrupt; None if it
+    vanished since the listing."""
+    try:
+        return mosaic_hb.read(path)
+    except FileNotFoundError:
+        return None
+    except mosaic_hb.RecordError as exc:
+        return str(exc) or "corrupt"
+    except (OSError, ValueError) as exc:  # read() promises RecordError; be safe anyway
+        return f"unreadable: {getattr(exc, 'strerror', None) or exc}"
+
+
+def matches(name: str, patterns: Iterable[str]) -> bool:
+    """True if NAME matches any of the glob PATTERNS (or there are none)."""
+    patterns = list(patterns)
+    return not patterns or any(fnmatch.fnmatchcase(name, p) for p in patterns)
+
+
+def collect(
+    run_dir: Path,
+    panes: Iterable[PaneState],
+    *,
+    stale_after: float | None = None,
+    now: float | None = None,
+    patterns: Iterable[str] = (),
+) -> list[AgentStatus]:
+    """One AgentStatus per agent known to the run dir or to tmux (sessions
+    named like agents), sorted by name; only names matching PATTERNS."""
+    now = time.time() if now is None else now
+    patterns = list(patterns)
+    rows: dict[str, AgentStatus] = {}
+    for agent, path in list_records(run_dir):
+        if patterns and not matches(agent, patterns):
+            continue
+        record = _read(path)
+        if record is None:  # removed between listing and reading
+            continue
+        row = rows[agent] = AgentStatus(name=agent)
+        if isinstance(record, str):
+            row.heartbeat = "corrupt"
+            row.detail = record
+            continue
+        if record.agent != agent:  # a copied or renamed file: whose is it?
+            row.heartbeat = "corrupt"
+            row.detail = f"the record is agent {record.agent}'s, not {agent}'s"
+            continue
+        row.runtime = record.runtime
+        row.pid = record.pid
+        row.hb_pid = record.hb_pid
+        row._pid_start = record.pid_start
+        row.age_s = max(0.0, now - record.epoch)
+        row.heartbeat = _heartbeat_state(record, now, stale_after)
+    seen_sessions = set()
+    for pane in panes:
+        # The agent runs in its session's first pane; others are the user's.
+        session = pane.session
+        if session in seen_sessions:
+            continue
+        seen_sessions.add(session)
+        if not mosaic_hb.valid_agent_name(session) or (patterns and not matches(session, patterns)):
+            continue
+        row = rows.get(session)
+        if row is None:
+            row = rows[session] = AgentStatus(name=session)
+        if pane.dead:
+            row.pane = "dead"
+            row.exit_status = pane.dead_status
+            row.exit_signal = pane.dead_signal
+        else:
+            row.pane = "alive"
+            if row.pid is None:
+                row.pid = pane.pid
+                row._pid_start = 0
+        if pane.activity:
+            row.activity_s = max(0.0, now - pane.activity)
+    return sorted(rows.values(), key=lambda row: row.name)
+
+
+def problems_first(rows: list[AgentStatus]) -> list[AgentStatus]:
+    """ROWS (sorted by name) with the unhealthy ones first, each group by name."""
+    return [row for row in rows if not row.healthy] + [row for row in rows if row.healthy]
+
+
+def needs_sampling(row: AgentStatus) -> bool:
+    """Whether the row's pid is worth asking psutil about."""
+    return row.pid is not None and row.heartbeat not in ("dead", "corrupt") and row.pane != "dead"
+
+
+class ProcessTreeSampler:
+    """CPU% and RSS of each agent's process tree, through psutil.
+
+    A single look gives CPU% as CPU time over the agent's lifetime (as ps(1)
+    does); a sampler kept across refreshes (`--watch`) gives the CPU% since
+    the previous refresh (as top(1) does)."""
+
+    def __init__(self) -> None:
+        import psutil  # only fleet ps needs it; keep `mosaic --help` fast
+
+        self._psutil = psutil
+        self._previous: dict[tuple[int, float], tuple[float, float]] = {}  # (pid, created) -> (wall, cpu s)
+
+    def fill(self, row: AgentStatus, now: float | None = None) -> None:
+        psutil = self._psutil
+        if not needs_sampling(row):
+            return
+        try:
+            root = psutil.Process(row.pid)
+            if row._pid_start and mosaic_hb.proc_start_time(row.pid) != row._pid_start:
+                return  # not our agent any more
+            created = root.create_time()
+            tree = [root, *root.children(recursive=True)]
+        except (psutil.Error, OSError):
+            return
+        cpu_seconds = 0.0
+        rss = 0
+        for proc in tree:
+            try:
+                with proc.oneshot():
+                    times = proc.cpu_times()
+                    cpu_seconds += times.user + times.system
+                    rss += proc.memory_info().rss
+            except (psutil.Error, OSError):
+                continue
+        wall = time.time() if now is None else now
+        row.uptime_s = max(0.0, wall - created)
+        row.rss_bytes = rss
+        key = (row.pid, created)
+        previous = self._previous.get(key)
+        self._previous[key] = (wall, cpu_seconds)
+        if previous and wall > previous[0]:
+            row.cpu_percent = round(100.0 * max(0.0, cpu_seconds - previous[1]) / (wall - previous[0]), 1)
+        elif row.uptime_s > 0:
+            row.cpu_percent = round(100.0 * cpu_seconds / row.uptime_s, 1)
+
+
+# -- the table -----------------------------------------------------------------
+
+COLUMNS = ("NAME", "RUNTIME", "PANE", "HB", "AGE", "ACTIVITY", "PID", "UPTIME", "CPU%", "RSS")
+_RIGHT = {"AGE", "ACTIVITY", "PID", "UPTIME", "CPU%", "RSS"}
+
+_RESET = "\x1b[0m"
+_STYLES = {"green": "\x1b[32m", "yellow": "\x1b[33m", "red": "\x1b[31m", "dim": "\x1b[2m", "bold": "\x1b[1m"}
+_HB_STYLE = {"ok": "green", "stale": "yellow", "stopped": "yellow", "missing": "yellow",
+             "dead": "red", "corrupt": "red"}
+_PANE_STYLE = {"alive": "green", "dead": "red", "gone": "dim"}
+
+
+def duration(seconds: float | None) -> str:
+    """850ms, 12s, 4m10s, 3h02m, 2d04h; '-' for unknown."""
+    if seconds is None:
+        return "-"
+    if seconds < 0:
+        seconds = 0.0
+    if seconds < 1:
+        return f"{int(seconds * 1000)}ms"
+    whole = int(seconds)
+    if whole < 60:
+        return f"{whole}s"
+    if whole < 3600:
+        return f"{whole // 60}m{whole % 60:02d}s"
+    if whole < 86400:
+        return f"{whole // 3600}h{whole % 3600 // 60:02d}m"
+    return f"{whole // 86400}d{whole % 86400 // 3600:02d}h"
+
+
+def size(nbytes: int | None) -> str:
+    """12.3M, 512K, 1.2G; '-' for unknown."""
+    if nbytes is None:
+        return "-"
+    value = float(nbytes)
+    for unit in ("B", "K", "M", "G", "T"):
+        if value < 1000 or unit == "T":
+            break
+        value /= 1024
+    if unit == "B":
+        return f"{int(value)}B"
+    return f"{value:.1f}{unit}" if value < 100 else f"{value:.0f}{unit}"
+
+
+def row_cells(row: AgentStatus) -> tuple[str, ...]:
+    return (
+        row.name,
+        row.runtime or "-",
+        row.pane_text,
+        row.heartbeat,
+        duration(row.age_s),
+        duration(row.activity_s),
+        "-" if row.pid is None else str(row.pid),
+        duration(row.uptime_s),
+        "-" if row.cpu_percent is None else f"{row.cpu_percent:.1f}",
+        size(row.rss_bytes),
+    )
+
+
+def _paint(text: str, style: str | None, color: bool) -> str:
+    if not color or not style:
+        return text
+    return f"{_STYLES[style]}{text}{_RESET}"
+
+
+def render_table(rows: list[AgentStatus], *, color: bool = False) -> list[str]:
+    """The table's lines: a header, then one line per row. Colours (only if
+    COLOR) never change the column widths."""
+    cells = [row_cells(row) for row in rows]
+    widths = [max([len(title)] + [len(c[i]) for c in cells]) for i, title in enumerate(COLUMNS)]
+
+    def line(values: tuple[str, ...], styles: tuple[str | None, ...]) -> str:
+        parts = []
+        for title, value, width, style in zip(COLUMNS, values, widths, styles):
+            padded = value.rjust(width) if title in _RIGHT else value.ljust(width)
+            parts.append(_paint(padded, style, color))
+        return "  ".join(parts).rstrip()
+
+    lines = [line(COLUMNS, ("bold",) * len(COLUMNS))]
+    for row, values in zip(rows, cells):
+        styles: list[str | None] = [None] * len(COLUMNS)
+        styles[0] = None if row.healthy else "bold"
+        styles[2] = _PANE_STYLE.get(row.pane)
+        styles[3] = _HB_STYLE.get(row.heartbeat)
+        lines.append(line(values, tuple(styles)))
+    return lines
+
+
+def summary(rows: list[AgentStatus]) -> str:
+    """'3 agents: 2 ok, 1 dead' (by heartbeat state; plus dead/gone panes)."""
+    counts = {state: 0 for state in HEARTBEAT_STATES}
+    for row in rows:
+        counts[row.heartbeat] = counts.get(row.heartbeat, 0) + 1
+    parts = [f"{n} {state}" for state, n in counts.items() if n]
+    unhealthy = sum(not row.healthy for row in rows)
+    noun = "agent" if len(rows) == 1 else "agents"
+    text = f"{len(rows)} {noun}: {', '.join(parts)}"
+    if unhealthy:
+        text += f"; {unhealthy} not healthy"
+    return text
+
+
+def to_document(rows: list[AgentStatus], *, socket: str, run_dir: Path) -> dict:
+    """The whole `fleet ps --json` document (schema above)."""
+    return {
+        "schema": SCHEMA_VERSION,
+        "socket": socket,
+        "run_dir": str(run_dir),
+        "agents": [row.to_json() for row in rows],
+    }

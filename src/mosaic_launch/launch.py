@@ -1,0 +1,462 @@
+"""Launching, attaching to and stopping one agent.
+
+Plain functions over ``env.LaunchSettings`` that return result dataclasses
+and raise ``MosaicError`` subclasses; they print nothing, so ``mosaic fleet``
+runs the very same code path for each of its agents.
+
+The agent is the pane's process: ``bash -c 'exec COMMAND'`` (/bin/sh
+without bash; see ``shellcmd``, also for compound commands). One tmux call creates the session,
+prints the pane pid and sets ``remain-on-exit``; the heartbeat sidecar
+(``mosaic_hb.spawn``) then watches that pid.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import select
+import shlex
+import signal
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import NoReturn
+
+import mosaic_hb
+
+from mosaic_launch import shellcmd, tmux
+from mosaic_launch.env import DEFAULT_SOCKET, ENV_NAME, ENV_RUNTIME, LaunchSettings
+from mosaic_launch.errors import MosaicError, NotRunning
+
+LAUNCHED = "launched"
+ALREADY_RUNNING = "already running"
+HEARTBEAT_RESTARTED = "heartbeat restarted"
+
+STALE_FACTOR = 3.0  # a record older than this many intervals is stale
+LOCK_WAIT = 30.0  # seconds a launch waits for a concurrent launch of the same agent
+MISSING = "missing"
+OTHER_PID = "for another pid"
+STOP_TIMEOUT = 10.0  # seconds `stop` waits for the agent and its record
+
+
+@dataclass(frozen=True)
+class LaunchResult:
+    name: str
+    outcome: str  # LAUNCHED | ALREADY_RUNNING | HEARTBEAT_RESTARTED
+    socket: str
+    pane_pid: int | None  # None only if a concurrent launch won and its pane is gone
+    sidecar_pid: int | None  # None: not started (see warnings) or not known
+    run_dir: Path
+    hb_file: Path
+    attach_command: str
+    warnings: tuple[str, ...] = ()
+
+    def describe(self) -> str:
+        """The one line ``mosaic launch`` prints."""
+        if self.outcome == LAUNCHED:
+            head = f"launched {self.name}"
+        elif self.outcome == HEARTBEAT_RESTARTED:
+            head = f"{self.name} already running, heartbeat restarted"
+        else:
+            head = f"{self.name} already running"
+        facts = []
+        if self.pane_pid is not None:
+            facts.append(f"pane pid {self.pane_pid}")
+        if self.sidecar_pid is not None:
+            facts.append(f"sidecar pid {self.sidecar_pid}")
+        elif self.outcome == LAUNCHED:
+            facts.append("no sidecar")
+        detail = f": {', '.join(facts)}" if facts else ""
+        return f"{head}{detail}; attach: {self.attach_command}"
+
+    def to_json(self) -> dict:
+        return {
+            "name": self.name,
+            "outcome": self.outcome,
+            "socket": self.socket,
+            "pane_pid": self.pane_pid,
+            "sidecar_pid": self.sidecar_pid,
+            "run_dir": str(self.run_dir),
+            "hb_file": str(self.hb_file),
+            "attach_command": self.attach_command,
+            "warnings": list(self.warnings),
+        }
+
+
+@dataclass(frozen=True)
+class StopResult:
+    name: str
+    socket: str
+    pane_pid: int
+    stopped: bool  # the agent's process is gone
+    was_dead: bool  # it had exited before the stop (remain-on-exit kept it)
+    exit_status: int | None  # as tmux kept it, for a pane that was dead
+    signal_sent: str | None  # escalation beyond tmux's SIGHUP: "SIGTERM" or "SIGKILL"
+    hb_status: str | None  # the record's status afterwards; None: no record
+    warnings: tuple[str, ...] = field(default=())
+
+    def describe(self) -> str:
+        if self.was_dead:
+            status = f"exit status {self.exit_status}" if self.exit_status is not None else "dead"
+            text = f"stopped {self.name}: it had already exited ({status}); session removed"
+        else:
+            text = f"stopped {self.name}: pane pid {self.pane_pid}"
+            if self.signal_sent:
+                text += f" (needed {self.signal_sent})"
+        if self.hb_status is not None:
+            text += f"; heartbeat: {self.hb_status}"
+        return text
+
+
+def attach_command(name: str, socket: str) -> str:
+    """The command line that attaches to NAME; --socket only if not the default."""
+    words = ["mosaic", "attach", name]
+    if socket != DEFAULT_SOCKET:
+        words += ["--socket", socket]
+    return shlex.join(words)
+
+
+def pane_argv(command: str, shell: str = shellcmd.SHELL) -> list[str]:
+    """The pane's argv: the user's command as one element for ``SHELL -c``."""
+    return [shell, "-c", shellcmd.exec_form(command)]
+
+
+def pane_env(settings: LaunchSettings) -> list[tuple[str, str]]:
+    """Variables set in the pane on top of the tmux server's environment
+    (PATH apart, see tmux.new_session): the agent's own name and runtime,
+    then --env pairs (which win)."""
+    return [
+        (ENV_NAME, settings.name),
+        (ENV_RUNTIME, settings.runtime),
+        *settings.env,
+    ]
+
+
+def heartbeat_problem(hb_file: Path, pid: int, now: float | None = None) -> str | None:
+    """None if HB_FILE is a live heartbeat of PID, else what is wrong with it:
+    missing, corrupt, for another pid, dead, stopped, stale, or its sidecar
+    is gone."""
+    try:
+        record = mosaic_hb.read(hb_file)
+    except FileNotFoundError:
+        return MISSING
+    except (mosaic_hb.RecordError, OSError):
+        return "corrupt"
+    if record.pid != pid:
+        return OTHER_PID
+    if record.status != "ok":
+        return record.status
+    if (time.time() if now is None else now) - record.epoch > STALE_FACTOR * record.interval:
+        return "stale"
+    if not mosaic_hb.alive(record.hb_pid):
+        return "without a sidecar"
+    return None
+
+
+def _read_record(hb_file: Path) -> mosaic_hb.Record | None:
+    try:
+        return mosaic_hb.read(hb_file)
+    except (FileNotFoundError, mosaic_hb.RecordError, OSError):
+        return None
+
+
+def _one_line(text: str) -> str:
+    return " ".join(str(text).split())
+
+
+def _start_sidecar(settings: LaunchSettings, pane_pid: int) -> tuple[int | None, tuple[str, ...]]:
+    """Start the sidecar for PANE_PID; never raises: a failure is a warning."""
+    try:
+        return mosaic_hb.spawn(settings.name, pane_pid, settings.run_dir, settings.interval,
+                               runtime=settings.runtime), ()
+    except (mosaic_hb.SidecarError, OSError, ValueError) as exc:
+        reason = _one_line(str(exc))
+    if not mosaic_hb.alive(pane_pid):
+        # The agent died before a sidecar could watch it: leave the record a
+        # sidecar would have left, so that `fleet ps` shows it dead.
+        try:
+            mosaic_hb.beat(settings.name, pane_pid, settings.run_dir, status="dead",
+                           interval=settings.interval, pid_start=0, runtime=settings.runtime)
+        except (OSError, ValueError):
+            pass
+        panes = [p for p in _panes_or_empty(settings.socket, settings.name) if p.pid == pane_pid]
+        how = ""
+        if panes and panes[0].dead_status is not None:
+            how = f" with exit status {panes[0].dead_status}"
+        elif panes and panes[0].dead_signal is not None:
+            how = f" on signal {panes[0].dead_signal}"
+        return None, (
+            f"{settings.name} exited right away{how}; its pane is kept: "
+            f"{attach_command(settings.name, settings.socket)}",
+        )
+    return None, (f"heartbeat sidecar not started for {settings.name}: {reason}",)
+
+
+def _panes_or_empty(socket: str, name: str) -> list[tmux.PaneInfo]:
+    try:
+        return tmux.session_panes(socket, name)
+    except tmux.TmuxError:
+        return []
+
+
+def _missing_dirs(path: Path) -> list[Path]:
+    """PATH and those of its ancestors that do not exist, outermost first."""
+    missing = []
+    current = path
+    while not os.path.lexists(current):
+        missing.append(current)
+        current = current.parent
+    return missing[::-1]
+
+
+def _make_dirs(path: Path) -> list[Path]:
+    """mkdir -p PATH; return the directories this call created, outermost
+    first. On failure, removes them again and raises MosaicError."""
+    created: list[Path] = []
+    try:
+        for directory in _missing_dirs(path):
+            try:
+                os.mkdir(directory)
+            except FileExistsError:
+                if not directory.is_dir():
+                    raise
+                continue
+            created.append(directory)
+    except OSError as exc:
+        _remove_dirs(created)
+        raise MosaicError(f"cannot create workdir {path}: {exc.strerror or exc}") from None
+    return created
+
+
+def _remove_dirs(created: list[Path]) -> None:
+    for directory in reversed(created):
+        try:
+            os.rmdir(directory)
+        except OSError:
+            pass
+
+
+def launch_agent(settings: LaunchSettings) -> LaunchResult:
+    """Make sure agent NAME runs in its tmux session with a heartbeat.
+
+    * No session: create the workdir if needed, then the session (one tmux
+      call), then the sidecar -> "launched".
+    * A session whose agent pane is alive: "already running"; if its
+      heartbeat is missing, corrupt, stale, dead or stopped, a new sidecar is
+      started -> "heartbeat restarted".
+    * A session whose agent pane is dead (kept by remain-on-exit): the dead
+      pane is removed and the agent launched afresh.
+
+    Launches of one agent are serialised by a lock file in the run dir,
+    ``NAME.launch.lock``, held from the first look at tmux until the sidecar
+    is up: a second launch then finds the first one's session *and*
+    heartbeat, and says "already running". (Launches that use different run
+    dirs still get one session: tmux lets one new-session win and the other
+    reports "already running".)
+
+    A sidecar that cannot start is a warning in the result, not an error.
+    Raises TmuxNotInstalled, TmuxError or MosaicError; on an error, nothing
+    this call created is left behind."""
+    s = settings
+    tmux.tmux_path()  # before anything is created
+    missing = _missing_dirs(s.run_dir)
+    lock_file = s.run_dir / f"{s.name}.launch.lock"
+    done = False
+    try:
+        try:
+            mosaic_hb.check_run_dir(s.run_dir, create=True)
+        except OSError as exc:
+            raise MosaicError(f"run dir {s.run_dir}: {exc.strerror or exc}") from None
+        with _launch_lock(lock_file, s.name):
+            result = _launch_locked(s)
+        done = True
+        return result
+    finally:
+        if not done and missing:  # the run dir is ours alone: take it back
+            try:
+                os.unlink(lock_file)
+            except OSError:
+                pass
+            _remove_dirs(missing)
+
+
+@contextmanager
+def _launch_lock(path: Path, name: str) -> Iterator[None]:
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+    except OSError as exc:
+        raise MosaicError(f"cannot open the launch lock {path}: {exc.strerror or exc}") from None
+    try:
+        deadline = time.monotonic() + LOCK_WAIT
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    raise MosaicError(f"another launch of {name} has held {path} "
+                                      f"for over {LOCK_WAIT:g}s") from None
+                time.sleep(0.005)
+        yield
+    finally:
+        os.close(fd)
+
+
+def _launch_locked(s: LaunchSettings) -> LaunchResult:
+    result = dict(name=s.name, socket=s.socket, run_dir=s.run_dir, hb_file=s.hb_file,
+                  attach_command=attach_command(s.name, s.socket))
+    panes = tmux.session_panes(s.socket, s.name)
+    live = [p for p in panes if not p.dead]
+    if panes and not panes[0].dead:
+        return _already_running(s, panes[0], result)
+    if live:  # the agent's pane is dead but the user's other panes live on
+        return LaunchResult(outcome=ALREADY_RUNNING, pane_pid=live[0].pid, sidecar_pid=None,
+                            warnings=(f"the agent pane of {s.name} is dead; other panes keep "
+                                      f"the session: mosaic stop {s.name} first",), **result)
+    for pane in panes:  # dead: replace it (by pane id, so a racing launch's session is safe)
+        tmux.kill_pane(s.socket, pane.pane_id)
+
+    created = _make_dirs(s.workdir)
+    try:
+        pane_pid = tmux.new_session(s.socket, s.name, pane_argv(s.command, s.shell),
+                                    workdir=str(s.workdir), env=pane_env(s), path=s.pane_path)
+    except tmux.DuplicateSession:
+        winner = [p for p in _panes_or_empty(s.socket, s.name) if not p.dead]
+        return LaunchResult(outcome=ALREADY_RUNNING, pane_pid=winner[0].pid if winner else None,
+                            sidecar_pid=None, **result)
+    except BaseException:
+        _remove_dirs(created)
+        raise
+    sidecar_pid, warnings = _start_sidecar(s, pane_pid)
+    return LaunchResult(outcome=LAUNCHED, pane_pid=pane_pid, sidecar_pid=sidecar_pid,
+                        warnings=warnings, **result)
+
+
+def _already_running(s: LaunchSettings, pane: tmux.PaneInfo, result: dict) -> LaunchResult:
+    problem = heartbeat_problem(s.hb_file, pane.pid)
+    if problem is None:
+        record = _read_record(s.hb_file)
+        return LaunchResult(outcome=ALREADY_RUNNING, pane_pid=pane.pid,
+                            sidecar_pid=record.hb_pid if record else None, **result)
+    sidecar_pid, warnings = _start_sidecar(s, pane.pid)
+    outcome = HEARTBEAT_RESTARTED if sidecar_pid is not None else ALREADY_RUNNING
+    if sidecar_pid is None:
+        warnings = (f"the heartbeat of {s.name} is {problem}", *warnings)
+    return LaunchResult(outcome=outcome, pane_pid=pane.pid, sidecar_pid=sidecar_pid,
+                        warnings=warnings, **result)
+
+
+def attach(socket: str, name: str) -> NoReturn:
+    """Replace this process with a tmux client attached to NAME's session."""
+    tmux.tmux_path()
+    if not tmux.has_session(socket, name):
+        raise NotRunning(f"{name} is not running (no session on tmux socket {socket})")
+    tmux.attach(socket, name)
+
+
+def _wait_gone(pid: int, start: int | None, timeout: float) -> bool:
+    """Wait up to TIMEOUT seconds for process PID (started at START) to end;
+    True if it did. Uses a pidfd where there is one, else polls."""
+    if start is None or not mosaic_hb.alive(pid, start):
+        return True
+    deadline = time.monotonic() + timeout
+    fd = None
+    try:
+        fd = os.pidfd_open(pid)  # type: ignore[attr-defined]
+    except (AttributeError, OSError):
+        fd = None
+    try:
+        while mosaic_hb.alive(pid, start):
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return False
+            if fd is not None:
+                select.select([fd], [], [], remaining)  # readable once PID has exited
+            else:
+                time.sleep(min(0.01, remaining))
+        return True
+    finally:
+        if fd is not None:
+            os.close(fd)
+
+
+def _signal(pid: int, start: int, signum: int) -> None:
+    """Send SIGNUM to the process group of PID, if PID is still that process."""
+    if not mosaic_hb.alive(pid, start):
+        return
+    try:
+        os.killpg(pid, signum)
+    except ProcessLookupError:
+        try:
+            os.kill(pid, signum)
+        except ProcessLookupError:
+            pass
+    except PermissionError:
+        pass
+
+
+def stop_agent(socket: str, name: str, run_dir: Path, timeout: float = STOP_TIMEOUT) -> StopResult:
+    """End NAME's session and wait, at most TIMEOUT seconds in all, for the
+    agent to exit and its sidecar to record ``status=dead``.
+
+    tmux hangs up the pane (SIGHUP). An agent still alive after half the
+    time gets SIGTERM, after three quarters SIGKILL (to its process group).
+    Raises NotRunning if there is no session NAME."""
+    panes = tmux.session_panes(socket, name)
+    if not panes:
+        raise NotRunning(f"{name} is not running (no session on tmux socket {socket})")
+    pane = panes[0]
+    hb_file = Path(run_dir) / f"{name}.hb"
+    record = _read_record(hb_file)
+    watched = (record is not None and record.status == "ok" and record.pid == pane.pid
+               and mosaic_hb.alive(record.hb_pid))
+    hb_start = mosaic_hb.proc_start_time(record.hb_pid) if watched else None
+    start = None if pane.dead else mosaic_hb.proc_start_time(pane.pid)
+    began = time.monotonic()
+    tmux.kill_session(socket, name)
+
+    signal_sent = None
+    if not _wait_gone(pane.pid, start, timeout * 0.5):
+        _signal(pane.pid, start, signal.SIGTERM)
+        signal_sent = "SIGTERM"
+        if not _wait_gone(pane.pid, start, timeout * 0.25):
+            _signal(pane.pid, start, signal.SIGKILL)
+            signal_sent = "SIGKILL"
+            _wait_gone(pane.pid, start, max(0.0, timeout - (time.monotonic() - began)))
+    stopped = start is None or not mosaic_hb.alive(pane.pid, start)
+
+    warnings = []
+    if not stopped:
+        warnings.append(f"pid {pane.pid} of {name} is still alive after {timeout:g}s")
+    hb_status = None
+    if watched:
+        _wait_gone(record.hb_pid, hb_start, max(0.0, timeout - (time.monotonic() - began)))
+        after = _read_record(hb_file)
+        hb_status = after.status if after is not None else None
+        if stopped and hb_status != "dead":
+            warnings.append(f"the heartbeat of {name} did not record status=dead within {timeout:g}s")
+    else:
+        after = _read_record(hb_file)
+        hb_status = after.status if after is not None and after.pid == pane.pid else None
+    return StopResult(name=name, socket=socket, pane_pid=pane.pid, stopped=stopped,
+                      was_dead=pane.dead, exit_status=pane.dead_status, signal_sent=signal_sent,
+                      hb_status=hb_status, warnings=tuple(warnings))
+
+
+def running_sessions(socket: str) -> list[str]:
+    """The names of all sessions on SOCKET, in tmux's order."""
+    return list(dict.fromkeys(pane.session for pane in tmux.list_panes(socket)))
+
+
+def stop_all(socket: str, run_dir: Path, timeout: float = STOP_TIMEOUT) -> list[StopResult]:
+    """Stop every session on SOCKET (see stop_agent); a session that ends on
+    its own meanwhile is skipped."""
+    results = []
+    for name in running_sessions(socket):
+        try:
+            results.append(stop_agent(socket, name, run_dir, timeout))
+        except NotRunning:
+            continue
+    return results

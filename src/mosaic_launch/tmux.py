@@ -1,0 +1,285 @@
+"""Every tmux call mosaic makes, on a socket of its own (``tmux -L SOCKET``).
+
+Rules that keep user strings inert here:
+
+* Arguments go to tmux as argv elements, never through a shell.
+* tmux itself treats an argv element that *ends* in ``;`` as a command
+  separator; ``_arg`` escapes that (``x;`` is sent as ``x\\;``).
+* ``new-session -c`` is expanded as a tmux format, where ``#(...)`` would run
+  a shell command; ``#`` is sent doubled (``##``) so the path is literal.
+  ``-e`` values and the command are not format-expanded.
+* Sessions are always targeted as ``=NAME`` (exact match, no prefix or
+  pattern matching).
+
+Needs tmux 3.2 or later (``new-session -e``).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import NoReturn
+
+from mosaic_launch.errors import MosaicError
+
+TMUX = "tmux"
+TIMEOUT_SECONDS = 10.0
+INSTALL_HINT = "tmux not found on PATH; install it (e.g. apt-get install tmux or brew install tmux)"
+
+_PANE_FIELDS = (
+    "#{pid}",  # the server's
+    "#{pane_id}",
+    "#{pane_pid}",
+    "#{pane_dead}",
+    "#{pane_dead_status}",
+    "#{pane_dead_signal}",
+    "#{window_activity}",
+    "#{session_name}",  # last: the only field that is not a number or an id
+)
+_NO_SERVER = ("no server running", "error connecting to")
+# Variables tmux sets in every pane itself, whatever the session environment says.
+TMUX_OWNED = frozenset({"TERM", "TERM_PROGRAM", "TERM_PROGRAM_VERSION", "TMUX", "TMUX_PANE"})
+
+
+class TmuxError(MosaicError):
+    """A tmux command failed; the message carries tmux's own reason."""
+
+    exit_code = 1
+
+
+class TmuxNotInstalled(TmuxError):
+    """No ``tmux`` executable on PATH."""
+
+    exit_code = 127
+
+    def __init__(self, message: str = INSTALL_HINT):
+        super().__init__(message)
+
+
+class DuplicateSession(TmuxError):
+    """new-session lost to an existing session of the same name."""
+
+
+@dataclass(frozen=True)
+class PaneInfo:
+    """One pane, as ``list-panes -a`` reports it."""
+
+    session: str
+    pane_id: str  # "%N": unique for the life of the server
+    pid: int
+    dead: bool  # the process exited and remain-on-exit keeps the pane
+    dead_status: int | None  # its exit status, if it exited
+    dead_signal: int | None  # the signal that killed it, if one did
+    activity: int  # window_activity: unix seconds of the last output
+
+
+def tmux_path() -> str:
+    """The tmux executable on PATH; raises TmuxNotInstalled."""
+    path = shutil.which(TMUX)
+    if path is None:
+        raise TmuxNotInstalled()
+    return path
+
+
+def _arg(value: str) -> str:
+    """VALUE as one tmux argument: a trailing ``;`` must not end the command."""
+    return value[:-1] + "\\;" if value.endswith(";") else value
+
+
+def _format_literal(value: str) -> str:
+    """VALUE for a tmux option that is expanded as a format: ``#`` doubled."""
+    return value.replace("#", "##")
+
+
+def _run(socket: str, args: Sequence[str], env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    argv = [tmux_path(), "-L", socket, *args]
+    try:
+        return subprocess.run(
+            argv,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            errors="replace",
+            timeout=TIMEOUT_SECONDS,
+            check=False,
+        )
+    except FileNotFoundError:
+        raise TmuxNotInstalled() from None
+    except subprocess.TimeoutExpired:
+        raise TmuxError(f"tmux {args[0]} timed out after {TIMEOUT_SECONDS:g}s (socket {socket})") from None
+    except OSError as exc:
+        raise TmuxError(f"cannot run tmux: {exc.strerror or exc}") from None
+
+
+def _reason(done: subprocess.CompletedProcess) -> str:
+    lines = (done.stderr or "").strip().splitlines()
+    return lines[-1] if lines else f"exit status {done.returncode}"
+
+
+def _no_server(done: subprocess.CompletedProcess) -> bool:
+    return done.returncode != 0 and any(text in (done.stderr or "") for text in _NO_SERVER)
+
+
+def new_session(
+    socket: str,
+    name: str,
+    argv: Sequence[str],
+    *,
+    workdir: str,
+    env: Iterable[tuple[str, str]] = (),
+    path: str | None = None,
+    remain_on_exit: bool = True,
+) -> int:
+    """Create detached session NAME running ARGV in WORKDIR, in one tmux call;
+    return the pane pid.
+
+    ARGV has two or more elements, so tmux execs it directly (no shell of
+    tmux's own). ENV pairs are set in the session (``-e``), on top of the tmux
+    server's global environment; tmux itself sets TERM, TMUX, TMUX_PANE and
+    TERM_PROGRAM* in every pane (see TMUX_OWNED).
+
+    PATH is special: tmux gives a new session's first pane the PATH of the
+    tmux *client* that created it (so that ``tmux new prog`` finds prog),
+    whatever the session environment says. So PATH, if given, is passed as
+    the client's PATH, and also set in the session (for later windows).
+
+    With REMAIN_ON_EXIT the pane is kept when its process exits; the option
+    is set by the same call, before tmux can notice an exit. Raises
+    DuplicateSession if NAME exists, TmuxError otherwise."""
+    if len(argv) < 2:
+        raise ValueError("argv needs at least two elements (tmux runs a single one through a shell)")
+    args = ["new-session", "-d", "-P", "-F", "#{pane_pid}", "-s", name,
+            "-c", _arg(_format_literal(workdir))]
+    pairs = list(env)
+    client_env = None
+    if path is not None:
+        pairs = [("PATH", path), *[(k, v) for k, v in pairs if k != "PATH"]]
+        client_env = {**os.environ, "PATH": path}
+    for key, value in pairs:
+        args += ["-e", _arg(f"{key}={value}")]
+    args += [_arg(a) for a in argv]
+    if remain_on_exit:
+        args += [";", "set-option", "-w", "-t", f"={name}:", "remain-on-exit", "on"]
+    done = _run(socket, args, env=client_env)
+    if done.returncode != 0:
+        reason = _reason(done)
+        if "duplicate session" in reason:
+            raise DuplicateSession(f"session {name} already exists (socket {socket})")
+        if "unknown flag" in reason or "usage:" in reason:
+            reason += " (mosaic needs tmux 3.2 or later)"
+        raise TmuxError(f"tmux new-session failed for {name}: {reason}")
+    first = done.stdout.strip().splitlines()[:1]
+    if not first or not first[0].isdigit():
+        raise TmuxError(f"tmux new-session printed no pane pid for {name}: {done.stdout.strip()!r}")
+    return int(first[0])
+
+
+def list_panes(socket: str) -> list[PaneInfo]:
+    """Every pane on the server, in tmux's order (session, window, pane), from
+    one ``list-panes -a`` call. No server running: an empty list.
+
+    A pane that tmux shows dead but without an exit status or signal is
+    usually a moment from being reaped. It can also stay that way: tmux
+    built with libutempter can miss the SIGCHLD of a pane that exits while
+    utempter runs (tmux/tmux#311), leaving the process a zombie and its
+    status unknown. Then the server is sent SIGCHLD, which makes it reap its
+    children, and the panes are listed again (a bounded number of times)."""
+    panes, server_pid = _list_panes(socket)
+    for pause in _REAP_PAUSES:
+        if server_pid is None or not any(_unreaped(pane) for pane in panes):
+            break
+        try:
+            os.kill(server_pid, signal.SIGCHLD)
+        except OSError:
+            break
+        time.sleep(pause)
+        panes, server_pid = _list_panes(socket)
+    return panes
+
+
+_REAP_PAUSES = (0.005, 0.02, 0.05, 0.1)
+
+
+def _unreaped(pane: PaneInfo) -> bool:
+    return pane.dead and pane.dead_status is None and pane.dead_signal is None
+
+
+def _list_panes(socket: str) -> tuple[list[PaneInfo], int | None]:
+    done = _run(socket, ["list-panes", "-a", "-F", "\t".join(_PANE_FIELDS)])
+    if _no_server(done):
+        return [], None
+    if done.returncode != 0:
+        raise TmuxError(f"tmux list-panes failed: {_reason(done)}")
+    panes = []
+    server_pid = None
+    for line in done.stdout.splitlines():
+        parts = line.split("\t", len(_PANE_FIELDS) - 1)
+        if len(parts) != len(_PANE_FIELDS):
+            continue
+        server, pane_id, pid, dead, status, signum, activity, session = parts
+        try:
+            panes.append(PaneInfo(
+                session=session,
+                pane_id=pane_id,
+                pid=int(pid),
+                dead=dead == "1",
+                dead_status=int(status) if status.isdigit() else None,
+                dead_signal=int(signum) if signum.isdigit() else None,
+                activity=int(activity) if activity.isdigit() else 0,
+            ))
+            server_pid = int(server)
+        except ValueError:
+            continue
+    return panes, server_pid
+
+
+def session_panes(socket: str, name: str) -> list[PaneInfo]:
+    """The panes of session NAME (first: the agent's); empty if there is none."""
+    return [pane for pane in list_panes(socket) if pane.session == name]
+
+
+def has_session(socket: str, name: str) -> bool:
+    done = _run(socket, ["has-session", "-t", f"={name}"])
+    return done.returncode == 0
+
+
+def kill_session(socket: str, name: str) -> bool:
+    """Kill session NAME; False if there was no such session."""
+    done = _run(socket, ["kill-session", "-t", f"={name}"])
+    if done.returncode == 0:
+        return True
+    if _no_server(done) or "can't find session" in (done.stderr or ""):
+        return False
+    raise TmuxError(f"tmux kill-session failed for {name}: {_reason(done)}")
+
+
+def kill_pane(socket: str, pane_id: str) -> bool:
+    """Kill the pane with id PANE_ID ("%N"); its session ends with its last
+    pane. False if the pane is already gone. Targeting the id rather than
+    the session never touches a session created since PANE_ID was listed."""
+    done = _run(socket, ["kill-pane", "-t", pane_id])
+    return done.returncode == 0
+
+
+def attach_argv(socket: str, name: str) -> list[str]:
+    return [tmux_path(), "-L", socket, "attach-session", "-t", f"={name}"]
+
+
+def attach(socket: str, name: str) -> NoReturn:
+    """Replace this process with a tmux client attached to session NAME.
+
+    $TMUX is dropped from the client's environment, so that attaching from
+    inside another tmux (the usual case: mosaic has a socket of its own)
+    nests the client instead of refusing."""
+    argv = attach_argv(socket, name)
+    env = {key: value for key, value in os.environ.items() if key not in ("TMUX", "TMUX_PANE")}
+    try:
+        os.execvpe(argv[0], argv, env)
+    except OSError as exc:
+        raise TmuxError(f"cannot run tmux: {exc.strerror or exc}") from None

@@ -1,0 +1,73 @@
+"""The installed package: one version everywhere, and the sidecar it ships.
+
+src/mosaic_hb/_version.py is the one place the version is written. The C
+build compiles it into mosaic-hb (setup.py's MOSAIC_VERSION macro) and
+`mosaic --version` imports it, so a mosaic-hb left over from an older build
+is caught here. These tests run against whatever installation is imported:
+the editable one in development, the wheel under cibuildwheel.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import sysconfig
+from pathlib import Path
+
+import mosaic_hb
+
+
+def installed_script(name: str) -> str | None:
+    """The console script NAME that this installation put in its scripts
+    dir (the dir that is on PATH when its environment is active), else the
+    one on PATH."""
+    candidate = Path(sysconfig.get_path("scripts")) / name
+    if candidate.is_file() and os.access(candidate, os.X_OK):
+        return str(candidate)
+    return shutil.which(name)
+
+
+def output_of(argv: list[str]) -> str:
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)
+    assert done.returncode == 0, f"{argv} exited {done.returncode}: {done.stderr.strip()}"
+    return done.stdout.strip()
+
+
+def test_version_is_one_string():
+    version = mosaic_hb.__version__
+    assert version and version == version.strip() and " " not in version
+
+
+def test_mosaic_and_mosaic_hb_report_the_package_version():
+    version = mosaic_hb.__version__
+    mosaic = installed_script("mosaic")
+    sidecar = installed_script("mosaic-hb")
+    assert sidecar is not None, "the mosaic-hb executable is not installed as a script"
+
+    said = {
+        "python -m mosaic_launch --version": output_of([sys.executable, "-m", "mosaic_launch", "--version"]),
+        "mosaic-hb --version": output_of([sidecar, "--version"]),
+        "sidecar_path() --version": output_of([mosaic_hb.sidecar_path(), "--version"]),
+    }
+    expected = {
+        "python -m mosaic_launch --version": f"mosaic {version}",
+        "mosaic-hb --version": f"mosaic-hb {version}",
+        "sidecar_path() --version": f"mosaic-hb {version}",
+    }
+    if mosaic is not None:  # the console script; python -m covers an install without one
+        said["mosaic --version"] = output_of([mosaic, "--version"])
+        expected["mosaic --version"] = f"mosaic {version}"
+    assert said == expected
+
+def test_packaged_sidecar_is_the_same_build_as_the_one_on_path():
+    packaged = Path(mosaic_hb.sidecar_path())
+    assert packaged.is_file(), f"{packaged} is missing"
+    assert os.access(packaged, os.X_OK), f"{packaged} is not executable"
+    assert packaged.read_bytes()[:4] in (b"\x7fELF", b"\xcf\xfa\xed\xfe", b"\xca\xfe\xba\xbe"), \
+        f"{packaged} is not a compiled executable"
+
+    on_path = installed_script("mosaic-hb")
+    assert on_path is not None, "mosaic-hb is not installed as a script"
+    assert output_of([str(packaged), "--version"]) == output_of([on_path, "--version"])
