@@ -418,17 +418,8 @@ def test_values_reach_the_remote_mosaic_intact(sshd, tmux, tmp_path):
 # ---- the command: mosaic fleet ps --host ------------------------------------------------
 
 
-def _fleet_ps_has_host() -> bool:
-    done = mosaic("fleet", "ps", "--help")
-    return "--host" in done.stdout
 
 
-# Until fleet.py's `fleet ps` has --host (its integration is pending), only
-# the module above is tested. Remove this guard once it has.
-needs_host_option = pytest.mark.skipif(not _fleet_ps_has_host(), reason="fleet ps has no --host yet")
-
-
-@needs_host_option
 def test_cli_merges_hosts_with_a_host_column(sshd, tmux, run_dir, agent):
     dead_port = free_port()
     unreachable = f"127.0.0.1:{dead_port}"
@@ -444,7 +435,6 @@ def test_cli_merges_hosts_with_a_host_column(sshd, tmux, run_dir, agent):
     assert lines[-1] == "1 agent: 1 ok; 2 hosts, 1 not reached"
 
 
-@needs_host_option
 def test_cli_check_covers_every_host(sshd, tmux, run_dir, agent):
     common = ["--socket", tmux.socket_name, "--run-dir", run_dir, "--check"]
     assert mosaic("fleet", "ps", "--host", sshd.spec(), *common).returncode == 0
@@ -455,7 +445,6 @@ def test_cli_check_covers_every_host(sshd, tmux, run_dir, agent):
              "--check to fail on the dead agent")
 
 
-@needs_host_option
 def test_cli_hosts_from_the_environment_as_json(sshd, tmux, run_dir, agent):
     unreachable = f"127.0.0.1:{free_port()}"
     env = dict(os.environ, MOSAIC_FLEET_HOSTS=f"{sshd.spec()}, {unreachable}")
@@ -468,7 +457,6 @@ def test_cli_hosts_from_the_environment_as_json(sshd, tmux, run_dir, agent):
         (sshd.spec(), "remote-1", "ok"), (unreachable, None, "error")]
 
 
-@needs_host_option
 def test_cli_rejects_a_bad_host_before_any_ssh():
     done = mosaic("fleet", "ps", "--host", "web1;touch x")
     assert done.returncode == 2

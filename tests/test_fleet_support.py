@@ -12,7 +12,10 @@ from typer.testing import CliRunner
 
 from mosaic_launch.cli import app
 
-RUNNER = CliRunner()
+try:  # Click < 8.2 mixes stderr into stdout unless told not to
+    RUNNER = CliRunner(mix_stderr=False)
+except TypeError:
+    RUNNER = CliRunner()
 SLEEPER = ("sleep", "1000")
 
 

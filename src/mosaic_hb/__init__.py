@@ -22,7 +22,7 @@ from mosaic_hb._hb import (
     valid_agent_name,
 )
 from mosaic_hb._version import __version__
-from mosaic_hb.record import RECORD_MAX_BYTES, Record, RecordError, parse_record
+from mosaic_hb.record import RECORD_MAX_BYTES, STALE_INTERVALS, Record, RecordError, parse_record
 
 AGENT_NAME_RULE = "[A-Za-z0-9][A-Za-z0-9_-]{0,63}"
 
@@ -35,6 +35,7 @@ __all__ = [
     "RecordError",
     "RunDirError",
     "SidecarError",
+    "STALE_INTERVALS",
     "__version__",
     "alive",
     "beat",

@@ -24,6 +24,9 @@ from dataclasses import dataclass, field
 
 RECORD_MAX_BYTES = 4096
 STATUSES = ("ok", "dead", "stopped")
+# A record older than this many of its own intervals is stale: its sidecar
+# has missed two beats in a row, which a healthy one never does.
+STALE_INTERVALS = 3
 REQUIRED_KEYS = ("ts", "pid", "status", "agent", "epoch", "seq", "interval", "hb_pid", "pid_start")
 
 _KEY = re.compile(r"[a-z][a-z0-9_]{0,31}\Z")
@@ -50,6 +53,12 @@ class Record:
     pid_start: int
     runtime: str | None = None
     extra: dict[str, str] = field(default_factory=dict)
+
+    def is_stale(self, now: float, stale_after: float | None = None) -> bool:
+        """True if the last beat is older than STALE_AFTER seconds (default:
+        STALE_INTERVALS of this record's interval) at unix time NOW."""
+        limit = stale_after if stale_after is not None else STALE_INTERVALS * self.interval
+        return now - self.epoch > limit
 
 
 def _uint(key: str, text: str, minimum: int = 0) -> int:

@@ -11,17 +11,17 @@ inside the commands, so that ``mosaic --help`` starts fast.
 
 import json
 import sys
-from contextlib import contextmanager
-from typing import Annotated, Iterator, List, Optional
+from typing import Annotated, List, Optional
 
 import typer
 
+from mosaic_launch.cli_support import PROG, OneLineCommand, OneLineGroup, reporting, say_error, say_warning
 from mosaic_launch.errors import MosaicError, UsageError
 from mosaic_launch.fleet import fleet_app
 
-PROG = "mosaic"
 
 app = typer.Typer(
+    cls=OneLineGroup,
     name=PROG,
     help="Launch AI coding agents (pi, claude, codex) in tmux, each watched by a heartbeat sidecar.",
     no_args_is_help=True,
@@ -31,31 +31,6 @@ app = typer.Typer(
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 app.add_typer(fleet_app, name="fleet")
-
-
-def _say_error(message: str) -> None:
-    typer.echo(f"{PROG}: error: {' '.join(message.split())}", err=True)
-
-
-def _say_warning(message: str) -> None:
-    typer.echo(f"{PROG}: warning: {' '.join(message.split())}", err=True)
-
-
-@contextmanager
-def _reporting() -> Iterator[None]:
-    """Turn the launcher's errors into one line and an exit status."""
-    try:
-        yield
-    except MosaicError as exc:
-        _say_error(str(exc))
-        raise typer.Exit(exc.exit_code) from None
-    except OSError as exc:
-        where = f": {exc.filename}" if exc.filename else ""
-        _say_error(f"{exc.strerror or exc}{where}")
-        raise typer.Exit(1) from None
-    except KeyboardInterrupt:
-        _say_error("interrupted")
-        raise typer.Exit(130) from None
 
 
 def _require_posix() -> None:
@@ -78,7 +53,7 @@ def _root(
         typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit."),
     ] = False,
 ) -> None:
-    with _reporting():
+    with reporting():
         _require_posix()
 
 
@@ -94,7 +69,7 @@ RunDirOption = Annotated[
 ]
 
 
-@app.command()
+@app.command(cls=OneLineCommand)
 def launch(
     name: Annotated[
         Optional[str],
@@ -142,7 +117,7 @@ def launch(
 
     If NAME is already running, say so (and restart its heartbeat if that is
     missing, stale or dead); a session whose agent has exited is replaced."""
-    with _reporting():
+    with reporting():
         from mosaic_launch import env as settings_env
         from mosaic_launch import launch as launcher
 
@@ -152,14 +127,14 @@ def launch(
         )
         result = launcher.launch_agent(settings)
         for warning in result.warnings:
-            _say_warning(warning)
+            say_warning(warning)
         typer.echo(json.dumps(result.to_json()) if as_json else result.describe())
         if attach:
             sys.stdout.flush()
             launcher.attach(settings.socket, settings.name)
 
 
-@app.command("attach")
+@app.command("attach", cls=OneLineCommand)
 def attach_command(
     name: Annotated[
         Optional[str],
@@ -168,7 +143,7 @@ def attach_command(
     socket: SocketOption = None,
 ) -> None:
     """Attach to agent NAME's tmux session."""
-    with _reporting():
+    with reporting():
         from mosaic_launch import env as settings_env
         from mosaic_launch import launch as launcher
 
@@ -190,11 +165,11 @@ def _timeout(value: Optional[str]) -> float:
     return seconds
 
 
-@app.command()
+@app.command(cls=OneLineCommand)
 def stop(
     names: Annotated[
         Optional[List[str]],
-        typer.Argument(metavar="[NAME]...", show_default=False,
+        typer.Argument(metavar="NAME", show_default=False,
                        help="Agent names. Env MOSAIC_AGENT_NAME if none is given."),
     ] = None,
     all_sessions: Annotated[bool, typer.Option("--all", help="Stop every session on the socket.")] = False,
@@ -208,7 +183,7 @@ def stop(
 ) -> None:
     """Stop agent NAME: end its tmux session and wait (bounded) for its
     heartbeat to record status=dead."""
-    with _reporting():
+    with reporting():
         from mosaic_launch import env as settings_env
         from mosaic_launch import launch as launcher
 
@@ -232,11 +207,11 @@ def stop(
                 except MosaicError as exc:
                     if len(agents) == 1:
                         raise
-                    _say_error(str(exc))
+                    say_error(str(exc))
                     failed = True
         for result in results:
             for warning in result.warnings:
-                _say_warning(warning)
+                say_warning(warning)
             typer.echo(result.describe())
             failed = failed or not result.stopped
         if failed:

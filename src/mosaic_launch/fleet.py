@@ -20,91 +20,17 @@ from __future__ import annotations
 
 import os
 import sys
-from contextlib import contextmanager
-from typing import Annotated, Iterator, List, Optional
+from typing import Annotated, List, Optional
 
 import typer
-import typer.core
 
+from mosaic_launch.cli_support import OneLineCommand, OneLineGroup, reporting, say_warning
 from mosaic_launch.errors import MosaicError, NotRunning, UsageError
 
-PROG = "mosaic"
-
-
-class _PlainStrings:
-    """Coercion for ``str``, ``list[str]`` and ``bool`` parameters: none.
-
-    Typer (0.2x) coerces every parameter value through a pydantic TypeAdapter,
-    and importing pydantic costs ~90 ms, a third of the time budget of
-    ``fleet ps --json`` over 1,000 agents. Click already hands these values
-    over as the right types; the commands validate them themselves."""
-
-    def coerce(self, value, param, ctx):
-        multiple = getattr(param, "multiple", False) or getattr(param, "nargs", 1) == -1
-        if value is None:
-            return () if multiple else None
-        return list(value) if multiple else value
-
-
-_PLAIN_ANNOTATIONS = (str, bool, List[str], list[str])
-
-
-def _plain(param) -> None:
-    descriptor = getattr(param, "type_descriptor", None)
-    if (getattr(param, "_runtime_param", False) is None
-            and getattr(descriptor, "annotation", None) in _PLAIN_ANNOTATIONS
-            and getattr(descriptor, "file_annotation", None) is None):
-        param._runtime_param = _PlainStrings()
-
-
-def _one_line_usage_error(exc: Exception) -> None:
-    """Click's usage errors (unknown option, missing value, unknown command)
-    as ``mosaic: error: ...`` and exit 2, instead of a usage block. Help
-    shown for a bare group (NoArgsIsHelpError) stays as it is."""
-    usage_error = getattr(exc, "exit_code", None) == 2 and callable(getattr(exc, "format_message", None))
-    if type(exc).__name__ == "NoArgsIsHelpError" or not usage_error:
-        raise exc
-    message = exc.format_message().rstrip(".")
-    ctx = getattr(exc, "ctx", None)
-    hint = f" (see '{ctx.command_path} --help')" if ctx is not None else ""
-    _say("error", f"{message}{hint}")
-    raise typer.Exit(2) from None
-
-
-class _PlainParams:
-    def get_params(self, ctx):
-        params = super().get_params(ctx)  # type: ignore[misc]
-        for param in params:  # the command's own, and its --help
-            _plain(param)
-        return params
-
-    def make_context(self, info_name, args, parent=None, **extra):
-        try:
-            return super().make_context(info_name, args, parent=parent, **extra)  # type: ignore[misc]
-        except Exception as exc:  # click's UsageError, or Typer's own copy of it (by version)
-            _one_line_usage_error(exc)
-
-
-class PlainCommand(_PlainParams, typer.core.TyperCommand):
-    """A Typer command whose str/bool/list-of-str parameters (and --help)
-    skip Typer's pydantic coercion (see _PlainStrings), and whose usage
-    errors are one line. Any other parameter, or a Typer without the hook
-    (``_runtime_param``), keeps Typer's own coercion."""
-
-
-class PlainGroup(_PlainParams, typer.core.TyperGroup):
-    """PlainCommand's rules for a group (its --help and callback options,
-    and an unknown subcommand)."""
-
-    def resolve_command(self, ctx, args):
-        try:
-            return super().resolve_command(ctx, args)
-        except Exception as exc:
-            _one_line_usage_error(exc)
 
 
 fleet_app = typer.Typer(
-    cls=PlainGroup,
+    cls=OneLineGroup,
     help="Commands over a fleet of agents: ps, up, down.",
     no_args_is_help=True,
     add_completion=False,
@@ -116,40 +42,6 @@ fleet_app = typer.Typer(
 @fleet_app.callback()
 def fleet() -> None:
     """Commands over a fleet of agents: ps, up, down."""
-
-
-def _say(prefix: str, message: str) -> None:
-    typer.echo(f"{PROG}: {prefix}: {' '.join(str(message).split())}", err=True)
-
-
-@contextmanager
-def _reporting() -> Iterator[None]:
-    """Turn errors into one line on stderr and an exit status."""
-    try:
-        yield
-    except MosaicError as exc:
-        _say("error", str(exc))
-        raise typer.Exit(exc.exit_code) from None
-    except BrokenPipeError:
-        _quiet_stdout()
-        raise typer.Exit(1) from None
-    except OSError as exc:
-        where = f": {exc.filename}" if exc.filename else ""
-        _say("error", f"{exc.strerror or exc}{where}")
-        raise typer.Exit(1) from None
-    except KeyboardInterrupt:
-        _say("error", "interrupted")
-        raise typer.Exit(130) from None
-
-
-def _quiet_stdout() -> None:
-    """After EPIPE (``fleet ps | head``): no second error at exit."""
-    try:
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
-        os.close(devnull)
-    except (OSError, ValueError):
-        pass
 
 
 def _seconds_option(value: Optional[str], option: str) -> Optional[float]:
@@ -243,7 +135,7 @@ def take_snapshot(socket: str, run_dir, *, patterns=(), stale_after=None, sample
     except tmux.TmuxNotInstalled:
         if not _warned_no_tmux:  # once, not at every --watch refresh
             _warned_no_tmux.append(True)
-            _say("warning", "tmux not found on PATH; showing the records only, every pane as gone")
+            say_warning("tmux not found on PATH; showing the records only, every pane as gone")
         panes = []
     try:
         rows = fleet_status.collect(run_dir, panes, stale_after=stale_after, patterns=patterns)
@@ -311,7 +203,7 @@ def _watch(interval: float, frame, *, tty: bool) -> None:
                 pass
 
 
-@fleet_app.command("ps", cls=PlainCommand)
+@fleet_app.command("ps", cls=OneLineCommand)
 def ps(
     patterns: Annotated[
         Optional[List[str]],
@@ -335,20 +227,42 @@ def ps(
                      help="A beat older than this is stale; default 3 intervals of each agent's record."),
     ] = None,
     problems: Annotated[bool, typer.Option("--problems", help="List unhealthy agents first.")] = False,
+    host: Annotated[
+        Optional[List[str]],
+        typer.Option("--host", metavar="[USER@]HOST[:PORT]", show_default=False,
+                     help="Ask HOST instead, over ssh (repeatable; all at once), and add a HOST column. "
+                          "Env MOSAIC_FLEET_HOSTS, comma-separated."),
+    ] = None,
 ) -> None:
     """Show every agent: its pane, heartbeat, activity and resources.
 
     HB is ok, stale (no beat for 3 intervals), dead (the agent exited, or its
     pid was reused), stopped (the sidecar was stopped), missing (a session
     without a record) or corrupt (a record that cannot be read). A missing
-    run dir or tmux server is an empty fleet."""
-    with _reporting():
+    run dir or tmux server is an empty fleet.
+
+    With --host (or MOSAIC_FLEET_HOSTS), `mosaic fleet ps --json` runs on
+    each host over ssh (BatchMode, a connect timeout and a per-host
+    deadline) and the rows are merged; a host that cannot be asked is one
+    row with its error, and --check fails on it. --socket and --run-dir, if
+    given, are passed on; otherwise each host uses its own defaults."""
+    with reporting():
         from mosaic_launch import env
 
         every = _seconds_option(watch, "--watch")
         limit = _seconds_option(stale_after, "--stale-after")
         if every is not None and check:
             raise UsageError("--check and --watch cannot be combined")
+        if host or os.environ.get("MOSAIC_FLEET_HOSTS", "").strip():
+            from mosaic_launch import fleet_hosts
+
+            hosts = fleet_hosts.parse_hosts(host)
+            if hosts:
+                if socket is not None:
+                    env.resolve_socket(socket)  # the same rule here as on the hosts
+                _ps_hosts(hosts, socket=socket, run_dir=run_dir, patterns=list(patterns or []),
+                          stale_after=limit, as_json=as_json, check=check, problems=problems, every=every)
+                return
         sock = env.resolve_socket(socket)
         runs = env.resolve_run_dir(run_dir)
         globs = list(patterns or [])
@@ -384,6 +298,49 @@ def ps(
         _watch(every, frame, tty=tty)
 
 
+def _ps_hosts(hosts, *, socket, run_dir, patterns, stale_after, as_json, check, problems, every) -> None:
+    """fleet ps on HOSTS over ssh (fleet_hosts), merged, with a HOST column."""
+    import json
+
+    from mosaic_launch import fleet_hosts
+
+    color = not as_json and _color_wanted()
+
+    def look():
+        return fleet_hosts.ps_hosts(hosts, socket=socket, run_dir=run_dir, stale_after=stale_after,
+                                    patterns=patterns)
+
+    def lines(results, indent) -> List[str]:
+        if as_json:
+            return [json.dumps(fleet_hosts.to_document(results, problems=problems), indent=indent)]
+        rows = fleet_hosts.merged_rows(results, problems=problems)
+        table = fleet_hosts.render_hosts_table(rows, color=color) if rows else []
+        return [*table, fleet_hosts.hosts_summary(results)]
+
+    if every is None:
+        results = look()
+        sys.stdout.write("\n".join(lines(results, 2)) + "\n")
+        sys.stdout.flush()
+        if check and not fleet_hosts.all_healthy(results):
+            raise typer.Exit(1)
+        return
+
+    tty = not as_json and sys.stdout.isatty()
+
+    def frame() -> List[str]:
+        import time
+
+        results = look()
+        if as_json:
+            return lines(results, None)
+        noun = "host" if len(hosts) == 1 else "hosts"
+        head = f"every {every:g}s: {len(hosts)} {noun}  {time.strftime('%H:%M:%S')}"
+        out = [head, "", *lines(results, None)]
+        return out if tty else [*out, ""]
+
+    _watch(every, frame, tty=tty)
+
+
 # -- fleet up / down -------------------------------------------------------------------
 
 
@@ -395,7 +352,7 @@ def _load(file: Optional[str]):
     return fleet_file.load(file if file is not None else fleet_file.default_path())
 
 
-@fleet_app.command(cls=PlainCommand)
+@fleet_app.command(cls=OneLineCommand)
 def up(file: FileOption = None) -> None:
     """Launch every agent of the fleet file that is not running.
 
@@ -403,7 +360,7 @@ def up(file: FileOption = None) -> None:
     is wrong, nothing is launched. Each agent then goes through the same
     code as `mosaic launch`, and is reported as launched, already running or
     failed (exit 1 if any failed)."""
-    with _reporting():
+    with reporting():
         fleet = _load(file)
         settings = fleet.launch_settings()
         if not settings:
@@ -423,7 +380,7 @@ def up(file: FileOption = None) -> None:
                 counts["failed"] += 1
                 continue
             for warning in result.warnings:
-                _say("warning", warning)
+                say_warning(warning)
             facts = []
             if result.pane_pid is not None:
                 facts.append(f"pane pid {result.pane_pid}")
@@ -447,7 +404,7 @@ def up(file: FileOption = None) -> None:
             raise typer.Exit(1)
 
 
-@fleet_app.command(cls=PlainCommand)
+@fleet_app.command(cls=OneLineCommand)
 def down(
     file: FileOption = None,
     all_sessions: Annotated[
@@ -462,7 +419,7 @@ def down(
 
     --socket and --run-dir go with --all; without them --all uses the file's
     socket if -f is given, else MOSAIC_TMUX_SOCKET or mosaic-factory."""
-    with _reporting():
+    with reporting():
         from mosaic_launch import env
 
         if (socket is not None or run_dir is not None) and not all_sessions:
@@ -504,7 +461,7 @@ def down(
                 counts["failed"] += 1
                 continue
             for warning in result.warnings:
-                _say("warning", warning)
+                say_warning(warning)
             if result.stopped:
                 how = " (it had already exited)" if result.was_dead else ""
                 typer.echo(f"{name}: stopped{how}")

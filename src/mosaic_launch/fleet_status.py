@@ -70,7 +70,6 @@ import mosaic_hb
 
 HEARTBEAT_STATES = ("ok", "stale", "dead", "stopped", "missing", "corrupt")
 PANE_STATES = ("alive", "dead", "gone")
-STALE_INTERVALS = 3
 SCHEMA_VERSION = 1
 RECORD_SUFFIX = ".hb"
 
@@ -180,8 +179,7 @@ def _heartbeat_state(record: mosaic_hb.Record, now: float, stale_after: float | 
         return record.status
     if not _alive(record.pid, record.pid_start):
         return "dead"
-    limit = stale_after if stale_after is not None else STALE_INTERVALS * record.interval
-    return "stale" if now - record.epoch > limit else "ok"
+    return "stale" if record.is_stale(now, stale_after) else "ok"
 
 
 def _read(path: Path) -> mosaic_hb.Record | str | None:

@@ -34,7 +34,6 @@ LAUNCHED = "launched"
 ALREADY_RUNNING = "already running"
 HEARTBEAT_RESTARTED = "heartbeat restarted"
 
-STALE_FACTOR = 3.0  # a record older than this many intervals is stale
 LOCK_WAIT = 30.0  # seconds a launch waits for a concurrent launch of the same agent
 MISSING = "missing"
 OTHER_PID = "for another pid"
@@ -148,7 +147,7 @@ def heartbeat_problem(hb_file: Path, pid: int, now: float | None = None) -> str 
         return OTHER_PID
     if record.status != "ok":
         return record.status
-    if (time.time() if now is None else now) - record.epoch > STALE_FACTOR * record.interval:
+    if record.is_stale(time.time() if now is None else now):
         return "stale"
     if not mosaic_hb.alive(record.hb_pid):
         return "without a sidecar"

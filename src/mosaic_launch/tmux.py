@@ -7,11 +7,11 @@ Rules that keep user strings inert here:
   separator; ``_arg`` escapes that (``x;`` is sent as ``x\\;``).
 * ``new-session -c`` is expanded as a tmux format, where ``#(...)`` would run
   a shell command; ``#`` is sent doubled (``##``) so the path is literal.
-  ``-e`` values and the command are not format-expanded.
+  The command's argv elements are not format-expanded.
 * Sessions are always targeted as ``=NAME`` (exact match, no prefix or
   pattern matching).
 
-Needs tmux 3.2 or later (``new-session -e``).
+Needs tmux 3.0 or later (a command given as several argv elements).
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ from typing import NoReturn
 from mosaic_launch.errors import MosaicError
 
 TMUX = "tmux"
+ENV_PROGRAM = "/usr/bin/env"
 TIMEOUT_SECONDS = 10.0
 INSTALL_HINT = "tmux not found on PATH; install it (e.g. apt-get install tmux or brew install tmux)"
 
@@ -140,14 +141,13 @@ def new_session(
     return the pane pid.
 
     ARGV has two or more elements, so tmux execs it directly (no shell of
-    tmux's own). ENV pairs are set in the session (``-e``), on top of the tmux
-    server's global environment; tmux itself sets TERM, TMUX, TMUX_PANE and
-    TERM_PROGRAM* in every pane (see TMUX_OWNED).
-
-    PATH is special: tmux gives a new session's first pane the PATH of the
-    tmux *client* that created it (so that ``tmux new prog`` finds prog),
-    whatever the session environment says. So PATH, if given, is passed as
-    the client's PATH, and also set in the session (for later windows).
+    tmux's own). ENV pairs (PATH among them, if given) are set for the pane's
+    process by running ARGV under ``/usr/bin/env KEY=VALUE ...``, which execs
+    it: the pane pid stays the agent's, values never pass through a shell,
+    and tmux 3.0 (no ``new-session -e``) is enough. They apply on top of the
+    tmux server's global environment; tmux itself sets TERM, TMUX, TMUX_PANE
+    and TERM_PROGRAM* in every pane (see TMUX_OWNED). PATH is also the tmux
+    client's PATH, which tmux gives a new session's first pane.
 
     With REMAIN_ON_EXIT the pane is kept when its process exits; the option
     is set by the same call, before tmux can notice an exit. Raises
@@ -161,8 +161,8 @@ def new_session(
     if path is not None:
         pairs = [("PATH", path), *[(k, v) for k, v in pairs if k != "PATH"]]
         client_env = {**os.environ, "PATH": path}
-    for key, value in pairs:
-        args += ["-e", _arg(f"{key}={value}")]
+    if pairs:
+        argv = [ENV_PROGRAM, *(f"{key}={value}" for key, value in pairs), *argv]
     args += [_arg(a) for a in argv]
     if remain_on_exit:
         args += [";", "set-option", "-w", "-t", f"={name}:", "remain-on-exit", "on"]
@@ -172,7 +172,7 @@ def new_session(
         if "duplicate session" in reason:
             raise DuplicateSession(f"session {name} already exists (socket {socket})")
         if "unknown flag" in reason or "usage:" in reason:
-            reason += " (mosaic needs tmux 3.2 or later)"
+            reason += " (mosaic needs tmux 3.0 or later)"
         raise TmuxError(f"tmux new-session failed for {name}: {reason}")
     first = done.stdout.strip().splitlines()[:1]
     if not first or not first[0].isdigit():

@@ -1,0 +1,105 @@
+"""What every ``mosaic`` command shares: one-line errors and exit statuses.
+
+Everything the CLI raises for a user mistake or an environment problem is a
+``MosaicError``; ``reporting()`` prints it as one line, ``mosaic: error:
+MESSAGE``, and exits with its ``exit_code``. Click's own usage errors
+(unknown option, missing value, unknown command) are one line too, with exit
+2, through ``OneLineCommand`` and ``OneLineGroup``. Any other exception is a
+bug and keeps its traceback.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from contextlib import contextmanager
+from typing import Iterator
+
+import typer
+import typer.core
+
+from mosaic_launch.errors import MosaicError
+
+PROG = "mosaic"
+
+
+def say(prefix: str, message: str) -> None:
+    """MESSAGE on one line of stderr: ``mosaic: PREFIX: MESSAGE``."""
+    typer.echo(f"{PROG}: {prefix}: {' '.join(str(message).split())}", err=True)
+
+
+def say_error(message: str) -> None:
+    say("error", message)
+
+
+def say_warning(message: str) -> None:
+    say("warning", message)
+
+
+def _quiet_stdout() -> None:
+    """After EPIPE (``mosaic fleet ps | head``): no second error at exit."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError):
+        pass
+
+
+@contextmanager
+def reporting() -> Iterator[None]:
+    """Turn errors into one line on stderr and an exit status."""
+    try:
+        yield
+    except MosaicError as exc:
+        say_error(str(exc))
+        raise typer.Exit(exc.exit_code) from None
+    except BrokenPipeError:
+        _quiet_stdout()
+        raise typer.Exit(1) from None
+    except OSError as exc:
+        where = f": {exc.filename}" if exc.filename else ""
+        say_error(f"{exc.strerror or exc}{where}")
+        raise typer.Exit(1) from None
+    except KeyboardInterrupt:
+        say_error("interrupted")
+        raise typer.Exit(130) from None
+
+
+def _one_line_usage_error(exc: Exception) -> None:
+    """Click's usage errors as ``mosaic: error: ...`` and exit 2, instead of
+    a usage block. Help shown for a bare group (NoArgsIsHelpError) stays."""
+    usage_error = getattr(exc, "exit_code", None) == 2 and callable(getattr(exc, "format_message", None))
+    if type(exc).__name__ == "NoArgsIsHelpError" or not usage_error:
+        raise exc
+    message = exc.format_message().rstrip(".")
+    ctx = getattr(exc, "ctx", None)
+    hint = f" (see '{ctx.command_path} --help')" if ctx is not None else ""
+    say_error(f"{message}{hint}")
+    raise typer.Exit(2) from None
+
+
+class OneLineCommand(typer.core.TyperCommand):
+    """A Typer command whose usage errors are one line."""
+
+    def make_context(self, info_name, args, parent=None, **extra):
+        try:
+            return super().make_context(info_name, args, parent=parent, **extra)
+        except Exception as exc:  # click's UsageError, or Typer's copy of it (by version)
+            _one_line_usage_error(exc)
+
+
+class OneLineGroup(typer.core.TyperGroup):
+    """OneLineCommand's rule for a group, an unknown subcommand included."""
+
+    def make_context(self, info_name, args, parent=None, **extra):
+        try:
+            return super().make_context(info_name, args, parent=parent, **extra)
+        except Exception as exc:
+            _one_line_usage_error(exc)
+
+    def resolve_command(self, ctx, args):
+        try:
+            return super().resolve_command(ctx, args)
+        except Exception as exc:
+            _one_line_usage_error(exc)
