@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import time
@@ -76,3 +77,29 @@ def pid_exists(pid: int) -> bool:
         return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
     except psutil.NoSuchProcess:
         return False
+
+
+def mosaic(*args, env: dict | None = None):
+    """``mosaic ARGS`` in-process, through Typer's CliRunner; fails on any
+    traceback. Imported lazily: the core tests need no CLI."""
+    from typer.testing import CliRunner
+
+    from mosaic_launch.cli import app
+
+    try:  # Click < 8.2 mixes stderr into stdout unless told not to
+        runner = CliRunner(mix_stderr=False)
+    except TypeError:
+        runner = CliRunner()
+    result = runner.invoke(app, [os.fspath(a) if isinstance(a, os.PathLike) else a for a in args], env=env)
+    if result.exception is not None and not isinstance(result.exception, SystemExit):
+        raise result.exception
+    assert "Traceback" not in result.output, result.output
+    return result
+
+
+def run_mosaic(*args, env: dict | None = None, timeout: float = 30, **kwargs) -> subprocess.CompletedProcess:
+    """``python -m mosaic_launch ARGS`` as a real process."""
+    return subprocess.run(
+        [sys.executable, "-m", "mosaic_launch", *map(os.fspath, args)],
+        capture_output=True, text=True, env=env, timeout=timeout, stdin=subprocess.DEVNULL, **kwargs,
+    )

@@ -3,37 +3,13 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 
 import mosaic_hb
-from typer.testing import CliRunner
 
-from mosaic_launch.cli import app
+from tests.helpers import mosaic, run_mosaic  # noqa: F401 (re-exported)
 
-try:  # Click < 8.2 mixes stderr into stdout unless told not to
-    RUNNER = CliRunner(mix_stderr=False)
-except TypeError:
-    RUNNER = CliRunner()
+
 SLEEPER = ("sleep", "1000")
-
-
-def mosaic(*args, env: dict | None = None):
-    """``mosaic ARGS`` in-process; fails on any traceback."""
-    result = RUNNER.invoke(app, [os.fspath(a) if isinstance(a, os.PathLike) else a for a in args], env=env)
-    if result.exception is not None and not isinstance(result.exception, SystemExit):
-        raise result.exception
-    assert "Traceback" not in result.output, result.output
-    return result
-
-
-def run_mosaic(*args, env: dict | None = None, timeout: float = 30, **kwargs) -> subprocess.CompletedProcess:
-    """``python -m mosaic_launch ARGS`` as a real process."""
-    return subprocess.run(
-        [sys.executable, "-m", "mosaic_launch", *map(os.fspath, args)],
-        capture_output=True, text=True, env=env, timeout=timeout, stdin=subprocess.DEVNULL, **kwargs,
-    )
 
 
 def one_line_error(result, code: int) -> str:

@@ -6,37 +6,16 @@ import json
 import os
 import re
 import shlex
-import subprocess
 import sys
 import time
 from pathlib import Path
 
 import psutil
-from typer.testing import CliRunner
 
-from mosaic_launch.cli import app
-from tests.helpers import wait_for
+from tests.helpers import mosaic, run_mosaic, wait_for  # noqa: F401 (re-exported)
 
-RUNNER = CliRunner()
 SLEEPER = "sleep 1000"
 FAST = "0.2"  # heartbeat interval for tests, seconds
-
-
-def mosaic(*args, env: dict | None = None):
-    """Run ``mosaic ARGS`` in-process; fail on any traceback."""
-    result = RUNNER.invoke(app, [os.fspath(a) if isinstance(a, os.PathLike) else a for a in args], env=env)
-    if result.exception is not None and not isinstance(result.exception, SystemExit):
-        raise result.exception
-    assert "Traceback" not in result.output, result.output
-    return result
-
-
-def run_mosaic(*args, env: dict | None = None, timeout: float = 30) -> subprocess.CompletedProcess:
-    """Run ``python -m mosaic_launch ARGS`` as a real process."""
-    return subprocess.run(
-        [sys.executable, "-m", "mosaic_launch", *map(os.fspath, args)],
-        capture_output=True, text=True, env=env, timeout=timeout, stdin=subprocess.DEVNULL,
-    )
 
 
 def launch(tmux, run_dir, name, *args, command: str = SLEEPER, interval: str = FAST, env=None,

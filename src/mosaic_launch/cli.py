@@ -15,7 +15,7 @@ from typing import Annotated, List, Optional
 
 import typer
 
-from mosaic_launch.cli_support import PROG, OneLineCommand, OneLineGroup, reporting, say_error, say_warning
+from mosaic_launch.cli_support import RunDirOption, SocketOption, PROG, OneLineCommand, OneLineGroup, reporting, say_error, say_warning
 from mosaic_launch.errors import MosaicError, UsageError
 from mosaic_launch.fleet import fleet_app
 
@@ -57,16 +57,6 @@ def _root(
         _require_posix()
 
 
-SocketOption = Annotated[
-    Optional[str],
-    typer.Option("--socket", metavar="NAME", show_default=False,
-                 help="tmux socket name (tmux -L). Env MOSAIC_TMUX_SOCKET; default mosaic-factory."),
-]
-RunDirOption = Annotated[
-    Optional[str],
-    typer.Option("--run-dir", metavar="DIR", show_default=False,
-                 help="Heartbeat run dir. Env MOSAIC_HEARTBEAT_RUN_DIR; default ~/.config/mosaic/fleet/run."),
-]
 
 
 @app.command(cls=OneLineCommand)

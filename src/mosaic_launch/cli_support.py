@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 import sys
 from contextlib import contextmanager
-from typing import Iterator
+from typing import Annotated, Iterator, Optional
 
 import typer
 import typer.core
@@ -21,6 +21,18 @@ import typer.core
 from mosaic_launch.errors import MosaicError
 
 PROG = "mosaic"
+
+# Options that several commands share, with the same words everywhere.
+SocketOption = Annotated[
+    Optional[str],
+    typer.Option("--socket", metavar="NAME", show_default=False,
+                 help="tmux socket name (tmux -L). Env MOSAIC_TMUX_SOCKET; default mosaic-factory."),
+]
+RunDirOption = Annotated[
+    Optional[str],
+    typer.Option("--run-dir", metavar="DIR", show_default=False,
+                 help="Heartbeat run dir. Env MOSAIC_HEARTBEAT_RUN_DIR; default ~/.config/mosaic/fleet/run."),
+]
 
 
 def say(prefix: str, message: str) -> None:

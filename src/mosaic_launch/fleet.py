@@ -24,7 +24,7 @@ from typing import Annotated, List, Optional
 
 import typer
 
-from mosaic_launch.cli_support import OneLineCommand, OneLineGroup, reporting, say_warning
+from mosaic_launch.cli_support import RunDirOption, SocketOption, OneLineCommand, OneLineGroup, reporting, say_warning
 from mosaic_launch.errors import MosaicError, NotRunning, UsageError
 
 
@@ -58,16 +58,6 @@ def _seconds_option(value: Optional[str], option: str) -> Optional[float]:
     return seconds
 
 
-SocketOption = Annotated[
-    Optional[str],
-    typer.Option("--socket", metavar="NAME", show_default=False,
-                 help="tmux socket name (tmux -L). Env MOSAIC_TMUX_SOCKET; default mosaic-factory."),
-]
-RunDirOption = Annotated[
-    Optional[str],
-    typer.Option("--run-dir", metavar="DIR", show_default=False,
-                 help="Heartbeat run dir. Env MOSAIC_HEARTBEAT_RUN_DIR; default ~/.config/mosaic/fleet/run."),
-]
 FileOption = Annotated[
     Optional[str],
     typer.Option("--file", "-f", metavar="FILE", show_default=False,
