@@ -304,6 +304,10 @@ static int hb_take_lock(int dirfd, const char *agent, const char **why)
         }
         if (holder > 0 && holder != signalled && holder != getpid()) {
             kill(holder, SIGUSR1);
+            /* A stopped holder (SIGSTOP) can only hand over once it runs: let
+             * it. Otherwise we would give up, and the request it finds when
+             * continued later would end it with no writer left. */
+            kill(holder, SIGCONT);
             signalled = holder;
         }
         if (hb_monotonic_ns() > deadline) {

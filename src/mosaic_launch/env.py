@@ -36,6 +36,7 @@ ENV_COMMAND = "MOSAIC_AGENT_COMMAND"
 ENV_RUNTIME_BIN = "MOSAIC_RUNTIME_BIN"
 ENV_RUN_DIR = "MOSAIC_HEARTBEAT_RUN_DIR"
 ENV_INTERVAL = "MOSAIC_HEARTBEAT_INTERVAL"
+ENV_TEXTFILE_DIR = "MOSAIC_TEXTFILE_DIR"  # read by the sidecar itself; checked here
 
 DEFAULT_SOCKET = "mosaic-factory"
 DEFAULT_RUNTIME = "pi"
@@ -211,6 +212,16 @@ def check_run_dir(path: Path) -> None:
         _check_creatable(path, "run dir")
 
 
+def check_textfile_dir(environ: Mapping[str, str] | None = None) -> None:
+    """UsageError for a MOSAIC_TEXTFILE_DIR the sidecar would refuse (set
+    but empty, or not a directory). The sidecar reads it, not the launcher;
+    checking it first means such a launch creates nothing, instead of a
+    session whose sidecar cannot start."""
+    value = lookup(ENV_TEXTFILE_DIR, environ)
+    if value is not None and not os.path.isdir(value):
+        raise UsageError(f"{ENV_TEXTFILE_DIR}: {_show(value)} is not a directory")
+
+
 def resolve_workdir(flag: str | os.PathLike | None = None, environ: Mapping[str, str] | None = None) -> Path:
     """The session's directory: --workdir, then MOSAIC_AGENT_WORKDIR, then
     $HOME. Absolute; must be a directory or creatable (launch creates it)."""
@@ -337,6 +348,7 @@ def resolve_launch(
     directory = resolve_workdir(workdir, environ)
     runs = resolve_run_dir(run_dir, environ)
     check_run_dir(runs)
+    check_textfile_dir(environ)
     sh = shellcmd.shell(environ.get("PATH", os.defpath))
     line = resolve_command(command, rt, environ, sh)
     candidates = resolve_runtime_bin(runtime_bin, rt, environ)
