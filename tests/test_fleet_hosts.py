@@ -86,6 +86,17 @@ def test_hosts_from_flags_or_environment():
     assert fleet_hosts.parse_hosts(None, {}) == []
     with pytest.raises(UsageError, match="MOSAIC_FLEET_HOSTS"):
         fleet_hosts.parse_hosts(None, {"MOSAIC_FLEET_HOSTS": "web1,x;y"})
+    with pytest.raises(UsageError, match="MOSAIC_FLEET_HOSTS is set but empty"):
+        fleet_hosts.parse_hosts(None, {"MOSAIC_FLEET_HOSTS": ""})
+    readers = {
+        "MOSAIC_SSH_CONFIG": lambda e: fleet_hosts.ssh_argv(fleet_hosts.parse_host("web1"), "x", environ=e),
+        "MOSAIC_REMOTE_COMMAND": lambda e: fleet_hosts.remote_command(environ=e),
+        "MOSAIC_FLEET_HOST_TIMEOUT": fleet_hosts.host_timeout,
+        "MOSAIC_SSH_CONNECT_TIMEOUT": fleet_hosts.connect_timeout,
+    }
+    for var, read in readers.items():
+        with pytest.raises(UsageError, match=f"{var} is set but empty"):
+            read({var: ""})
     with pytest.raises(UsageError, match="--host is empty"):
         fleet_hosts.parse_hosts([""], env)
 
@@ -104,7 +115,7 @@ def test_remote_command_survives_a_shell(tmp_path):
     """Every value reaches the remote argv as one word, whatever it holds."""
     echo_argv = tmp_path / "argv.py"
     echo_argv.write_text("import json, os, sys\n"
-                         "print(json.dumps([os.environ['MOSAIC_FLEET_HOSTS'], *sys.argv[1:]]))\n")
+                         "print(json.dumps([os.environ.get('MOSAIC_FLEET_HOSTS'), *sys.argv[1:]]))\n")
     hostile = "/srv/run dir/$(touch pwned)/`touch pwned2`;touch pwned3 'q' \"d\" \\ *"
     environ = {"MOSAIC_REMOTE_COMMAND": f"{shlex.quote(sys.executable)} {shlex.quote(str(echo_argv))}"}
     line = fleet_hosts.remote_command(socket="sock-1", run_dir=hostile, stale_after=30,
@@ -112,15 +123,15 @@ def test_remote_command_survives_a_shell(tmp_path):
     done = subprocess.run(["sh", "-c", line], capture_output=True, text=True, timeout=30, cwd=tmp_path,
                           env=dict(os.environ, MOSAIC_FLEET_HOSTS="web1"))
     assert done.returncode == 0, done.stderr
-    # MOSAIC_FLEET_HOSTS is emptied for the remote mosaic: it answers for itself.
-    assert json.loads(done.stdout) == ["", "fleet", "ps", "--json", "--socket", "sock-1",
+    # MOSAIC_FLEET_HOSTS is unset for the remote mosaic: it answers for itself.
+    assert json.loads(done.stdout) == [None, "fleet", "ps", "--json", "--socket", "sock-1",
                                        "--run-dir", hostile,
                                        "--stale-after", "30.0", "--", "web-*", "-x"]
     assert not [p for p in tmp_path.iterdir() if p.name.startswith("pwned")]
     # The remote command is words, not shell syntax.
     line = fleet_hosts.remote_command(environ={"MOSAIC_REMOTE_COMMAND": "mosaic; touch x"})
-    assert line == "env MOSAIC_FLEET_HOSTS= 'mosaic;' touch x fleet ps --json"
-    assert fleet_hosts.remote_command(environ={}) == "env MOSAIC_FLEET_HOSTS= mosaic fleet ps --json"
+    assert line == "env -u MOSAIC_FLEET_HOSTS 'mosaic;' touch x fleet ps --json"
+    assert fleet_hosts.remote_command(environ={}) == "env -u MOSAIC_FLEET_HOSTS mosaic fleet ps --json"
 
 
 @pytest.mark.parametrize("environ, message", [

@@ -116,3 +116,10 @@ def test_run_dir_owned_by_another_user_is_refused(live_pid, tmp_path):
     done = sidecar("alpha", str(live_pid), "--run-dir", str(foreign))
     assert done.returncode == 1
     assert "run dir is owned by another user" in done.stderr
+
+
+@pytest.mark.parametrize("value", ["", "pidfd", "POLL"])
+def test_unknown_watch_knob_exits_2(value, live_pid, run_dir):
+    env = dict(os.environ, MOSAIC_HB_WATCH=value)
+    done = sidecar("alpha", str(live_pid), "--run-dir", str(run_dir), env=env)
+    assert_refused(done, 2, "MOSAIC_HB_WATCH", run_dir)

@@ -22,6 +22,8 @@ from pathlib import Path
 
 import pytest
 
+import mosaic_hb
+
 from tests.helpers import wait_for
 
 DOCS = Path(__file__).resolve().parent.parent / "docs" / "prometheus"
@@ -226,6 +228,17 @@ def test_launch_passes_the_textfile_dir_to_the_sidecar(tmux, run_dir, textfile_d
     os.kill(out["pane_pid"], signal.SIGKILL)
     wait_for(lambda: 'mosaic_agent_up{agent="exported",runtime="pi"} 0' in prom.read_text().splitlines(),
              10, "the sidecar to write mosaic_agent_up 0")
+
+
+def test_a_deliberate_stop_retires_the_metrics(tmux, run_dir, textfile_dir):
+    launch_agent(tmux, run_dir, "retired", textfile_dir)
+    prom = textfile_dir / "mosaic_retired.prom"
+    assert prom.exists()
+    env = dict(os.environ, MOSAIC_TEXTFILE_DIR=str(textfile_dir))
+    done = mosaic("stop", "retired", "--socket", tmux.socket_name, "--run-dir", run_dir, env=env)
+    assert done.returncode == 0, done.stderr
+    assert mosaic_hb.read(run_dir / "retired.hb").status == "dead"
+    assert not prom.exists()  # no dead alert for an agent stopped on purpose
 
 
 def test_fleet_up_passes_the_textfile_dir_to_the_sidecars(tmux, run_dir, textfile_dir, tmp_path):

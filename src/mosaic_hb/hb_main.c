@@ -229,6 +229,12 @@ int main(int argc, char **argv)
         usage_error("empty --textfile-dir%s", "");
     }
 
+    /* Diagnostic knob: exercise the portable fallback on any platform. */
+    const char *watch = getenv("MOSAIC_HB_WATCH");
+    if (watch != NULL && strcmp(watch, "poll") != 0)
+        usage_error("MOSAIC_HB_WATCH='%s': the only value is 'poll'", watch);
+    int force_poll = watch != NULL;
+
     /* The daemon runs from "/", so relative dirs are made absolute now. */
     char absolute_run_dir[PATH_MAX], absolute_textfile_dir[PATH_MAX];
     run_dir = absolute(run_dir, absolute_run_dir, "cannot resolve the run dir");
@@ -281,9 +287,7 @@ int main(int argc, char **argv)
     cfg.fsync = do_fsync;
     cfg.runtime = runtime;
     cfg.textfile_dir = textfile_dir;
-    /* Diagnostic knob: exercise the portable fallback on any platform. */
-    const char *watch = getenv("MOSAIC_HB_WATCH");
-    cfg.force_poll = watch != NULL && strcmp(watch, "poll") == 0;
+    cfg.force_poll = force_poll;
     cfg.wait_mask = &wait_mask;
     cfg.interrupted = on_interrupted;
 

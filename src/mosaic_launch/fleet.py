@@ -243,7 +243,7 @@ def ps(
         limit = _seconds_option(stale_after, "--stale-after")
         if every is not None and check:
             raise UsageError("--check and --watch cannot be combined")
-        if host or os.environ.get("MOSAIC_FLEET_HOSTS", "").strip():
+        if host or "MOSAIC_FLEET_HOSTS" in os.environ:
             from mosaic_launch import fleet_hosts
 
             hosts = fleet_hosts.parse_hosts(host)

@@ -8,12 +8,12 @@ no option (``-oProxyCommand=...``) or shell syntax can reach ssh.
 Every host is asked at once, in its own thread, with::
 
     ssh -T -o BatchMode=yes -o ConnectTimeout=N [-F CONFIG] [-p PORT] -- [user@]host \\
-        env MOSAIC_FLEET_HOSTS= mosaic fleet ps --json [--socket S] [--run-dir D] \\
+        env -u MOSAIC_FLEET_HOSTS mosaic fleet ps --json [--socket S] [--run-dir D] \\
         [--stale-after N] [-- PATTERN...]
 
 ssh hands that line to the remote user's shell. It is built from constants
 and ``shlex.quote``-d values only, so the remote shell sees plain words; ``env``
-empties MOSAIC_FLEET_HOSTS there, so a host never fans out again.
+unsets MOSAIC_FLEET_HOSTS there, so a host never fans out again.
 ``--socket``, ``--run-dir`` and ``--stale-after`` are passed on only when
 given; otherwise each host uses its own defaults.
 
@@ -66,6 +66,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Iterable, Mapping, Sequence
 
+from mosaic_launch.env import lookup
 from mosaic_launch.errors import UsageError
 from mosaic_launch.fleet_status import SCHEMA_VERSION, AgentStatus, render_table, summary
 
@@ -127,7 +128,7 @@ def parse_hosts(flags: Iterable[str] | None, environ: Mapping[str, str] | None =
     values = list(flags or [])
     source = "--host"
     if not values:
-        values = [environ.get(ENV_HOSTS, "")]
+        values = [lookup(ENV_HOSTS, environ) or ""]
         source = ENV_HOSTS
     hosts: list[Host] = []
     for value in values:
@@ -146,9 +147,10 @@ def parse_hosts(flags: Iterable[str] | None, environ: Mapping[str, str] | None =
 
 
 def _number(environ: Mapping[str, str], var: str, default: float, low: float, high: float) -> float:
-    value = environ.get(var, "").strip()
-    if not value:
+    value = lookup(var, environ)
+    if value is None:
         return default
+    value = value.strip()
     try:
         number = float(value)
     except ValueError:
@@ -174,7 +176,7 @@ def connect_timeout(environ: Mapping[str, str] | None = None) -> int:
 def remote_words(environ: Mapping[str, str] | None = None) -> list[str]:
     """MOSAIC_REMOTE_COMMAND (default ``mosaic``) split into words."""
     environ = os.environ if environ is None else environ
-    value = environ.get(ENV_REMOTE_COMMAND, "").strip() or DEFAULT_REMOTE_COMMAND
+    value = (lookup(ENV_REMOTE_COMMAND, environ) or DEFAULT_REMOTE_COMMAND).strip()
     try:
         words = shlex.split(value)
     except ValueError as exc:
@@ -194,9 +196,9 @@ def remote_command(
 ) -> str:
     """The line the remote shell runs: constants and quoted values only.
 
-    ``env MOSAIC_FLEET_HOSTS=`` first: a host whose shell sets that variable
-    must answer for itself, not fan out again."""
-    argv = ["env", f"{ENV_HOSTS}=", *remote_words(environ), "fleet", "ps", "--json"]
+    ``env -u MOSAIC_FLEET_HOSTS`` first: a host whose shell sets that
+    variable must answer for itself, not fan out again."""
+    argv = ["env", "-u", ENV_HOSTS, *remote_words(environ), "fleet", "ps", "--json"]
     if socket is not None:
         argv += ["--socket", socket]
     if run_dir is not None:
@@ -213,8 +215,8 @@ def ssh_argv(host: Host, command: str, *, timeout: int = DEFAULT_CONNECT_TIMEOUT
     """The ssh command line for HOST running COMMAND (from remote_command)."""
     environ = os.environ if environ is None else environ
     argv = ["ssh", "-T", "-o", "BatchMode=yes", "-o", f"ConnectTimeout={timeout}"]
-    config = environ.get(ENV_SSH_CONFIG, "")
-    if config:
+    config = lookup(ENV_SSH_CONFIG, environ)
+    if config is not None:
         argv += ["-F", config]
     if host.port is not None:
         argv += ["-p", str(host.port)]

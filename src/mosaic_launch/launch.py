@@ -27,7 +27,7 @@ from typing import NoReturn
 import mosaic_hb
 
 from mosaic_launch import shellcmd, tmux
-from mosaic_launch.env import DEFAULT_SOCKET, ENV_NAME, ENV_RUNTIME, LaunchSettings
+from mosaic_launch.env import DEFAULT_SOCKET, ENV_NAME, ENV_RUNTIME, ENV_TEXTFILE_DIR, LaunchSettings, lookup
 from mosaic_launch.errors import MosaicError, NotRunning
 
 LAUNCHED = "launched"
@@ -439,9 +439,27 @@ def stop_agent(socket: str, name: str, run_dir: Path, timeout: float = STOP_TIME
     else:
         after = _read_record(hb_file)
         hb_status = after.status if after is not None and after.pid == pane.pid else None
+    if stopped:
+        _retire_metrics(name)
     return StopResult(name=name, socket=socket, pane_pid=pane.pid, stopped=stopped,
                       was_dead=pane.dead, exit_status=pane.dead_status, signal_sent=signal_sent,
                       hb_status=hb_status, warnings=tuple(warnings))
+
+
+def _retire_metrics(name: str) -> None:
+    """Remove NAME's Prometheus textfile after a deliberate stop.
+
+    The sidecar's last write says mosaic_agent_up 0, which is what an alert
+    on a crash needs; an agent stopped on purpose should leave no metric
+    behind, or the dead alert would fire for it until someone deletes the
+    file."""
+    textfile_dir = lookup(ENV_TEXTFILE_DIR)
+    if textfile_dir is None:
+        return
+    try:
+        os.unlink(os.path.join(textfile_dir, f"mosaic_{name}.prom"))
+    except OSError:
+        pass
 
 
 def running_sessions(socket: str) -> list[str]:
