@@ -35,6 +35,7 @@
 #elif defined(__APPLE__)
 #  include <libproc.h>
 #  include <sys/event.h>
+#  include <sys/proc.h>        /* SZOMB */
 #  include <sys/proc_info.h>
 #endif
 
