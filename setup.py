@@ -51,15 +51,19 @@ def compile_sidecar(command, output_dir: str) -> str:
     compiler = new_compiler(force=command.force)
     customize_compiler(compiler)
     build_temp = os.path.join(command.get_finalized_command("build").build_temp, "sidecar")
+    # The executable is linked with linker_exe, which (unlike the extension's
+    # linker) never sees ARCHFLAGS: pass them, so that a macOS cross-arch
+    # build links for the target arch.
+    arch_flags = os.environ.get("ARCHFLAGS", "").split() if sys.platform == "darwin" else []
     objects = compiler.compile(
         [CORE_SOURCE, MAIN_SOURCE],
         output_dir=build_temp,
         macros=[VERSION_MACRO],
         include_dirs=[str(PACKAGE_DIR)],
-        extra_postargs=C_FLAGS,
+        extra_postargs=C_FLAGS + arch_flags,
     )
     os.makedirs(output_dir, exist_ok=True)
-    compiler.link_executable(objects, SIDECAR_NAME, output_dir=output_dir)
+    compiler.link_executable(objects, SIDECAR_NAME, output_dir=output_dir, extra_preargs=arch_flags)
     return os.path.join(output_dir, SIDECAR_NAME)
 
 
