@@ -133,8 +133,15 @@ class TmuxServer:
         done = self.cmd("display-message", "-p", "#{pid}", check=False)
         return int(done.stdout) if done.returncode == 0 and done.stdout.strip() else None
 
+    @property
+    def socket_path(self) -> Path:
+        """Where tmux keeps the socket: $TMUX_TMPDIR/tmux-UID/NAME."""
+        base = os.environ.get("TMUX_TMPDIR") or "/tmp"
+        return Path(base, f"tmux-{os.getuid()}", self.socket_name)
+
     def kill(self) -> None:
-        """Kill the server; never raises (it may never have started)."""
+        """Kill the server and remove its socket (a server killed by a
+        signal leaves it behind); never raises (it may never have started)."""
         try:
             pid = self.server_pid()
             self.cmd("kill-server", check=False)
@@ -144,6 +151,10 @@ class TmuxServer:
                 except ProcessLookupError:
                     pass
         except Exception:  # a finalizer must not raise
+            pass
+        try:
+            self.socket_path.unlink()
+        except OSError:
             pass
 
 

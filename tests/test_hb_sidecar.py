@@ -328,3 +328,12 @@ def test_beat_writes_one_record(target, run_dir):
     assert (record.status, record.seq, record.interval, record.runtime) == ("stopped", 7, 2.0, "pi")
     assert record.pid_start == mosaic_hb.proc_start_time(target.pid)
     assert sorted(p.name for p in run_dir.iterdir()) == ["romeo.hb"]
+
+
+def test_wait_exit_uses_the_sidecars_notifier(spawn_process):
+    child = spawn_process(["sleep", "300"])
+    start = mosaic_hb.proc_start_time(child.pid)
+    assert mosaic_hb.wait_exit(child.pid, start, 0.05) is False  # still running: the time runs out
+    os.kill(child.pid, signal.SIGKILL)  # not reaped: a zombie counts as ended
+    assert mosaic_hb.wait_exit(child.pid, start, GENEROUS) is True
+    assert mosaic_hb.wait_exit(child.pid, start + 1, 0.0) is True  # another process's start: gone

@@ -20,6 +20,7 @@ from mosaic_hb._hb import (
     sidecar_path,
     spawn,
     valid_agent_name,
+    wait_exit,
 )
 from mosaic_hb._version import __version__
 from mosaic_hb.record import RECORD_MAX_BYTES, STALE_INTERVALS, Record, RecordError, parse_record
@@ -48,4 +49,5 @@ __all__ = [
     "sidecar_path",
     "spawn",
     "valid_agent_name",
+    "wait_exit",
 ]

@@ -9,6 +9,7 @@ import os
 import signal
 import subprocess
 import threading
+import time
 
 from cpython.exc cimport PyErr_CheckSignals
 from libc.errno cimport errno
@@ -80,6 +81,26 @@ def alive(int pid, pid_start=0) -> bool:
     if r < 0:
         raise OSError(errno, strerror(errno).decode())
     return r == 1
+
+
+def wait_exit(int pid, pid_start=0, double timeout=10.0) -> bool:
+    """Wait up to TIMEOUT seconds for PID (and, unless PID_START is 0, the
+    process that started at PID_START) to end; True once it has (a zombie
+    counts), False if the time ran out. Uses the sidecar's notifier (pidfd,
+    kqueue, else polling), with the GIL released."""
+    cdef unsigned long long start = pid_start or 0
+    cdef int r
+    cdef double remaining
+    deadline = time.monotonic() + timeout
+    while True:
+        remaining = max(0.0, deadline - time.monotonic())
+        with nogil:
+            r = hb_wait_exit(pid, start, remaining)
+        if r >= 0:
+            return r == 1
+        if errno != EINTR:
+            raise OSError(errno, strerror(errno).decode())
+        PyErr_CheckSignals()  # a handler's exception (Ctrl-C) ends the wait
 
 
 def check_run_dir(path, create=False) -> None:

@@ -55,6 +55,20 @@ static long long hb_monotonic_ns(void)
     return (long long)ts.tv_sec * 1000000000LL + ts.tv_nsec;
 }
 
+/* ---- waiting for any process ------------------------------------------- */
+
+int hb_wait_exit(pid_t pid, unsigned long long pid_start, double timeout)
+{
+    hb_watch watch;
+    int ended = hb_watch_open(&watch, pid, pid_start, 0);
+    if (ended == 0)
+        ended = hb_watch_wait(&watch, (long long)(timeout * 1e9), NULL);
+    int err = errno;
+    hb_watch_close(&watch);
+    errno = err;
+    return ended;
+}
+
 /* ---- the run dir -------------------------------------------------------- */
 
 /* mkdir -p, with 0700 for every directory it creates. */

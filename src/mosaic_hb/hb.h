@@ -103,6 +103,13 @@ int hb_proc_start_time(pid_t pid, unsigned long long *start);
  *   1 alive, 0 dead or reused, -1 could not tell (errno) */
 int hb_proc_alive(pid_t pid, unsigned long long pid_start);
 
+/* Wait up to TIMEOUT seconds for PID (started at PID_START; 0: unknown) to
+ * end, with the same notifier as the sidecar (pidfd, kqueue, or polling).
+ *   1  it ended (or was already gone, or is a zombie)
+ *   0  the time ran out and it is still alive
+ *  -1  interrupted by a signal (errno EINTR), or another error (errno) */
+int hb_wait_exit(pid_t pid, unsigned long long pid_start, double timeout);
+
 /* -- the run dir --------------------------------------------------------- */
 
 /* Create DIR (and missing parents) with mode 0700, then check that it is

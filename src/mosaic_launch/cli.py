@@ -190,10 +190,13 @@ def stop(
             if not results:
                 typer.echo(f"nothing to stop: no sessions on tmux socket {sock}")
         else:
+            from mosaic_launch import tmux
+
             results = []
+            sessions = tmux.panes_by_session(sock)  # one listing for every name
             for agent in agents:
                 try:
-                    results.append(launcher.stop_agent(sock, agent, runs, seconds))
+                    results.append(launcher.stop_agent(sock, agent, runs, seconds, sessions=sessions))
                 except MosaicError as exc:
                     if len(agents) == 1:
                         raise

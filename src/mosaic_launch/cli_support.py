@@ -18,7 +18,7 @@ from typing import Annotated, Iterator, Optional
 import typer
 import typer.core
 
-from mosaic_launch.errors import MosaicError
+from mosaic_launch.errors import MosaicError, one_line
 
 PROG = "mosaic"
 
@@ -37,7 +37,7 @@ RunDirOption = Annotated[
 
 def say(prefix: str, message: str) -> None:
     """MESSAGE on one line of stderr: ``mosaic: PREFIX: MESSAGE``."""
-    typer.echo(f"{PROG}: {prefix}: {' '.join(str(message).split())}", err=True)
+    typer.echo(f"{PROG}: {prefix}: {one_line(message)}", err=True)
 
 
 def say_error(message: str) -> None:

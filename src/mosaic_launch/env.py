@@ -24,7 +24,7 @@ from pathlib import Path
 import mosaic_hb
 
 from mosaic_launch import shellcmd
-from mosaic_launch.errors import UsageError
+from mosaic_launch.errors import UsageError, one_line
 from mosaic_launch.tmux import TMUX_OWNED
 
 # The variables, one per setting.
@@ -138,6 +138,13 @@ def _check_creatable(path: Path, what: str) -> None:
             return
 
 
+def _checked_name(value: str, what: str, source: str) -> str:
+    """VALUE if it follows the one naming rule (agent and socket names alike)."""
+    if not mosaic_hb.valid_agent_name(value):
+        raise UsageError(f"invalid {what} {_show(value)} (from {source}): it must match {mosaic_hb.AGENT_NAME_RULE}")
+    return value
+
+
 def resolve_name(flag: str | None = None, environ: Mapping[str, str] | None = None) -> str:
     """The agent name: NAME, then MOSAIC_AGENT_NAME; required."""
     if flag is not None:
@@ -146,26 +153,14 @@ def resolve_name(flag: str | None = None, environ: Mapping[str, str] | None = No
         name, source = lookup(ENV_NAME, environ), ENV_NAME
     if name is None:
         raise UsageError(f"missing NAME: give the agent name as an argument or set {ENV_NAME}")
-    if not mosaic_hb.valid_agent_name(name):
-        raise UsageError(
-            f"invalid agent name {_show(name)} (from {source}): "
-            f"it must match {mosaic_hb.AGENT_NAME_RULE}"
-        )
-    return name
+    return _checked_name(name, "agent name", source)
 
 
 def resolve_socket(flag: str | None = None, environ: Mapping[str, str] | None = None) -> str:
     """The tmux socket name (``tmux -L``): --socket, then MOSAIC_TMUX_SOCKET,
     then ``mosaic-factory``. Same character rule as agent names."""
     value, source = _pick(flag, "--socket", ENV_SOCKET, environ)
-    if value is None:
-        return DEFAULT_SOCKET
-    if not mosaic_hb.valid_agent_name(value):
-        raise UsageError(
-            f"invalid tmux socket name {_show(value)} (from {source}): "
-            f"it must match {mosaic_hb.AGENT_NAME_RULE}"
-        )
-    return value
+    return DEFAULT_SOCKET if value is None else _checked_name(value, "tmux socket name", source)
 
 
 def resolve_runtime(flag: str | None = None, environ: Mapping[str, str] | None = None) -> Runtime:
@@ -189,7 +184,7 @@ def resolve_interval(flag: str | float | None = None, environ: Mapping[str, str]
     try:
         return mosaic_hb.check_interval(value)
     except ValueError as exc:
-        raise UsageError(f"{source}: {_one_line(str(exc))}") from None
+        raise UsageError(f"{source}: {one_line(str(exc))}") from None
 
 
 def resolve_run_dir(flag: str | os.PathLike | None = None, environ: Mapping[str, str] | None = None) -> Path:
@@ -250,7 +245,7 @@ def resolve_command(
         raise UsageError(f"{source} contains a NUL character")
     problem = shellcmd.syntax_error(value, sh)
     if problem is not None:
-        raise UsageError(f"{source} is not valid shell syntax: {_one_line(problem)}")
+        raise UsageError(f"{source} is not valid shell syntax: {one_line(problem)}")
     return value
 
 
@@ -311,10 +306,6 @@ def resolve_env(pairs: Iterable[str] = ()) -> tuple[tuple[str, str], ...]:
         result.pop(key, None)
         result[key] = value
     return tuple(result.items())
-
-
-def _one_line(text: str) -> str:
-    return " ".join(text.split())
 
 
 def resolve_launch(

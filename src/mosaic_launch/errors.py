@@ -24,3 +24,8 @@ class NotRunning(MosaicError):
     """The named agent has no tmux session."""
 
     exit_code = 1
+
+
+def one_line(text: object) -> str:
+    """TEXT with every run of whitespace (newlines included) as one space."""
+    return " ".join(str(text).split())

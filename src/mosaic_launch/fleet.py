@@ -25,7 +25,7 @@ from typing import Annotated, List, Optional
 import typer
 
 from mosaic_launch.cli_support import RunDirOption, SocketOption, OneLineCommand, OneLineGroup, reporting, say_warning
-from mosaic_launch.errors import MosaicError, NotRunning, UsageError
+from mosaic_launch.errors import MosaicError, NotRunning, UsageError, one_line
 
 
 
@@ -366,7 +366,7 @@ def up(file: FileOption = None) -> None:
             except tmux.TmuxNotInstalled:
                 raise
             except MosaicError as exc:
-                typer.echo(f"{item.name}: failed: {' '.join(str(exc).split())}")
+                typer.echo(f"{item.name}: failed: {one_line(exc)}")
                 counts["failed"] += 1
                 continue
             for warning in result.warnings:
@@ -425,21 +425,22 @@ def down(
 
         from mosaic_launch import launch, tmux
 
+        if not all_sessions and not fleet.agents:
+            typer.echo(f"nothing to stop: no agents in {fleet.path}")
+            return
+        sessions = tmux.panes_by_session(sock)  # one listing for every agent
         if all_sessions:
-            names = [name for name in launch.running_sessions(sock) if mosaic_hb.valid_agent_name(name)]
+            names = [name for name in sessions if mosaic_hb.valid_agent_name(name)]
             if not names:
                 typer.echo(f"nothing to stop: no agent sessions on tmux socket {sock}")
                 return
         else:
             names = [agent.name for agent in fleet.agents]
-            if not names:
-                typer.echo(f"nothing to stop: no agents in {fleet.path}")
-                return
 
         counts = {"stopped": 0, "not running": 0, "failed": 0}
         for name in names:
             try:
-                result = launch.stop_agent(sock, name, runs)
+                result = launch.stop_agent(sock, name, runs, sessions=sessions)
             except tmux.TmuxNotInstalled:
                 raise
             except NotRunning:
@@ -447,7 +448,7 @@ def down(
                 counts["not running"] += 1
                 continue
             except MosaicError as exc:
-                typer.echo(f"{name}: failed: {' '.join(str(exc).split())}")
+                typer.echo(f"{name}: failed: {one_line(exc)}")
                 counts["failed"] += 1
                 continue
             for warning in result.warnings:

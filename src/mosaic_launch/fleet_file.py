@@ -40,7 +40,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from mosaic_launch.errors import UsageError
+from mosaic_launch.errors import UsageError, one_line
 
 FLEET_FILE_UNDER_HOME = Path(".config", "mosaic", "fleet.toml")
 FILE_MAX_BYTES = 1 << 20
@@ -287,14 +287,14 @@ def parse(data: bytes, path: str | os.PathLike = "fleet.toml") -> FleetFile:
     try:
         document = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        message = " ".join(str(exc).split()) or "invalid TOML"
+        message = one_line(exc) or "invalid TOML"
         found = _TOML_POSITION.search(message)
         if found:
             line, column = found.groups()
             problem = _TOML_POSITION.sub("", message)
             raise FleetFileError(f"{path}:{line}: {problem} (column {column})") from None
         if isinstance(getattr(exc, "lineno", None), int):  # tomli >= 2.1 keeps the position
-            problem = " ".join(str(getattr(exc, "msg", "") or message).split())
+            problem = one_line(getattr(exc, "msg", "") or message)
             raise FleetFileError(f"{path}:{exc.lineno}: {problem}") from None
         line = text.count("\n") + 1
         raise FleetFileError(f"{path}:{line}: {_TOML_END.sub('', message)} (at end of file)") from None

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import fcntl
 import os
-import select
 import shlex
 import signal
 import time
@@ -28,7 +27,7 @@ import mosaic_hb
 
 from mosaic_launch import shellcmd, tmux
 from mosaic_launch.env import DEFAULT_SOCKET, ENV_NAME, ENV_RUNTIME, ENV_TEXTFILE_DIR, LaunchSettings, lookup
-from mosaic_launch.errors import MosaicError, NotRunning
+from mosaic_launch.errors import MosaicError, NotRunning, one_line
 
 LAUNCHED = "launched"
 ALREADY_RUNNING = "already running"
@@ -137,12 +136,23 @@ def heartbeat_problem(hb_file: Path, pid: int, now: float | None = None) -> str 
     """None if HB_FILE is a live heartbeat of PID, else what is wrong with it:
     missing, corrupt, for another pid, dead, stopped, stale, or its sidecar
     is gone."""
+    return _record_problem(*_load_record(hb_file), pid, now)
+
+
+def _load_record(hb_file: Path) -> tuple[mosaic_hb.Record | None, str | None]:
+    """(the record, None), or (None, why there is none: missing or corrupt)."""
     try:
-        record = mosaic_hb.read(hb_file)
+        return mosaic_hb.read(hb_file), None
     except FileNotFoundError:
-        return MISSING
+        return None, MISSING
     except (mosaic_hb.RecordError, OSError):
-        return "corrupt"
+        return None, "corrupt"
+
+
+def _record_problem(record: mosaic_hb.Record | None, unreadable: str | None, pid: int,
+                    now: float | None = None) -> str | None:
+    if record is None:
+        return unreadable
     if record.pid != pid:
         return OTHER_PID
     if record.status != "ok":
@@ -155,14 +165,7 @@ def heartbeat_problem(hb_file: Path, pid: int, now: float | None = None) -> str 
 
 
 def _read_record(hb_file: Path) -> mosaic_hb.Record | None:
-    try:
-        return mosaic_hb.read(hb_file)
-    except (FileNotFoundError, mosaic_hb.RecordError, OSError):
-        return None
-
-
-def _one_line(text: str) -> str:
-    return " ".join(str(text).split())
+    return _load_record(hb_file)[0]
 
 
 def _start_sidecar(settings: LaunchSettings, pane_pid: int) -> tuple[int | None, tuple[str, ...]]:
@@ -171,7 +174,7 @@ def _start_sidecar(settings: LaunchSettings, pane_pid: int) -> tuple[int | None,
         return mosaic_hb.spawn(settings.name, pane_pid, settings.run_dir, settings.interval,
                                runtime=settings.runtime), ()
     except (mosaic_hb.SidecarError, OSError, ValueError) as exc:
-        reason = _one_line(str(exc))
+        reason = one_line(exc)
     if not mosaic_hb.alive(pane_pid):
         # The agent died before a sidecar could watch it: leave the record a
         # sidecar would have left, so that `fleet ps` shows it dead.
@@ -334,11 +337,10 @@ def _launch_locked(s: LaunchSettings) -> LaunchResult:
 
 
 def _already_running(s: LaunchSettings, pane: tmux.PaneInfo, result: dict) -> LaunchResult:
-    problem = heartbeat_problem(s.hb_file, pane.pid)
+    record, unreadable = _load_record(s.hb_file)
+    problem = _record_problem(record, unreadable, pane.pid)
     if problem is None:
-        record = _read_record(s.hb_file)
-        return LaunchResult(outcome=ALREADY_RUNNING, pane_pid=pane.pid,
-                            sidecar_pid=record.hb_pid if record else None, **result)
+        return LaunchResult(outcome=ALREADY_RUNNING, pane_pid=pane.pid, sidecar_pid=record.hb_pid, **result)
     sidecar_pid, warnings = _start_sidecar(s, pane.pid)
     outcome = HEARTBEAT_RESTARTED if sidecar_pid is not None else ALREADY_RUNNING
     if sidecar_pid is None:
@@ -356,29 +358,9 @@ def attach(socket: str, name: str) -> NoReturn:
 
 
 def _wait_gone(pid: int, start: int | None, timeout: float) -> bool:
-    """Wait up to TIMEOUT seconds for process PID (started at START) to end;
-    True if it did. Uses a pidfd where there is one, else polls."""
-    if start is None or not mosaic_hb.alive(pid, start):
-        return True
-    deadline = time.monotonic() + timeout
-    fd = None
-    try:
-        fd = os.pidfd_open(pid)  # type: ignore[attr-defined]
-    except (AttributeError, OSError):
-        fd = None
-    try:
-        while mosaic_hb.alive(pid, start):
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                return False
-            if fd is not None:
-                select.select([fd], [], [], remaining)  # readable once PID has exited
-            else:
-                time.sleep(min(0.01, remaining))
-        return True
-    finally:
-        if fd is not None:
-            os.close(fd)
+    """Wait up to TIMEOUT seconds for process PID (started at START; None:
+    already gone) to end; True if it did."""
+    return start is None or mosaic_hb.wait_exit(pid, start, timeout)
 
 
 def _signal(pid: int, start: int, signum: int) -> None:
@@ -396,14 +378,17 @@ def _signal(pid: int, start: int, signum: int) -> None:
         pass
 
 
-def stop_agent(socket: str, name: str, run_dir: Path, timeout: float = STOP_TIMEOUT) -> StopResult:
+def stop_agent(socket: str, name: str, run_dir: Path, timeout: float = STOP_TIMEOUT,
+               *, sessions: dict[str, list[tmux.PaneInfo]] | None = None) -> StopResult:
     """End NAME's session and wait, at most TIMEOUT seconds in all, for the
     agent to exit and its sidecar to record ``status=dead``.
 
     tmux hangs up the pane (SIGHUP). An agent still alive after half the
     time gets SIGTERM, after three quarters SIGKILL (to its process group).
-    Raises NotRunning if there is no session NAME."""
-    panes = tmux.session_panes(socket, name)
+    SESSIONS is a ``tmux.panes_by_session`` listing to use instead of a
+    tmux call of its own, when many agents are stopped in a row. Raises
+    NotRunning if there is no session NAME."""
+    panes = (tmux.panes_by_session(socket) if sessions is None else sessions).get(name)
     if not panes:
         raise NotRunning(f"{name} is not running (no session on tmux socket {socket})")
     pane = panes[0]
@@ -462,18 +447,7 @@ def _retire_metrics(name: str) -> None:
         pass
 
 
-def running_sessions(socket: str) -> list[str]:
-    """The names of all sessions on SOCKET, in tmux's order."""
-    return list(dict.fromkeys(pane.session for pane in tmux.list_panes(socket)))
-
-
 def stop_all(socket: str, run_dir: Path, timeout: float = STOP_TIMEOUT) -> list[StopResult]:
-    """Stop every session on SOCKET (see stop_agent); a session that ends on
-    its own meanwhile is skipped."""
-    results = []
-    for name in running_sessions(socket):
-        try:
-            results.append(stop_agent(socket, name, run_dir, timeout))
-        except NotRunning:
-            continue
-    return results
+    """Stop every session on SOCKET (see stop_agent), from one tmux listing."""
+    sessions = tmux.panes_by_session(socket)
+    return [stop_agent(socket, name, run_dir, timeout, sessions=sessions) for name in sessions]

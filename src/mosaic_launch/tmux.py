@@ -241,7 +241,16 @@ def _list_panes(socket: str) -> tuple[list[PaneInfo], int | None]:
 
 def session_panes(socket: str, name: str) -> list[PaneInfo]:
     """The panes of session NAME (first: the agent's); empty if there is none."""
-    return [pane for pane in list_panes(socket) if pane.session == name]
+    return panes_by_session(socket).get(name, [])
+
+
+def panes_by_session(socket: str) -> dict[str, list[PaneInfo]]:
+    """Every session's panes (first: the agent's), in tmux's order, from one
+    ``list-panes -a`` call."""
+    sessions: dict[str, list[PaneInfo]] = {}
+    for pane in list_panes(socket):
+        sessions.setdefault(pane.session, []).append(pane)
+    return sessions
 
 
 def has_session(socket: str, name: str) -> bool:
