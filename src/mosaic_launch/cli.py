@@ -15,19 +15,14 @@ from typing import Annotated, List, Optional
 
 import typer
 
-from mosaic_launch.cli_support import RunDirOption, SocketOption, PROG, OneLineCommand, OneLineGroup, reporting, say_error, say_warning
+from mosaic_launch.cli_support import command_group, RunDirOption, SocketOption, PROG, OneLineCommand, reporting, say_error, say_warning
 from mosaic_launch.errors import MosaicError, UsageError
 from mosaic_launch.fleet import fleet_app
 
 
-app = typer.Typer(
-    cls=OneLineGroup,
+app = command_group(
+    "Launch AI coding agents (pi, claude, codex) in tmux, each watched by a heartbeat sidecar.",
     name=PROG,
-    help="Launch AI coding agents (pi, claude, codex) in tmux, each watched by a heartbeat sidecar.",
-    no_args_is_help=True,
-    add_completion=False,
-    rich_markup_mode=None,
-    pretty_exceptions_enable=False,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 app.add_typer(fleet_app, name="fleet")

@@ -115,3 +115,18 @@ class OneLineGroup(typer.core.TyperGroup):
             return super().resolve_command(ctx, args)
         except Exception as exc:
             _one_line_usage_error(exc)
+
+
+def command_group(help: str, **settings) -> typer.Typer:
+    """A Typer app for a command group, set up alike everywhere: one-line
+    usage errors, help for a bare group, no completion installer, plain
+    text (no rich markup or rich tracebacks)."""
+    return typer.Typer(
+        cls=OneLineGroup,
+        help=help,
+        no_args_is_help=True,
+        add_completion=False,
+        rich_markup_mode=None,
+        pretty_exceptions_enable=False,
+        **settings,
+    )

@@ -24,19 +24,12 @@ from typing import Annotated, List, Optional
 
 import typer
 
-from mosaic_launch.cli_support import RunDirOption, SocketOption, OneLineCommand, OneLineGroup, reporting, say_warning
+from mosaic_launch.cli_support import command_group, RunDirOption, SocketOption, OneLineCommand, reporting, say_warning
 from mosaic_launch.errors import MosaicError, NotRunning, UsageError, one_line
 
 
 
-fleet_app = typer.Typer(
-    cls=OneLineGroup,
-    help="Commands over a fleet of agents: ps, up, down.",
-    no_args_is_help=True,
-    add_completion=False,
-    rich_markup_mode=None,
-    pretty_exceptions_enable=False,
-)
+fleet_app = command_group("Commands over a fleet of agents: ps, up, down.")
 
 
 @fleet_app.callback()
