@@ -43,6 +43,11 @@ _PANE_FIELDS = (
     "#{session_name}",  # last: the only field that is not a number or an id
 )
 _NO_SERVER = ("no server running", "error connecting to")
+# A server that is running but holds no session: one kept alive by
+# ``exit-empty off`` (as other tools' servers are), or one caught in the
+# instant while a first new-session is starting it or a last kill is ending
+# it. For mosaic that is an empty fleet, not an error.
+_NO_SESSIONS = ("no current target", "no sessions")
 # Variables tmux sets in every pane itself, whatever the session environment says.
 TMUX_OWNED = frozenset({"TERM", "TERM_PROGRAM", "TERM_PROGRAM_VERSION", "TMUX", "TMUX_PANE"})
 
@@ -125,6 +130,12 @@ def _reason(done: subprocess.CompletedProcess) -> str:
 
 def _no_server(done: subprocess.CompletedProcess) -> bool:
     return done.returncode != 0 and any(text in (done.stderr or "") for text in _NO_SERVER)
+
+
+def _no_sessions(done: subprocess.CompletedProcess) -> bool:
+    """No server, or a server with no session: nothing to list or kill."""
+    return _no_server(done) or (
+        done.returncode != 0 and any(text in (done.stderr or "") for text in _NO_SESSIONS))
 
 
 def new_session(
@@ -212,7 +223,7 @@ def _unreaped(pane: PaneInfo) -> bool:
 
 def _list_panes(socket: str) -> tuple[list[PaneInfo], int | None]:
     done = _run(socket, ["list-panes", "-a", "-F", "\t".join(_PANE_FIELDS)])
-    if _no_server(done):
+    if _no_sessions(done):
         return [], None
     if done.returncode != 0:
         raise TmuxError(f"tmux list-panes failed: {_reason(done)}")
@@ -263,7 +274,7 @@ def kill_session(socket: str, name: str) -> bool:
     done = _run(socket, ["kill-session", "-t", f"={name}"])
     if done.returncode == 0:
         return True
-    if _no_server(done) or "can't find session" in (done.stderr or ""):
+    if _no_sessions(done) or "can't find session" in (done.stderr or ""):
         return False
     raise TmuxError(f"tmux kill-session failed for {name}: {_reason(done)}")
 
