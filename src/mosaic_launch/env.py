@@ -125,16 +125,29 @@ def _abs_path(value: str, source: str, environ) -> Path:
 
 
 def _check_creatable(path: Path, what: str) -> None:
-    """PATH is a directory, or could be made one: its nearest existing
-    ancestor is a directory."""
+    """PATH is a directory this user can enter, or could be made one: its
+    nearest existing ancestor is a directory it can write to and enter.
+
+    tmux falls back to another directory, silently, when it cannot enter a
+    session's directory; an agent then edits the wrong tree. So a dangling
+    symlink, a directory without search permission, or one that cannot be
+    created is refused here, before anything is started."""
+    if os.path.islink(path) and not path.exists():
+        raise UsageError(f"{what} {path} is a symlink to nothing")
     if path.exists():
         if not path.is_dir():
             raise UsageError(f"{what} {path} exists and is not a directory")
+        if not os.access(path, os.X_OK):
+            raise UsageError(f"{what} {path} cannot be entered (no search permission)")
         return
     for parent in path.parents:
+        if os.path.islink(parent) and not parent.exists():
+            raise UsageError(f"{what} {path} cannot be created: {parent} is a symlink to nothing")
         if parent.exists():
             if not parent.is_dir():
                 raise UsageError(f"{what} {path} cannot be created: {parent} is not a directory")
+            if not os.access(parent, os.W_OK | os.X_OK):
+                raise UsageError(f"{what} {path} cannot be created: {parent} is not writable")
             return
 
 

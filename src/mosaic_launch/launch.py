@@ -27,7 +27,7 @@ import mosaic_hb
 
 from mosaic_launch import shellcmd, tmux
 from mosaic_launch.env import DEFAULT_SOCKET, ENV_NAME, ENV_RUNTIME, ENV_TEXTFILE_DIR, LaunchSettings, lookup
-from mosaic_launch.errors import MosaicError, NotRunning, one_line
+from mosaic_launch.errors import MosaicError, NotRunning, UsageError, one_line
 
 LAUNCHED = "launched"
 ALREADY_RUNNING = "already running"
@@ -228,7 +228,9 @@ def _make_dirs(path: Path) -> list[Path]:
             created.append(directory)
     except OSError as exc:
         _remove_dirs(created)
-        raise MosaicError(f"cannot create workdir {path}: {exc.strerror or exc}") from None
+        # A usage error like the pre-checks in settings: the workdir given
+        # cannot be made (seen with paths under /proc, which pass them).
+        raise UsageError(f"cannot create workdir {path}: {exc.strerror or exc}") from None
     return created
 
 

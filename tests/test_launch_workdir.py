@@ -1,0 +1,56 @@
+"""A workdir the agent cannot enter is refused before anything starts.
+
+tmux falls back to another directory, silently, when it cannot enter a new
+session's directory (tmux(1), new-session -c); the agent would then run, and
+edit files, somewhere else with exit 0. Every case here must exit 2 with one
+line naming the problem, and leave no session, sidecar or record behind."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from tests.helpers import run_mosaic
+
+
+def refused(tmux, run_dir, workdir) -> str:
+    done = run_mosaic("launch", "wd", "--socket", tmux.socket_name, "--run-dir", run_dir,
+                      "--command", "sleep 1000", "--workdir", workdir)
+    assert done.returncode == 2, (done.returncode, done.stdout, done.stderr)
+    lines = done.stderr.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("mosaic: error: "), done.stderr
+    assert "Traceback" not in done.stderr
+    assert tmux.server_pid() is None  # no session was ever started
+    assert not (run_dir / "wd.hb").exists()
+    return lines[0]
+
+
+def test_dangling_symlink_workdir_is_refused(tmux, run_dir, tmp_path):
+    link = tmp_path / "work"
+    link.symlink_to(tmp_path / "gone")
+    assert "symlink to nothing" in refused(tmux, run_dir, link)
+    assert not (tmp_path / "gone").exists()
+
+
+def test_workdir_below_a_dangling_symlink_is_refused(tmux, run_dir, tmp_path):
+    link = tmp_path / "work"
+    link.symlink_to(tmp_path / "gone")
+    assert "symlink to nothing" in refused(tmux, run_dir, link / "sub")
+    assert not (tmp_path / "gone").exists()
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root enters any directory")
+def test_workdir_without_search_permission_is_refused(tmux, run_dir, tmp_path):
+    locked = tmp_path / "locked"
+    locked.mkdir(mode=0o600)
+    try:
+        assert "cannot be entered" in refused(tmux, run_dir, locked)
+    finally:
+        locked.chmod(0o700)
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self"), reason="needs /proc")
+def test_workdir_that_cannot_be_created_is_a_usage_error(tmux, run_dir):
+    line = refused(tmux, run_dir, "/proc/self/mosaic-workdir")
+    assert "workdir" in line
