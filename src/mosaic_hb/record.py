@@ -29,6 +29,13 @@ STATUSES = ("ok", "dead", "stopped")
 STALE_INTERVALS = 3
 REQUIRED_KEYS = ("ts", "pid", "status", "agent", "epoch", "seq", "interval", "hb_pid", "pid_start")
 
+# The C types these values end up in: pid_t (a signed 32-bit int on every
+# platform mosaic supports) and uint64_t. A larger number in a record can
+# only come from a corrupt or forged file, and must not reach os.kill or the
+# core as an OverflowError.
+PID_MAX = 2**31 - 1
+UINT64_MAX = 2**64 - 1
+
 _KEY = re.compile(r"[a-z][a-z0-9_]{0,31}\Z")
 _AGENT = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}\Z")
 _TS = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}[+-]\d{4}\Z")
@@ -61,11 +68,11 @@ class Record:
         return now - self.epoch > limit
 
 
-def _uint(key: str, text: str, minimum: int = 0) -> int:
+def _uint(key: str, text: str, minimum: int = 0, maximum: int = UINT64_MAX) -> int:
     if not _UINT.match(text):
         raise RecordError(f"{key}: not an integer: {text[:40]!r}")
     value = int(text)
-    if value < minimum:
+    if not minimum <= value <= maximum:
         raise RecordError(f"{key}: out of range: {value}")
     return value
 
@@ -124,13 +131,13 @@ def parse_record(data: bytes) -> Record:
     extra = {k: v for k, v in fields.items() if k not in REQUIRED_KEYS and k != "runtime"}
     return Record(
         ts=fields["ts"],
-        pid=_uint("pid", fields["pid"], minimum=1),
+        pid=_uint("pid", fields["pid"], minimum=1, maximum=PID_MAX),
         status=status,
         agent=agent,
         epoch=_seconds("epoch", fields["epoch"]),
         seq=_uint("seq", fields["seq"]),
         interval=interval,
-        hb_pid=_uint("hb_pid", fields["hb_pid"], minimum=1),
+        hb_pid=_uint("hb_pid", fields["hb_pid"], minimum=1, maximum=PID_MAX),
         pid_start=_uint("pid_start", fields["pid_start"]),
         runtime=runtime,
         extra=extra,
