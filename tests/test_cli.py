@@ -63,5 +63,5 @@ def _launch_and_stop(tmux, run_dir):
     assert done.stdout.startswith("launched real: pane pid ")
     stop = subprocess.run(["mosaic", "stop", "real", *args], capture_output=True, text=True, timeout=30)
     assert stop.returncode == 0, stop.stderr
-    assert stop.stdout.endswith("heartbeat: dead\n")
-    assert mosaic_hb.read(run_dir / "real.hb").status == "dead"
+    assert stop.stdout.endswith("heartbeat: stopped\n")
+    assert mosaic_hb.read(run_dir / "real.hb").status == "stopped"

@@ -9,6 +9,7 @@ import mosaic_hb
 import pytest
 
 from mosaic_launch import launch as launcher
+from mosaic_launch import tmux as tmux_mod
 from mosaic_launch.errors import MosaicError
 from tests.helpers import pid_exists, record_with, wait_for
 from tests.test_fleet_support import mosaic, new_session, one_line_error, ps, rows, run_mosaic
@@ -132,7 +133,7 @@ def test_down_stops_every_agent_of_the_file(tmux, run_dir, fleet_file):
     assert sessions(tmux) == ["bystander"]
     for name, pid in pids.items():
         assert not pid_exists(pid)
-        assert mosaic_hb.read(run_dir / f"{name}.hb").status == "dead"
+        assert mosaic_hb.read(run_dir / f"{name}.hb").status == "stopped"
     again = mosaic("fleet", "down", "-f", fleet_file)
     assert again.exit_code == 0
     assert outcomes(again) == {"alpha": "not running", "beta": "not running", "gamma": "not running"}
@@ -153,14 +154,14 @@ def test_down_all_stops_every_agent_session_on_the_socket(tmux, run_dir, fleet_f
 
 def test_down_failure_is_exit_1(tmux, run_dir, fleet_file, monkeypatch):
     up(fleet_file)
-    real = launcher.stop_agent
+    real = tmux_mod.kill_session
 
-    def flaky(socket, name, runs, *args, **kwargs):
+    def flaky(socket, name):
         if name == "beta":
             raise MosaicError("tmux kill-session failed for beta: server exited unexpectedly")
-        return real(socket, name, runs, *args, **kwargs)
+        return real(socket, name)
 
-    monkeypatch.setattr(launcher, "stop_agent", flaky)
+    monkeypatch.setattr(tmux_mod, "kill_session", flaky)
     result = mosaic("fleet", "down", "-f", fleet_file)
     assert result.exit_code == 1
     assert outcomes(result)["beta"].startswith("failed: tmux kill-session failed")

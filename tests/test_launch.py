@@ -443,13 +443,16 @@ def test_sidecar_failure_is_a_warning_and_exit_zero(tmux, run_dir, monkeypatch):
 # ---- stop ---------------------------------------------------------------------------------------------
 
 
-def test_stop_ends_the_session_and_waits_for_dead(tmux, run_dir):
+def test_stop_ends_the_session_and_records_a_deliberate_stop(tmux, run_dir):
     out = launch(tmux, run_dir, "stopme")
     launch(tmux, run_dir, "other")
     result = mosaic("stop", "stopme", "--socket", tmux.socket_name, "--run-dir", run_dir)
     assert result.exit_code == 0, result.output
-    assert result.stdout == f"stopped stopme: pane pid {out['pane_pid']}; heartbeat: dead\n"
-    assert read_record(run_dir / "stopme.hb").status == "dead"  # already, not eventually
+    assert result.stdout == f"stopped stopme: pane pid {out['pane_pid']}; heartbeat: stopped\n"
+    record = read_record(run_dir / "stopme.hb")  # already, not eventually
+    assert record.status == "stopped" and record.pid == out["pane_pid"]
+    assert record.extra["stopped_by"] and abs(float(record.extra["stopped_at"]) - time.time()) < 60
+    assert not (run_dir / "stopme.hb").is_symlink() and (run_dir / "stopme.hb").stat().st_mode & 0o077 == 0
     assert not mosaic_hb.alive(out["pane_pid"])
     assert sessions(tmux) == ["other"]
     assert read_record(run_dir / "other.hb").status == "ok"
@@ -469,7 +472,7 @@ def test_stop_escalates_for_an_agent_that_ignores_hangup(tmux, run_dir):
     assert result.exit_code == 0, result.output
     assert "(needed SIGTERM)" in result.stdout
     assert not mosaic_hb.alive(out["pane_pid"])
-    assert read_record(run_dir / "stubborn.hb").status == "dead"
+    assert read_record(run_dir / "stubborn.hb").status == "stopped"
 
 
 def test_stop_a_dead_pane_removes_it(tmux, run_dir):
@@ -480,6 +483,37 @@ def test_stop_a_dead_pane_removes_it(tmux, run_dir):
     assert result.stdout.startswith("stopped gone: it had already exited (exit status 4)")
     assert out["outcome"] == "launched"
     assert not server_running(tmux)
+    assert "removed its dead record" in result.stdout  # like docker rm
+    assert not (run_dir / "gone.hb").exists()
+
+
+def test_stop_without_a_session_clears_a_dead_or_stopped_record(tmux, run_dir):
+    launch(tmux, run_dir, "keep")
+    out = launch(tmux, run_dir, "crash")
+    os.kill(out["pane_pid"], signal.SIGKILL)
+    wait_for(record_with(run_dir / "crash.hb", status="dead"), 10, "status=dead")
+    tmux.cmd("kill-session", "-t", "=crash")
+    result = mosaic("stop", "crash", "--socket", tmux.socket_name, "--run-dir", run_dir)
+    assert result.exit_code == 0, result.output
+    assert result.stdout == "cleared crash: no session; removed its dead record\n"
+    assert not (run_dir / "crash.hb").exists()
+    again = mosaic("stop", "crash", "--socket", tmux.socket_name, "--run-dir", run_dir)
+    assert again.exit_code == 1 and "is not running" in again.stderr
+
+    assert mosaic("stop", "keep", "--socket", tmux.socket_name, "--run-dir", run_dir).exit_code == 0
+    result = mosaic("stop", "keep", "--socket", tmux.socket_name, "--run-dir", run_dir)
+    assert result.stdout == "cleared keep: no session; removed its stopped record\n"
+
+
+def test_stop_says_when_no_sidecar_was_watching(tmux, run_dir):
+    out = launch(tmux, run_dir, "lonely")
+    record = read_record(run_dir / "lonely.hb")
+    os.kill(record.hb_pid, signal.SIGKILL)
+    wait_for(lambda: not mosaic_hb.alive(record.hb_pid), 10, "the sidecar to go")
+    result = mosaic("stop", "lonely", "--socket", tmux.socket_name, "--run-dir", run_dir)
+    assert result.exit_code == 0, result.output
+    assert result.stdout == (f"stopped lonely: pane pid {out['pane_pid']}; heartbeat: stopped; "
+                             "no sidecar was watching\n")
 
 
 def test_stop_all(tmux, run_dir):
@@ -488,10 +522,38 @@ def test_stop_all(tmux, run_dir):
     assert result.exit_code == 0
     assert len(result.stdout.splitlines()) == 2
     assert not any(mosaic_hb.alive(p) for p in pids)
-    assert [read_record(run_dir / f"{n}.hb").status for n in ("all1", "all2")] == ["dead", "dead"]
+    assert [read_record(run_dir / f"{n}.hb").status for n in ("all1", "all2")] == ["stopped", "stopped"]
     again = mosaic("stop", "--all", "--socket", tmux.socket_name, "--run-dir", run_dir)
     assert again.exit_code == 0
     assert again.stdout.startswith("nothing to stop")
+
+
+def test_stop_hangs_up_every_agent_before_waiting_for_any(tmux, run_dir, tmp_path):
+    """Each agent exits on hangup only once all three were hung up: stopped
+    one after another, the first would wait in vain and need SIGTERM."""
+    marks = tmp_path / "marks"
+    marks.mkdir()
+    script = write_script(tmp_path / "together.sh", f"""
+marks={shlex.quote(str(marks))}
+on_hup() {{
+    : > "$marks/$MOSAIC_AGENT_NAME"
+    for _ in $(seq 1 600); do
+        [ "$(ls "$marks" | wc -l)" -ge 3 ] && exit 0
+        sleep 0.05
+    done
+    exit 1
+}}
+trap on_hup HUP
+while :; do sleep 1000 & wait $!; done
+""")
+    names = ["tog1", "tog2", "tog3"]
+    for name in names:
+        launch(tmux, run_dir, name, command=str(script), ready=["/bin/sh", str(script)])
+    result = mosaic("stop", *names, "--socket", tmux.socket_name, "--run-dir", run_dir, "--timeout", "60")
+    assert result.exit_code == 0, result.output
+    assert "needed" not in result.stdout, result.stdout
+    assert sorted(os.listdir(marks)) == names
+    assert [read_record(run_dir / f"{n}.hb").status for n in names] == ["stopped"] * 3
 
 
 def test_stop_names_and_all_together_is_a_usage_error(tmux, run_dir):

@@ -237,7 +237,7 @@ def test_a_deliberate_stop_retires_the_metrics(tmux, run_dir, textfile_dir):
     env = dict(os.environ, MOSAIC_TEXTFILE_DIR=str(textfile_dir))
     done = mosaic("stop", "retired", "--socket", tmux.socket_name, "--run-dir", run_dir, env=env)
     assert done.returncode == 0, done.stderr
-    assert mosaic_hb.read(run_dir / "retired.hb").status == "dead"
+    assert mosaic_hb.read(run_dir / "retired.hb").status == "stopped"
     assert not prom.exists()  # no dead alert for an agent stopped on purpose
 
 

@@ -163,11 +163,12 @@ def stop(
     timeout: Annotated[
         Optional[str],
         typer.Option("--timeout", metavar="SECONDS", show_default=False,
-                     help="How long to wait for the agent to exit and its heartbeat to say dead; default 10."),
+                     help="How long to wait, in all, for the agents to exit; default 10."),
     ] = None,
 ) -> None:
-    """Stop agent NAME: end its tmux session and wait (bounded) for its
-    heartbeat to record status=dead."""
+    """Stop agent NAME: end its tmux session, wait (bounded) for the agent
+    to exit, and record that it was stopped on purpose. On an agent that
+    died, or has no session left, remove its record."""
     with reporting():
         from mosaic_launch import env as settings_env
         from mosaic_launch import launch as launcher
@@ -185,19 +186,14 @@ def stop(
             if not results:
                 typer.echo(f"nothing to stop: no sessions on tmux socket {sock}")
         else:
-            from mosaic_launch import tmux
-
-            results = []
-            sessions = tmux.panes_by_session(sock)  # one listing for every name
-            for agent in agents:
-                try:
-                    results.append(launcher.stop_agent(sock, agent, runs, seconds, sessions=sessions))
-                except MosaicError as exc:
-                    if len(agents) == 1:
-                        raise
-                    say_error(str(exc))
-                    failed = True
+            results = launcher.stop_agents(sock, agents, runs, seconds)
+            if len(results) == 1 and isinstance(results[0], MosaicError):
+                raise results[0]
         for result in results:
+            if isinstance(result, MosaicError):
+                say_error(str(result))
+                failed = True
+                continue
             for warning in result.warnings:
                 say_warning(warning)
             typer.echo(result.describe())

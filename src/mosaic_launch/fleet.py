@@ -431,17 +431,13 @@ def down(
             names = [agent.name for agent in fleet.agents]
 
         counts = {"stopped": 0, "not running": 0, "failed": 0}
-        for name in names:
-            try:
-                result = launch.stop_agent(sock, name, runs, sessions=sessions)
-            except tmux.TmuxNotInstalled:
-                raise
-            except NotRunning:
+        for name, result in zip(names, launch.stop_agents(sock, names, runs, sessions=sessions, clear=False)):
+            if isinstance(result, NotRunning):
                 typer.echo(f"{name}: not running")
                 counts["not running"] += 1
                 continue
-            except MosaicError as exc:
-                typer.echo(f"{name}: failed: {one_line(exc)}")
+            if isinstance(result, MosaicError):
+                typer.echo(f"{name}: failed: {one_line(result)}")
                 counts["failed"] += 1
                 continue
             for warning in result.warnings:

@@ -24,8 +24,9 @@ from pathlib import Path
 from typing import NoReturn
 
 import mosaic_hb
+from mosaic_hb.record import format_record
 
-from mosaic_launch import shellcmd, tmux
+from mosaic_launch import runfiles, shellcmd, tmux
 from mosaic_launch.env import DEFAULT_SOCKET, ENV_NAME, ENV_RUNTIME, ENV_TEXTFILE_DIR, LaunchSettings, lookup
 from mosaic_launch.errors import MosaicError, NotRunning, UsageError, one_line
 
@@ -87,15 +88,19 @@ class LaunchResult:
 class StopResult:
     name: str
     socket: str
-    pane_pid: int
+    pane_pid: int | None  # None: there was no session, only a record to clear
     stopped: bool  # the agent's process is gone
     was_dead: bool  # it had exited before the stop (remain-on-exit kept it)
     exit_status: int | None  # as tmux kept it, for a pane that was dead
     signal_sent: str | None  # escalation beyond tmux's SIGHUP: "SIGTERM" or "SIGKILL"
-    hb_status: str | None  # the record's status afterwards; None: no record
+    hb_status: str | None  # the record's status afterwards; None: no record (or cleared)
+    watched: bool = True  # a live sidecar was watching the agent when the stop began
+    cleared: str | None = None  # the status of the record this stop removed
     warnings: tuple[str, ...] = field(default=())
 
     def describe(self) -> str:
+        if self.pane_pid is None:
+            return f"cleared {self.name}: no session; removed its {self.cleared} record"
         if self.was_dead:
             status = f"exit status {self.exit_status}" if self.exit_status is not None else "dead"
             text = f"stopped {self.name}: it had already exited ({status}); session removed"
@@ -103,8 +108,12 @@ class StopResult:
             text = f"stopped {self.name}: pane pid {self.pane_pid}"
             if self.signal_sent:
                 text += f" (needed {self.signal_sent})"
-        if self.hb_status is not None:
+        if self.cleared is not None:
+            text += f"; removed its {self.cleared} record"
+        elif self.hb_status is not None:
             text += f"; heartbeat: {self.hb_status}"
+        if not self.watched and not self.was_dead:
+            text += "; no sidecar was watching"
         return text
 
 
@@ -359,12 +368,6 @@ def attach(socket: str, name: str) -> NoReturn:
     tmux.attach(socket, name)
 
 
-def _wait_gone(pid: int, start: int | None, timeout: float) -> bool:
-    """Wait up to TIMEOUT seconds for process PID (started at START; None:
-    already gone) to end; True if it did."""
-    return start is None or mosaic_hb.wait_exit(pid, start, timeout)
-
-
 def _signal(pid: int, start: int, signum: int) -> None:
     """Send SIGNUM to the process group of PID, if PID is still that process."""
     if not mosaic_hb.alive(pid, start):
@@ -380,57 +383,189 @@ def _signal(pid: int, start: int, signum: int) -> None:
         pass
 
 
-def stop_agent(socket: str, name: str, run_dir: Path, timeout: float = STOP_TIMEOUT,
-               *, sessions: dict[str, list[tmux.PaneInfo]] | None = None) -> StopResult:
-    """End NAME's session and wait, at most TIMEOUT seconds in all, for the
-    agent to exit and its sidecar to record ``status=dead``.
+@dataclass
+class _Stopping:
+    """One agent on its way down (see stop_agents)."""
 
-    tmux hangs up the pane (SIGHUP). An agent still alive after half the
-    time gets SIGTERM, after three quarters SIGKILL (to its process group).
-    SESSIONS is a ``tmux.panes_by_session`` listing to use instead of a
-    tmux call of its own, when many agents are stopped in a row. Raises
-    NotRunning if there is no session NAME."""
-    panes = (tmux.panes_by_session(socket) if sessions is None else sessions).get(name)
-    if not panes:
+    name: str
+    pane: tmux.PaneInfo
+    start: int | None  # the pane process's start time; None: it had already exited
+    record: mosaic_hb.Record | None
+    hb_start: int | None  # the watching sidecar's start time; None: no live sidecar
+    signal_sent: str | None = None
+
+
+def _still_running(stopping: list[_Stopping], deadline: float) -> list[_Stopping]:
+    """Wait, until DEADLINE (monotonic) at most, for every agent of STOPPING
+    to exit; those still running. All of them are waited on together: each
+    wait uses what is left of the same deadline."""
+    running = []
+    for agent in stopping:
+        if agent.start is None:
+            continue
+        left = max(0.0, deadline - time.monotonic())
+        if not mosaic_hb.wait_exit(agent.pane.pid, agent.start, left):
+            running.append(agent)
+    return running
+
+
+def _who() -> str:
+    """The user name for a stop record (the uid if it has no name)."""
+    try:
+        import pwd
+
+        return pwd.getpwuid(os.getuid()).pw_name
+    except (KeyError, ImportError):
+        return str(os.getuid())
+
+
+def _stopped_record(agent: _Stopping, now: float) -> bytes:
+    """A record saying AGENT was stopped on purpose, by whom and when."""
+    old = agent.record if agent.record is not None and agent.record.pid == agent.pane.pid else None
+    return format_record(mosaic_hb.Record(
+        ts=time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(now)),
+        pid=agent.pane.pid,
+        status="stopped",
+        agent=agent.name,
+        epoch=now,
+        seq=old.seq + 1 if old is not None else 1,
+        interval=old.interval if old is not None else 15.0,
+        hb_pid=old.hb_pid if old is not None else os.getpid(),
+        pid_start=agent.start or (old.pid_start if old is not None else 0),
+        runtime=old.runtime if old is not None else None,
+        extra={"stopped_by": _who(), "stopped_at": f"{now:.6f}"},
+    ))
+
+
+def _clear(socket: str, name: str, run_dir: Path) -> StopResult:
+    """NAME has no session: remove its record, if it is one of an agent that
+    died or was stopped (as ``docker rm`` removes an exited container).
+    Raises NotRunning if there is nothing to clear."""
+    record, unreadable = _load_record(run_dir / f"{name}.hb")
+    if record is None and unreadable == MISSING:
         raise NotRunning(f"{name} is not running (no session on tmux socket {socket})")
-    pane = panes[0]
-    hb_file = Path(run_dir) / f"{name}.hb"
-    record = _read_record(hb_file)
-    watched = (record is not None and record.status == "ok" and record.pid == pane.pid
-               and mosaic_hb.alive(record.hb_pid))
-    hb_start = mosaic_hb.proc_start_time(record.hb_pid) if watched else None
-    start = None if pane.dead else mosaic_hb.proc_start_time(pane.pid)
+    if record is not None and record.status == "ok" and mosaic_hb.alive(record.pid, record.pid_start):
+        raise NotRunning(f"{name} has no session on tmux socket {socket}, but its pid {record.pid} "
+                         "still runs; stop that process by hand")
+    try:
+        runfiles.remove(run_dir, f"{name}.hb")
+    except OSError as exc:
+        raise MosaicError(f"cannot remove the record of {name}: {exc.strerror or exc}") from None
+    return StopResult(name=name, socket=socket, pane_pid=None, stopped=True, was_dead=True,
+                      exit_status=None, signal_sent=None, hb_status=None, watched=False,
+                      cleared=record.status if record is not None else unreadable)
+
+
+def _prepare(name: str, pane: tmux.PaneInfo, run_dir: Path) -> _Stopping:
+    record = _read_record(run_dir / f"{name}.hb")
+    hb_start = None
+    if record is not None and record.status == "ok" and record.pid == pane.pid:
+        hb_start = mosaic_hb.proc_start_time(record.hb_pid) or None
+    start = None if pane.dead else (mosaic_hb.proc_start_time(pane.pid) or None)
+    return _Stopping(name=name, pane=pane, start=start, record=record, hb_start=hb_start)
+
+
+def stop_agents(socket: str, names: list[str], run_dir: Path, timeout: float = STOP_TIMEOUT, *,
+                sessions: dict[str, list[tmux.PaneInfo]] | None = None,
+                clear: bool = True) -> list[StopResult | MosaicError]:
+    """Stop every agent of NAMES together, in at most TIMEOUT seconds in all;
+    one StopResult, or the MosaicError that prevented the stop, per name.
+
+    Every session is ended first (tmux hangs up the pane: SIGHUP); then all
+    agents are waited on together. Those still alive after half the time get
+    SIGTERM, after three quarters SIGKILL (to the process group). Then each
+    watching sidecar is given the rest of the time to record the death, and
+    the record is replaced by one that says ``status=stopped``, who stopped
+    the agent and when: a deliberate stop is not a death. An agent whose pane
+    was already dead has its record removed; so has one with no session
+    left, if CLEAR (``mosaic stop`` on a dead agent clears it, as ``docker
+    rm`` does; ``fleet down`` leaves such records alone: NotRunning).
+
+    SESSIONS is a ``tmux.panes_by_session`` listing to use instead of a tmux
+    call of its own."""
+    run_dir = Path(run_dir)
+    if sessions is None:
+        sessions = tmux.panes_by_session(socket)
+    outcomes: dict[str, StopResult | MosaicError] = {}
+    stopping: list[_Stopping] = []
+    for name in dict.fromkeys(names):
+        panes = sessions.get(name)
+        try:
+            if not panes and not clear:
+                raise NotRunning(f"{name} is not running (no session on tmux socket {socket})")
+            if not panes:
+                outcomes[name] = _clear(socket, name, run_dir)
+            else:
+                stopping.append(_prepare(name, panes[0], run_dir))
+        except MosaicError as exc:
+            outcomes[name] = exc
+
     began = time.monotonic()
-    tmux.kill_session(socket, name)
+    ended = []
+    for agent in stopping:
+        try:
+            tmux.kill_session(socket, agent.name)
+            ended.append(agent)
+        except MosaicError as exc:
+            outcomes[agent.name] = exc
+    running = _still_running(ended, began + timeout * 0.5)
+    for signum, name, share in ((signal.SIGTERM, "SIGTERM", 0.75), (signal.SIGKILL, "SIGKILL", 1.0)):
+        for agent in running:
+            _signal(agent.pane.pid, agent.start, signum)
+            agent.signal_sent = name
+        running = _still_running(running, began + timeout * share)
 
-    signal_sent = None
-    if not _wait_gone(pane.pid, start, timeout * 0.5):
-        _signal(pane.pid, start, signal.SIGTERM)
-        signal_sent = "SIGTERM"
-        if not _wait_gone(pane.pid, start, timeout * 0.25):
-            _signal(pane.pid, start, signal.SIGKILL)
-            signal_sent = "SIGKILL"
-            _wait_gone(pane.pid, start, max(0.0, timeout - (time.monotonic() - began)))
-    stopped = start is None or not mosaic_hb.alive(pane.pid, start)
+    for agent in ended:
+        outcomes[agent.name] = _finish(socket, agent, run_dir, began + timeout, timeout)
+    return [outcomes[name] for name in dict.fromkeys(names)]
 
+
+def _finish(socket: str, agent: _Stopping, run_dir: Path, deadline: float, timeout: float) -> StopResult:
+    """AGENT's session is gone and its process waited on: settle its record."""
+    name, pane = agent.name, agent.pane
+    stopped = agent.start is None or not mosaic_hb.alive(pane.pid, agent.start)
     warnings = []
     if not stopped:
         warnings.append(f"pid {pane.pid} of {name} is still alive after {timeout:g}s")
+    sidecar_gone = True
+    if agent.hb_start is not None:
+        left = max(0.0, deadline - time.monotonic())
+        sidecar_gone = mosaic_hb.wait_exit(agent.record.hb_pid, agent.hb_start, left)
+        if not sidecar_gone:
+            warnings.append(f"the heartbeat sidecar of {name} (pid {agent.record.hb_pid}) "
+                            f"was still running after {timeout:g}s")
     hb_status = None
-    if watched:
-        _wait_gone(record.hb_pid, hb_start, max(0.0, timeout - (time.monotonic() - began)))
-        after = _read_record(hb_file)
-        hb_status = after.status if after is not None else None
-        if stopped and hb_status != "dead":
-            warnings.append(f"the heartbeat of {name} did not record status=dead within {timeout:g}s")
+    cleared = None
+    if stopped and sidecar_gone:
+        try:
+            if pane.dead:
+                after = _load_record(run_dir / f"{name}.hb")
+                if runfiles.remove(run_dir, f"{name}.hb"):
+                    cleared = after[0].status if after[0] is not None else after[1]
+            else:
+                runfiles.replace(run_dir, f"{name}.hb", _stopped_record(agent, time.time()))
+                hb_status = "stopped"
+        except (OSError, ValueError, mosaic_hb.RecordError) as exc:
+            warnings.append(f"cannot record the stop of {name}: {one_line(exc)}")
     else:
-        after = _read_record(hb_file)
+        after = _read_record(run_dir / f"{name}.hb")
         hb_status = after.status if after is not None and after.pid == pane.pid else None
     if stopped:
         _retire_metrics(name)
     return StopResult(name=name, socket=socket, pane_pid=pane.pid, stopped=stopped,
-                      was_dead=pane.dead, exit_status=pane.dead_status, signal_sent=signal_sent,
-                      hb_status=hb_status, warnings=tuple(warnings))
+                      was_dead=pane.dead, exit_status=pane.dead_status, signal_sent=agent.signal_sent,
+                      hb_status=hb_status, watched=agent.hb_start is not None, cleared=cleared,
+                      warnings=tuple(warnings))
+
+
+def stop_agent(socket: str, name: str, run_dir: Path, timeout: float = STOP_TIMEOUT,
+               *, sessions: dict[str, list[tmux.PaneInfo]] | None = None) -> StopResult:
+    """Stop one agent (see stop_agents); raises what prevented the stop
+    (NotRunning if there is neither a session nor a record to clear)."""
+    (outcome,) = stop_agents(socket, [name], run_dir, timeout, sessions=sessions)
+    if isinstance(outcome, MosaicError):
+        raise outcome
+    return outcome
 
 
 def _retire_metrics(name: str) -> None:
@@ -449,7 +584,7 @@ def _retire_metrics(name: str) -> None:
         pass
 
 
-def stop_all(socket: str, run_dir: Path, timeout: float = STOP_TIMEOUT) -> list[StopResult]:
-    """Stop every session on SOCKET (see stop_agent), from one tmux listing."""
+def stop_all(socket: str, run_dir: Path, timeout: float = STOP_TIMEOUT) -> list[StopResult | MosaicError]:
+    """Stop every session on SOCKET together (see stop_agents)."""
     sessions = tmux.panes_by_session(socket)
-    return [stop_agent(socket, name, run_dir, timeout, sessions=sessions) for name in sessions]
+    return stop_agents(socket, list(sessions), run_dir, timeout, sessions=sessions)
