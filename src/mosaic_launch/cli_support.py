@@ -48,34 +48,74 @@ def say_warning(message: str) -> None:
     say("warning", message)
 
 
-def _quiet_stdout() -> None:
-    """After EPIPE (``mosaic fleet ps | head``): no second error at exit."""
+class ClosedPipeGuard:
+    """A text stream that outlives its reader (``mosaic fleet up | head -1``).
+
+    The first EPIPE points the stream's descriptor at /dev/null, and every
+    later write is dropped: the command goes on with its work (every agent
+    is still launched or stopped), prints nothing more, and exits with the
+    status of what it did, not 1 for a reader that left. Everything else is
+    the wrapped stream's, so click sees a stream like the one it wrapped."""
+
+    def __init__(self, stream):
+        self._stream = stream
+        self.reader_gone = False
+
+    def write(self, text):
+        if not self.reader_gone:
+            try:
+                return self._stream.write(text)
+            except BrokenPipeError:
+                self._drop()
+        return len(text)
+
+    def flush(self) -> None:
+        if not self.reader_gone:
+            try:
+                self._stream.flush()
+            except BrokenPipeError:
+                self._drop()
+
+    def _drop(self) -> None:
+        self.reader_gone = True
+        try:  # what is still buffered is lost with the reader; so is the exit-time flush
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, self._stream.fileno())
+            os.close(devnull)
+        except (OSError, ValueError, AttributeError):
+            pass
+
+    def __getattr__(self, name):
+        return getattr(self._stream, name)
+
+
+@contextmanager
+def _guarded_streams() -> Iterator[None]:
+    saved = sys.stdout, sys.stderr
+    sys.stdout, sys.stderr = ClosedPipeGuard(sys.stdout), ClosedPipeGuard(sys.stderr)
     try:
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
-        os.close(devnull)
-    except (OSError, ValueError):
-        pass
+        yield
+    finally:
+        sys.stdout, sys.stderr = saved
 
 
 @contextmanager
 def reporting() -> Iterator[None]:
-    """Turn errors into one line on stderr and an exit status."""
-    try:
-        yield
-    except MosaicError as exc:
-        say_error(str(exc))
-        raise typer.Exit(exc.exit_code) from None
-    except BrokenPipeError:
-        _quiet_stdout()
-        raise typer.Exit(1) from None
-    except OSError as exc:
-        where = f": {exc.filename}" if exc.filename else ""
-        say_error(f"{exc.strerror or exc}{where}")
-        raise typer.Exit(1) from None
-    except KeyboardInterrupt:
-        say_error("interrupted")
-        raise typer.Exit(130) from None
+    """Turn errors into one line on stderr and an exit status; a reader that
+    closes stdout or stderr early interrupts nothing (ClosedPipeGuard)."""
+    with _guarded_streams():
+        try:
+            yield
+        except MosaicError as exc:
+            say_error(str(exc))
+            raise typer.Exit(exc.exit_code) from None
+        except OSError as exc:
+            where = f": {exc.filename}" if exc.filename else ""
+            say_error(f"{exc.strerror or exc}{where}")
+            raise typer.Exit(1) from None
+        except KeyboardInterrupt:
+            say_error("interrupted")
+            raise typer.Exit(130) from None
 
 
 def _one_line_usage_error(exc: Exception) -> None:
