@@ -352,6 +352,8 @@ def up(file: FileOption = None) -> None:
 
         from mosaic_launch import launch, tmux
 
+        for item in settings:  # all or nothing: every check before any launch
+            launch.precheck(item)
         counts = {"launched": 0, "already running": 0, "failed": 0}
         for item in settings:
             try:

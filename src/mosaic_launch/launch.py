@@ -274,6 +274,7 @@ def launch_agent(settings: LaunchSettings) -> LaunchResult:
     this call created is left behind."""
     s = settings
     tmux.tmux_path()  # before anything is created
+    precheck(s)
     missing = _missing_dirs(s.run_dir)
     lock_file = s.run_dir / f"{s.name}.launch.lock"
     done = False
@@ -293,6 +294,16 @@ def launch_agent(settings: LaunchSettings) -> LaunchResult:
             except OSError:
                 pass
             _remove_dirs(missing)
+
+
+def precheck(settings: LaunchSettings) -> None:
+    """What can be found wrong with SETTINGS before anything is created,
+    beyond what resolving them checked: the session's command, with its
+    environment, fits in what tmux accepts. Raises a usage error (exit 2).
+    ``fleet up`` runs it for every agent before it launches any."""
+    s = settings
+    tmux.check_new_session(s.name, pane_argv(s.command, s.shell), workdir=str(s.workdir),
+                           env=pane_env(s), path=s.pane_path)
 
 
 @contextmanager

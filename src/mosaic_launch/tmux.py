@@ -71,6 +71,21 @@ class DuplicateSession(TmuxError):
     """new-session lost to an existing session of the same name."""
 
 
+class CommandTooLong(TmuxError):
+    """The command would not fit in the one message a tmux client sends its
+    server; a usage error, found before anything is started."""
+
+    exit_code = 2
+
+
+# A tmux client sends its whole command (argc, then every argument with its
+# NUL) in one message of at most 16 KiB (MAX_IMSGSIZE in tmux's source), so
+# the arguments may take 16,384 - 4 bytes: tmux 3.3 takes 16,380 and
+# refuses 16,381 with "command too long". Env pairs and the command line
+# all count.
+MAX_COMMAND_BYTES = 16380
+
+
 @dataclass(frozen=True)
 class PaneInfo:
     """One pane, as ``list-panes -a`` reports it."""
@@ -163,6 +178,35 @@ def new_session(
     With REMAIN_ON_EXIT the pane is kept when its process exits; the option
     is set by the same call, before tmux can notice an exit. Raises
     DuplicateSession if NAME exists, TmuxError otherwise."""
+    args, client_env = _new_session_args(name, argv, workdir=workdir, env=env, path=path,
+                                         remain_on_exit=remain_on_exit)
+    _check_size(name, args)
+    done = _run(socket, args, env=client_env)
+    if done.returncode != 0:
+        reason = _reason(done)
+        if "duplicate session" in reason:
+            raise DuplicateSession(f"session {name} already exists (socket {socket})")
+        if "command too long" in reason:
+            raise CommandTooLong(f"the command of {name} is too long for tmux: {reason}")
+        if "unknown flag" in reason or "usage:" in reason:
+            reason += " (mosaic needs tmux 3.0 or later)"
+        raise TmuxError(f"tmux new-session failed for {name}: {reason}")
+    first = done.stdout.strip().splitlines()[:1]
+    if not first or not first[0].isdigit():
+        raise TmuxError(f"tmux new-session printed no pane pid for {name}: {done.stdout.strip()!r}")
+    return int(first[0])
+
+
+def _new_session_args(
+    name: str,
+    argv: Sequence[str],
+    *,
+    workdir: str,
+    env: Iterable[tuple[str, str]],
+    path: str | None,
+    remain_on_exit: bool,
+) -> tuple[list[str], dict[str, str] | None]:
+    """The tmux arguments of new_session, and the client's environment."""
     if len(argv) < 2:
         raise ValueError("argv needs at least two elements (tmux runs a single one through a shell)")
     args = ["new-session", "-d", "-P", "-F", "#{pane_pid}", "-s", name,
@@ -177,18 +221,31 @@ def new_session(
     args += [_arg(a) for a in argv]
     if remain_on_exit:
         args += [";", "set-option", "-w", "-t", f"={name}:", "remain-on-exit", "on"]
-    done = _run(socket, args, env=client_env)
-    if done.returncode != 0:
-        reason = _reason(done)
-        if "duplicate session" in reason:
-            raise DuplicateSession(f"session {name} already exists (socket {socket})")
-        if "unknown flag" in reason or "usage:" in reason:
-            reason += " (mosaic needs tmux 3.0 or later)"
-        raise TmuxError(f"tmux new-session failed for {name}: {reason}")
-    first = done.stdout.strip().splitlines()[:1]
-    if not first or not first[0].isdigit():
-        raise TmuxError(f"tmux new-session printed no pane pid for {name}: {done.stdout.strip()!r}")
-    return int(first[0])
+    return args, client_env
+
+
+def _check_size(name: str, args: Sequence[str]) -> None:
+    size = sum(len(a.encode("utf-8", "surrogateescape")) + 1 for a in args)
+    if size > MAX_COMMAND_BYTES:
+        raise CommandTooLong(
+            f"the command of {name} is too long for tmux: {size} bytes with its environment, "
+            f"over tmux's limit of {MAX_COMMAND_BYTES}")
+
+
+def check_new_session(
+    name: str,
+    argv: Sequence[str],
+    *,
+    workdir: str,
+    env: Iterable[tuple[str, str]] = (),
+    path: str | None = None,
+    remain_on_exit: bool = True,
+) -> None:
+    """Raise CommandTooLong if new_session with these arguments would be
+    refused for its size; nothing is run."""
+    args, _ = _new_session_args(name, argv, workdir=workdir, env=env, path=path,
+                                remain_on_exit=remain_on_exit)
+    _check_size(name, args)
 
 
 def list_panes(socket: str) -> list[PaneInfo]:
