@@ -230,7 +230,7 @@ def ps(
     row with its error, and --check fails on it. --socket and --run-dir, if
     given, are passed on; otherwise each host uses its own defaults."""
     with reporting():
-        from mosaic_launch import env
+        from mosaic_launch import settings
 
         every = _seconds_option(watch, "--watch")
         limit = _seconds_option(stale_after, "--stale-after")
@@ -242,12 +242,12 @@ def ps(
             hosts = fleet_hosts.parse_hosts(host)
             if hosts:
                 if socket is not None:
-                    env.resolve_socket(socket)  # the same rule here as on the hosts
+                    settings.resolve_socket(socket)  # the same rule here as on the hosts
                 _ps_hosts(hosts, socket=socket, run_dir=run_dir, patterns=list(patterns or []),
                           stale_after=limit, as_json=as_json, check=check, problems=problems, every=every)
                 return
-        sock = env.resolve_socket(socket)
-        runs = env.resolve_run_dir(run_dir)
+        sock = settings.resolve_socket(socket)
+        runs = settings.resolve_run_dir(run_dir)
         globs = list(patterns or [])
         color = not as_json and _color_wanted()
 
@@ -345,15 +345,15 @@ def up(file: FileOption = None) -> None:
     failed (exit 1 if any failed)."""
     with reporting():
         fleet = _load(file)
-        settings = fleet.launch_settings()
-        if not settings:
+        agents = fleet.launch_settings()
+        if not agents:
             typer.echo(f"nothing to launch: no agents in {fleet.path}")
             return
 
         from mosaic_launch import launch, tmux
 
         counts = {"launched": 0, "already running": 0, "failed": 0}
-        for item in settings:
+        for item in agents:
             try:
                 result = launch.launch_agent(item)
             except tmux.TmuxNotInstalled:
@@ -403,16 +403,16 @@ def down(
     --socket and --run-dir go with --all; without them --all uses the file's
     socket if -f is given, else MOSAIC_TMUX_SOCKET or mosaic-factory."""
     with reporting():
-        from mosaic_launch import env
+        from mosaic_launch import settings
 
         if (socket is not None or run_dir is not None) and not all_sessions:
             raise UsageError("--socket and --run-dir go with --all; otherwise the fleet file names them")
         if all_sessions and file is None:
-            sock, runs = env.resolve_socket(socket), env.resolve_run_dir(run_dir)
+            sock, runs = settings.resolve_socket(socket), settings.resolve_run_dir(run_dir)
         else:
             fleet = _load(file)
-            sock = env.resolve_socket(socket) if socket is not None else fleet.resolve_socket()
-            runs = env.resolve_run_dir(run_dir) if run_dir is not None else fleet.resolve_run_dir()
+            sock = settings.resolve_socket(socket) if socket is not None else fleet.resolve_socket()
+            runs = settings.resolve_run_dir(run_dir) if run_dir is not None else fleet.resolve_run_dir()
 
         import mosaic_hb
 

@@ -66,7 +66,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Iterable, Mapping, Sequence
 
-from mosaic_launch.env import lookup
+from mosaic_launch.settings import lookup
 from mosaic_launch.errors import UsageError
 from mosaic_launch.fleet_status import SCHEMA_VERSION, AgentStatus, render_table, summary
 

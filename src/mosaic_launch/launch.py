@@ -1,6 +1,6 @@
 """Launching, attaching to and stopping one agent.
 
-Plain functions over ``env.LaunchSettings`` that return result dataclasses
+Plain functions over ``settings.LaunchSettings`` that return result dataclasses
 and raise ``MosaicError`` subclasses; they print nothing, so ``mosaic fleet``
 runs the very same code path for each of its agents.
 
@@ -26,7 +26,7 @@ from typing import NoReturn
 import mosaic_hb
 
 from mosaic_launch import shellcmd, tmux
-from mosaic_launch.env import DEFAULT_SOCKET, ENV_NAME, ENV_RUNTIME, ENV_TEXTFILE_DIR, LaunchSettings, lookup
+from mosaic_launch.settings import DEFAULT_SOCKET, ENV_NAME, ENV_RUNTIME, ENV_TEXTFILE_DIR, LaunchSettings, lookup
 from mosaic_launch.errors import MosaicError, NotRunning, one_line
 
 LAUNCHED = "launched"
