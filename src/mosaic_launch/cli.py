@@ -17,7 +17,7 @@ import typer
 
 from mosaic_launch.cli_support import command_group, RunDirOption, SocketOption, PROG, OneLineCommand, reporting, say_error, say_warning
 from mosaic_launch.errors import MosaicError, UsageError
-from mosaic_launch.fleet import fleet_app
+from mosaic_launch.fleet.cli import fleet_app
 
 
 app = command_group(

@@ -59,15 +59,21 @@ class LaunchResult:
             head = f"{self.name} already running, heartbeat restarted"
         else:
             head = f"{self.name} already running"
+        facts = self.pids()
+        if self.sidecar_pid is None and self.outcome == LAUNCHED:
+            facts.append("no sidecar")
+        detail = f": {', '.join(facts)}" if facts else ""
+        return f"{head}{detail}; attach: {self.attach_command}"
+
+    def pids(self) -> list[str]:
+        """``pane pid N`` and ``sidecar pid N``, each if known (for
+        ``describe`` and ``mosaic fleet up``'s lines)."""
         facts = []
         if self.pane_pid is not None:
             facts.append(f"pane pid {self.pane_pid}")
         if self.sidecar_pid is not None:
             facts.append(f"sidecar pid {self.sidecar_pid}")
-        elif self.outcome == LAUNCHED:
-            facts.append("no sidecar")
-        detail = f": {', '.join(facts)}" if facts else ""
-        return f"{head}{detail}; attach: {self.attach_command}"
+        return facts
 
     def to_json(self) -> dict:
         return {

@@ -40,7 +40,15 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+import mosaic_hb
+
+from mosaic_launch import settings
 from mosaic_launch.errors import UsageError, one_line
+
+try:
+    import tomllib  # Python 3.11+
+except ModuleNotFoundError:  # pragma: no cover - Python 3.10
+    import tomli as tomllib  # type: ignore[no-redef]
 
 FLEET_FILE_UNDER_HOME = Path(".config", "mosaic", "fleet.toml")
 FILE_MAX_BYTES = 1 << 20
@@ -117,16 +125,12 @@ class FleetFile:
         return self._error(self.top_key_line(key), _file_words(str(exc)))
 
     def resolve_socket(self, environ: Mapping[str, str] | None = None) -> str:
-        from mosaic_launch import settings
-
         try:
             return settings.resolve_socket(self.socket, environ)
         except UsageError as exc:
             raise self._setting_error("socket", exc) from None
 
     def resolve_run_dir(self, environ: Mapping[str, str] | None = None) -> Path:
-        from mosaic_launch import settings
-
         try:
             return settings.resolve_run_dir(self._file_path(self.run_dir), environ)
         except UsageError as exc:
@@ -135,8 +139,6 @@ class FleetFile:
     def launch_settings(self, environ: Mapping[str, str] | None = None) -> list:
         """Every agent's ``settings.LaunchSettings``, all resolved and validated
         before any is returned: one bad agent, and none is launched."""
-        from mosaic_launch import settings
-
         # The file-wide settings first, so that their errors name their line once.
         self.resolve_socket(environ)
         runs = self.resolve_run_dir(environ)
@@ -245,14 +247,6 @@ def _agent_key_line(text: str, index: int, key: str | None = None) -> int:
 # -- loading -----------------------------------------------------------------------
 
 
-def _toml():
-    try:
-        import tomllib  # Python 3.11+
-    except ModuleNotFoundError:  # pragma: no cover - Python 3.10
-        import tomli as tomllib  # type: ignore[no-redef]
-    return tomllib
-
-
 def _type_name(value: object) -> str:
     return {bool: "a boolean", int: "an integer", float: "a float", str: "a string",
             list: "an array", dict: "a table"}.get(type(value), type(value).__name__)
@@ -283,7 +277,6 @@ def parse(data: bytes, path: str | os.PathLike = "fleet.toml") -> FleetFile:
     except UnicodeDecodeError as exc:
         line = data[: exc.start].count(b"\n") + 1
         raise FleetFileError(f"{path}:{line}: not UTF-8 text") from None
-    tomllib = _toml()
     try:
         document = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
@@ -348,8 +341,6 @@ def _validate(document: dict, text: str, path: Path) -> FleetFile:
         name = table["name"]
         if not isinstance(name, str):
             raise fail(key_line("name"), f"agent #{index + 1}: name must be a string, not {_type_name(name)}")
-        import mosaic_hb
-
         if not mosaic_hb.valid_agent_name(name):
             raise fail(key_line("name"), f"invalid agent name {_show(name)}: it must match {NAME_RULE}")
         if name in seen:
