@@ -35,7 +35,7 @@ def test_python_dash_m_and_the_console_script_agree():
 
 def test_help_does_not_load_the_heavy_modules():
     code = ("import sys, mosaic_launch.cli; "
-            "print(sorted(m for m in ('mosaic_hb', 'psutil', 'mosaic_launch.launch', 'mosaic_launch.env') "
+            "print(sorted(m for m in ('mosaic_hb', 'psutil', 'mosaic_launch.launch', 'mosaic_launch.settings') "
             "if m in sys.modules))")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=30)
     assert done.stdout.strip() == "[]"

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from mosaic_launch import fleet_file
+from mosaic_launch.fleet import file as fleet_file
 from mosaic_launch.errors import UsageError
-from mosaic_launch.fleet_file import FleetFileError
+from mosaic_launch.fleet.file import FleetFileError
 from tests.test_fleet_support import mosaic, one_line_error
 
 GOOD = """\

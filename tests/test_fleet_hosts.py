@@ -1,4 +1,4 @@
-"""`fleet ps` across hosts over ssh (mosaic_launch.fleet_hosts): host parsing
+"""`fleet ps` across hosts over ssh (mosaic_launch.fleet.hosts): host parsing
 and quoting, and the fan-out against a real sshd (Debian openssh-server) on
 127.0.0.1, with a temporary host key, client key and authorized_keys.
 
@@ -23,7 +23,8 @@ from pathlib import Path
 
 import pytest
 
-from mosaic_launch import fleet_hosts
+from mosaic_launch.fleet import hosts as fleet_hosts
+from mosaic_launch.fleet import render
 from mosaic_launch.errors import UsageError
 from tests.helpers import wait_for
 
@@ -380,11 +381,11 @@ def test_merged_view_of_several_hosts(sshd, tmux, run_dir, agent):
     problems = fleet_hosts.merged_rows(results, problems=True)
     assert [r.heartbeat for r in problems] == ["error", "error", "ok", "ok"]
 
-    table = fleet_hosts.render_hosts_table(rows)
+    table = render.render_hosts_table(rows)
     assert table[0].split()[:3] == ["HOST", "NAME", "RUNTIME"]
     assert table[1].split()[:4] == [specs[0], "remote-1", "pi", "alive"]
     assert table[2].startswith(specs[1]) and "error: ssh: connect to host 127.0.0.1" in table[2]
-    assert fleet_hosts.hosts_summary(results) == "2 agents: 2 ok; 4 hosts, 2 not reached"
+    assert render.hosts_summary(results) == "2 agents: 2 ok; 4 hosts, 2 not reached"
 
     document = json.loads(json.dumps(fleet_hosts.to_document(results)))
     assert document["schema"] == 1

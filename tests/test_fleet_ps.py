@@ -16,7 +16,8 @@ import time
 import mosaic_hb
 import pytest
 
-from mosaic_launch import fleet_status
+from mosaic_launch.fleet import render
+from mosaic_launch.fleet import status as fleet_status
 from mosaic_launch import tmux as tmux_mod
 from tests.helpers import pid_exists, record_with, wait_for
 from tests.test_fleet_support import (
@@ -293,7 +294,7 @@ def test_problems_first_and_glob_filter(tmux, run_dir, spawn_process):
     assert result.exit_code == 0 and result.stdout.startswith("no agents match zzz*")
     table = mosaic("fleet", "ps", "--problems", "--socket", tmux.socket_name, "--run-dir", run_dir).stdout
     lines = table.splitlines()
-    assert lines[0].split() == list(fleet_status.COLUMNS)
+    assert lines[0].split() == list(render.COLUMNS)
     assert [line.split()[0] for line in lines[1:5]] == ["b-missing", "d-dead", "a-ok", "c-ok"]
     assert lines[5] == "4 agents: 2 ok, 1 dead, 1 missing; 2 not healthy"
     assert "\x1b[" not in table  # not a terminal: no colour
@@ -515,7 +516,7 @@ def test_watch_on_a_terminal_redraws_in_place(tmux, run_dir):
     (2 * 86400 + 4 * 3600 + 59, "2d04h"), (-3, "0ms"),
 ])
 def test_durations(seconds, text):
-    assert fleet_status.duration(seconds) == text
+    assert render.duration(seconds) == text
 
 
 @pytest.mark.parametrize("nbytes, text", [
@@ -523,21 +524,21 @@ def test_durations(seconds, text):
     (3 * 1024 ** 3, "3.0G"),
 ])
 def test_sizes(nbytes, text):
-    assert fleet_status.size(nbytes) == text
+    assert render.size(nbytes) == text
 
 
 def test_colour_never_shifts_columns():
     rows_ = [fleet_status.AgentStatus(name="a", pane="alive", heartbeat="ok"),
              fleet_status.AgentStatus(name="bb", pane="dead", exit_status=1, heartbeat="dead")]
-    plain = fleet_status.render_table(rows_)
-    coloured = fleet_status.render_table(rows_, color=True)
+    plain = render.render_table(rows_)
+    coloured = render.render_table(rows_, color=True)
     strip = __import__("re").compile(r"\x1b\[[0-9;?]*[a-zA-Z]").sub
     assert [strip("", line) for line in coloured] == plain
     assert "dead (exit 1)" in plain[2]
 
 
 def test_without_tmux_the_records_are_still_shown(run_dir, spawn_process, monkeypatch):
-    from mosaic_launch import fleet
+    from mosaic_launch.fleet import snapshot as fleet
 
     monkeypatch.setattr(fleet, "_warned_no_tmux", [])
     proc = spawn_process(list(SLEEPER))

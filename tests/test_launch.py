@@ -16,7 +16,7 @@ from pathlib import Path
 import mosaic_hb
 import pytest
 
-from mosaic_launch import env as settings_env
+from mosaic_launch import settings as settings_env
 from mosaic_launch import launch as launcher
 from mosaic_launch import shellcmd
 from mosaic_launch import tmux as tmux_mod

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mosaic_launch import env as settings_env
+from mosaic_launch import settings as settings_env
 from mosaic_launch import launch as launcher
 from mosaic_launch import shellcmd, tmux
 from mosaic_launch.errors import UsageError

@@ -1,4 +1,4 @@
-"""The ``mosaic`` command: parse, call into env/launch, print, exit.
+"""The ``mosaic`` command: parse, call into settings/launch, print, exit.
 
 Exit status: 0 done; 1 a runtime failure (tmux failed, agent not running);
 2 bad input (nothing was created); 127 tmux is not installed. Every failure
@@ -17,7 +17,7 @@ import typer
 
 from mosaic_launch.cli_support import command_group, RunDirOption, SocketOption, PROG, OneLineCommand, reporting, say_error, say_warning
 from mosaic_launch.errors import MosaicError, UsageError
-from mosaic_launch.fleet import fleet_app
+from mosaic_launch.fleet.cli import fleet_app
 
 
 app = command_group(
@@ -103,20 +103,20 @@ def launch(
     If NAME is already running, say so (and restart its heartbeat if that is
     missing, stale or dead); a session whose agent has exited is replaced."""
     with reporting():
-        from mosaic_launch import env as settings_env
+        from mosaic_launch import settings
         from mosaic_launch import launch as launcher
 
-        settings = settings_env.resolve_launch(
+        agent = settings.resolve_launch(
             name, socket=socket, runtime=runtime, workdir=workdir, command=command,
             runtime_bin=runtime_bin or (), run_dir=run_dir, interval=interval, env=env or (),
         )
-        result = launcher.launch_agent(settings)
+        result = launcher.launch_agent(agent)
         for warning in result.warnings:
             say_warning(warning)
         typer.echo(json.dumps(result.to_json()) if as_json else result.describe())
         if attach:
             sys.stdout.flush()
-            launcher.attach(settings.socket, settings.name)
+            launcher.attach(agent.socket, agent.name)
 
 
 @app.command("attach", cls=OneLineCommand)
@@ -129,11 +129,11 @@ def attach_command(
 ) -> None:
     """Attach to agent NAME's tmux session."""
     with reporting():
-        from mosaic_launch import env as settings_env
+        from mosaic_launch import settings
         from mosaic_launch import launch as launcher
 
-        agent = settings_env.resolve_name(name)
-        launcher.attach(settings_env.resolve_socket(socket), agent)
+        agent = settings.resolve_name(name)
+        launcher.attach(settings.resolve_socket(socket), agent)
 
 
 def _timeout(value: Optional[str]) -> float:
@@ -170,14 +170,14 @@ def stop(
     to exit, and record that it was stopped on purpose. On an agent that
     died, or has no session left, remove its record."""
     with reporting():
-        from mosaic_launch import env as settings_env
+        from mosaic_launch import settings
         from mosaic_launch import launch as launcher
 
         if all_sessions and names:
             raise UsageError("give agent names or --all, not both")
-        agents = [] if all_sessions else [settings_env.resolve_name(n) for n in names or [None]]
-        sock = settings_env.resolve_socket(socket)
-        runs = settings_env.resolve_run_dir(run_dir)
+        agents = [] if all_sessions else [settings.resolve_name(n) for n in names or [None]]
+        sock = settings.resolve_socket(socket)
+        runs = settings.resolve_run_dir(run_dir)
         seconds = _timeout(timeout)
 
         failed = False

@@ -1,8 +1,9 @@
 """The errors of the launcher, each with the exit status the CLI gives it.
 
 Everything the launcher raises for a user mistake or an environment problem
-is a ``MosaicError``; ``cli.py`` prints it as one line, ``mosaic: error:
-MESSAGE``, and exits with ``exit_code``. Any other exception is a bug.
+is a ``MosaicError``; ``cli_support.reporting()`` prints it as one line,
+``mosaic: error: MESSAGE``, and exits with ``exit_code``. Any other
+exception is a bug.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Launching, attaching to and stopping one agent.
 
-Plain functions over ``env.LaunchSettings`` that return result dataclasses
+Plain functions over ``settings.LaunchSettings`` that return result dataclasses
 and raise ``MosaicError`` subclasses; they print nothing, so ``mosaic fleet``
 runs the very same code path for each of its agents.
 
@@ -27,8 +27,8 @@ import mosaic_hb
 from mosaic_hb.record import format_record
 
 from mosaic_launch import runfiles, shellcmd, tmux
-from mosaic_launch.env import DEFAULT_SOCKET, ENV_NAME, ENV_RUNTIME, ENV_TEXTFILE_DIR, LaunchSettings, lookup
 from mosaic_launch.errors import MosaicError, NotRunning, UsageError, one_line
+from mosaic_launch.settings import DEFAULT_SOCKET, ENV_NAME, ENV_RUNTIME, ENV_TEXTFILE_DIR, LaunchSettings, lookup
 
 LAUNCHED = "launched"
 ALREADY_RUNNING = "already running"
@@ -60,15 +60,21 @@ class LaunchResult:
             head = f"{self.name} already running, heartbeat restarted"
         else:
             head = f"{self.name} already running"
+        facts = self.pids()
+        if self.sidecar_pid is None and self.outcome == LAUNCHED:
+            facts.append("no sidecar")
+        detail = f": {', '.join(facts)}" if facts else ""
+        return f"{head}{detail}; attach: {self.attach_command}"
+
+    def pids(self) -> list[str]:
+        """``pane pid N`` and ``sidecar pid N``, each if known (for
+        ``describe`` and ``mosaic fleet up``'s lines)."""
         facts = []
         if self.pane_pid is not None:
             facts.append(f"pane pid {self.pane_pid}")
         if self.sidecar_pid is not None:
             facts.append(f"sidecar pid {self.sidecar_pid}")
-        elif self.outcome == LAUNCHED:
-            facts.append("no sidecar")
-        detail = f": {', '.join(facts)}" if facts else ""
-        return f"{head}{detail}; attach: {self.attach_command}"
+        return facts
 
     def to_json(self) -> dict:
         return {

@@ -13,7 +13,7 @@ import psutil
 import pytest
 
 import mosaic_hb
-from mosaic_launch.fleet_status import collect, list_records
+from mosaic_launch.fleet.status import collect, list_records
 from tests.helpers import pid_exists, read_record, record_with, sidecar, wait_for
 
 GENEROUS = 10.0

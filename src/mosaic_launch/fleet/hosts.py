@@ -40,7 +40,7 @@ Settings (environment):
 * ``MOSAIC_SSH_CONNECT_TIMEOUT``: ssh's ConnectTimeout, whole seconds
   (default 5).
 
-Rows are ``fleet_status.AgentStatus`` with ``host`` set to H as given. A
+Rows are ``status.AgentStatus`` with ``host`` set to H as given. A
 host that failed is one row ``error_row(H, why)``: ``heartbeat`` is
 ``"error"``, ``detail`` says why, and it is never healthy (so ``--check``
 fails on it). ``to_document`` gives the multi-host JSON document::
@@ -66,9 +66,9 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Iterable, Mapping, Sequence
 
-from mosaic_launch.env import lookup
+from mosaic_launch.settings import lookup
 from mosaic_launch.errors import UsageError
-from mosaic_launch.fleet_status import SCHEMA_VERSION, AgentStatus, render_table, summary
+from mosaic_launch.fleet.status import SCHEMA_VERSION, AgentStatus, problems_first
 
 ENV_HOSTS = "MOSAIC_FLEET_HOSTS"
 ENV_SSH_CONFIG = "MOSAIC_SSH_CONFIG"
@@ -394,48 +394,12 @@ def merged_rows(results: Iterable[HostResult], *, problems: bool = False) -> lis
     """Every host's rows in host order (each host's by name), or with
     PROBLEMS the unhealthy ones (error rows among them) first."""
     rows = [row for result in results for row in result.rows()]
-    if problems:
-        rows = [row for row in rows if not row.healthy] + [row for row in rows if row.healthy]
-    return rows
+    return problems_first(rows) if problems else rows
 
 
 def all_healthy(results: Iterable[HostResult]) -> bool:
     """What --check asks of all hosts: every host answered, every agent healthy."""
     return all(row.healthy for result in results for row in result.rows())
-
-
-_BOLD, _RED, _RESET = "\x1b[1m", "\x1b[31m", "\x1b[0m"
-
-
-def render_hosts_table(rows: Sequence[AgentStatus], *, color: bool = False) -> list[str]:
-    """fleet ps's table with a HOST column first; an error row is its host
-    and the error, across the other columns."""
-    agent_rows = [row for row in rows if not is_error(row)]
-    table = render_table(agent_rows, color=color)
-    width = max([len("HOST")] + [len(row.host or "-") for row in rows])
-    head = "HOST".ljust(width)
-    lines = [f"{_BOLD}{head}{_RESET}  {table[0]}" if color else f"{head}  {table[0]}"]
-    body = iter(table[1:])
-    for row in rows:
-        host = (row.host or "-").ljust(width)
-        if is_error(row):
-            text = f"error: {row.detail}"
-            lines.append(f"{host}  {_RED}{text}{_RESET}" if color else f"{host}  {text}")
-        else:
-            lines.append(f"{host}  {next(body)}")
-    return lines
-
-
-def hosts_summary(results: Sequence[HostResult]) -> str:
-    """'4 agents: 3 ok, 1 dead; 2 hosts, 1 not reached'."""
-    agents = [row for result in results if result.error is None for row in result.agents]
-    failed = sum(result.error is not None for result in results)
-    text = summary(agents) if agents else "0 agents"
-    noun = "host" if len(results) == 1 else "hosts"
-    text += f"; {len(results)} {noun}"
-    if failed:
-        text += f", {failed} not reached"
-    return text
 
 
 def to_document(results: Sequence[HostResult], *, problems: bool = False) -> dict:

@@ -23,7 +23,7 @@ relative to the file's directory; ``~`` is the home directory.
 
 Each agent's settings resolve as: the agent's table, then the file's
 top-level keys, then the ``MOSAIC_*`` variables, then the defaults: the same
-``env.resolve_launch`` as ``mosaic launch``, with the file's values in place
+``settings.resolve_launch`` as ``mosaic launch``, with the file's values in place
 of the command-line flags.
 
 Every problem is a ``FleetFileError`` (a ``UsageError``, exit 2) whose
@@ -40,7 +40,15 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+import mosaic_hb
+
+from mosaic_launch import settings
 from mosaic_launch.errors import UsageError, one_line
+
+try:
+    import tomllib  # Python 3.11+
+except ModuleNotFoundError:  # pragma: no cover - Python 3.10
+    import tomli as tomllib  # type: ignore[no-redef]
 
 FLEET_FILE_UNDER_HOME = Path(".config", "mosaic", "fleet.toml")
 FILE_MAX_BYTES = 1 << 20
@@ -53,7 +61,7 @@ _TOML_POSITION = re.compile(r"\s*\(at line (\d+), column (\d+)\)\s*$")
 _TOML_END = re.compile(r"\s*\(at end of document\)\s*$")
 _TABLE_HEADER = re.compile(r"\s*\[")
 _AGENT_HEADER = re.compile(r"""\s*\[\[\s*(agent|"agent"|'agent')\s*\]\]""")
-# Flags in env.py's messages, and the fleet-file keys they come from.
+# Flags in settings.py's messages, and the fleet-file keys they come from.
 _FLAG_KEYS = {
     "--socket": "socket", "--run-dir": "run_dir", "--interval": "interval", "--runtime-bin": "runtime_bin",
     "--runtime": "runtime", "--workdir": "workdir", "--command": "command", "--env": "env",
@@ -117,45 +125,39 @@ class FleetFile:
         return self._error(self.top_key_line(key), _file_words(str(exc)))
 
     def resolve_socket(self, environ: Mapping[str, str] | None = None) -> str:
-        from mosaic_launch import env
-
         try:
-            return env.resolve_socket(self.socket, environ)
+            return settings.resolve_socket(self.socket, environ)
         except UsageError as exc:
             raise self._setting_error("socket", exc) from None
 
     def resolve_run_dir(self, environ: Mapping[str, str] | None = None) -> Path:
-        from mosaic_launch import env
-
         try:
-            return env.resolve_run_dir(self._file_path(self.run_dir), environ)
+            return settings.resolve_run_dir(self._file_path(self.run_dir), environ)
         except UsageError as exc:
             raise self._setting_error("run_dir", exc) from None
 
     def launch_settings(self, environ: Mapping[str, str] | None = None) -> list:
-        """Every agent's ``env.LaunchSettings``, all resolved and validated
+        """Every agent's ``settings.LaunchSettings``, all resolved and validated
         before any is returned: one bad agent, and none is launched."""
-        from mosaic_launch import env
-
         # The file-wide settings first, so that their errors name their line once.
         self.resolve_socket(environ)
         runs = self.resolve_run_dir(environ)
         try:
-            env.check_run_dir(runs)
+            settings.check_run_dir(runs)
         except UsageError as exc:
             raise self._setting_error("run_dir", exc) from None
         try:
-            env.resolve_interval(self.interval, environ)
+            settings.resolve_interval(self.interval, environ)
         except UsageError as exc:
             raise self._setting_error("interval", exc) from None
 
-        settings = []
+        resolved = []
         for agent in self.agents:
             bins = []
             for entry in agent.runtime_bin:
                 bins.append(":".join(self._file_path(part) or "" for part in entry.split(":")))
             try:
-                settings.append(env.resolve_launch(
+                resolved.append(settings.resolve_launch(
                     agent.name,
                     socket=self.socket,
                     runtime=agent.runtime,
@@ -172,7 +174,7 @@ class FleetFile:
                     raise
                 raise self._error(self._line_for(agent, str(exc)),
                                   f"agent {agent.name}: {_file_words(str(exc))}") from None
-        return settings
+        return resolved
 
     def _line_for(self, agent: FleetAgent, message: str) -> int:
         """The line of the key a resolution error is about (best effort)."""
@@ -187,7 +189,7 @@ class FleetFile:
 
 
 def _file_words(message: str) -> str:
-    """env.py's message with its flags named as fleet-file keys."""
+    """settings.py's message with its flags named as fleet-file keys."""
     for flag, key in _FLAG_KEYS.items():
         message = re.sub(re.escape(flag) + r"(?![\w-])", key, message)
     return " ".join(message.split())
@@ -245,14 +247,6 @@ def _agent_key_line(text: str, index: int, key: str | None = None) -> int:
 # -- loading -----------------------------------------------------------------------
 
 
-def _toml():
-    try:
-        import tomllib  # Python 3.11+
-    except ModuleNotFoundError:  # pragma: no cover - Python 3.10
-        import tomli as tomllib  # type: ignore[no-redef]
-    return tomllib
-
-
 def _type_name(value: object) -> str:
     return {bool: "a boolean", int: "an integer", float: "a float", str: "a string",
             list: "an array", dict: "a table"}.get(type(value), type(value).__name__)
@@ -283,7 +277,6 @@ def parse(data: bytes, path: str | os.PathLike = "fleet.toml") -> FleetFile:
     except UnicodeDecodeError as exc:
         line = data[: exc.start].count(b"\n") + 1
         raise FleetFileError(f"{path}:{line}: not UTF-8 text") from None
-    tomllib = _toml()
     try:
         document = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
@@ -348,8 +341,6 @@ def _validate(document: dict, text: str, path: Path) -> FleetFile:
         name = table["name"]
         if not isinstance(name, str):
             raise fail(key_line("name"), f"agent #{index + 1}: name must be a string, not {_type_name(name)}")
-        import mosaic_hb
-
         if not mosaic_hb.valid_agent_name(name):
             raise fail(key_line("name"), f"invalid agent name {_show(name)}: it must match {NAME_RULE}")
         if name in seen:

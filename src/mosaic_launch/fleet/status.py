@@ -67,6 +67,7 @@ from pathlib import Path
 from typing import Iterable, Protocol
 
 import mosaic_hb
+import psutil
 
 HEARTBEAT_STATES = ("ok", "stale", "dead", "stopped", "missing", "corrupt")
 PANE_STATES = ("alive", "dead", "gone")
@@ -109,17 +110,6 @@ class AgentStatus:
     @property
     def healthy(self) -> bool:
         return self.heartbeat == "ok" and self.pane == "alive"
-
-    @property
-    def pane_text(self) -> str:
-        """The PANE column: alive, dead (exit N), dead (signal N) or gone."""
-        if self.pane != "dead":
-            return self.pane
-        if self.exit_signal is not None:
-            return f"dead (signal {self.exit_signal})"
-        if self.exit_status is not None:
-            return f"dead (exit {self.exit_status})"
-        return "dead"
 
     def to_json(self) -> dict:
         return {
@@ -279,13 +269,9 @@ class ProcessTreeSampler:
     the previous refresh (as top(1) does)."""
 
     def __init__(self) -> None:
-        import psutil  # only fleet ps needs it; keep `mosaic --help` fast
-
-        self._psutil = psutil
         self._previous: dict[tuple[int, float], tuple[float, float]] = {}  # (pid, created) -> (wall, cpu s)
 
     def fill(self, row: AgentStatus, now: float | None = None) -> None:
-        psutil = self._psutil
         if not needs_sampling(row):
             return
         try:
@@ -316,108 +302,6 @@ class ProcessTreeSampler:
             row.cpu_percent = round(100.0 * max(0.0, cpu_seconds - previous[1]) / (wall - previous[0]), 1)
         elif row.uptime_s > 0:
             row.cpu_percent = round(100.0 * cpu_seconds / row.uptime_s, 1)
-
-
-# -- the table -----------------------------------------------------------------
-
-COLUMNS = ("NAME", "RUNTIME", "PANE", "HB", "AGE", "ACTIVITY", "PID", "UPTIME", "CPU%", "RSS")
-_RIGHT = {"AGE", "ACTIVITY", "PID", "UPTIME", "CPU%", "RSS"}
-
-_RESET = "\x1b[0m"
-_STYLES = {"green": "\x1b[32m", "yellow": "\x1b[33m", "red": "\x1b[31m", "dim": "\x1b[2m", "bold": "\x1b[1m"}
-_HB_STYLE = {"ok": "green", "stale": "yellow", "stopped": "yellow", "missing": "yellow",
-             "dead": "red", "corrupt": "red"}
-_PANE_STYLE = {"alive": "green", "dead": "red", "gone": "dim"}
-
-
-def duration(seconds: float | None) -> str:
-    """850ms, 12s, 4m10s, 3h02m, 2d04h; '-' for unknown."""
-    if seconds is None:
-        return "-"
-    if seconds < 0:
-        seconds = 0.0
-    if seconds < 1:
-        return f"{int(seconds * 1000)}ms"
-    whole = int(seconds)
-    if whole < 60:
-        return f"{whole}s"
-    if whole < 3600:
-        return f"{whole // 60}m{whole % 60:02d}s"
-    if whole < 86400:
-        return f"{whole // 3600}h{whole % 3600 // 60:02d}m"
-    return f"{whole // 86400}d{whole % 86400 // 3600:02d}h"
-
-
-def size(nbytes: int | None) -> str:
-    """12.3M, 512K, 1.2G; '-' for unknown."""
-    if nbytes is None:
-        return "-"
-    value = float(nbytes)
-    for unit in ("B", "K", "M", "G", "T"):
-        if value < 1000 or unit == "T":
-            break
-        value /= 1024
-    if unit == "B":
-        return f"{int(value)}B"
-    return f"{value:.1f}{unit}" if value < 100 else f"{value:.0f}{unit}"
-
-
-def row_cells(row: AgentStatus) -> tuple[str, ...]:
-    return (
-        row.name,
-        row.runtime or "-",
-        row.pane_text,
-        row.heartbeat,
-        duration(row.age_s),
-        duration(row.activity_s),
-        "-" if row.pid is None else str(row.pid),
-        duration(row.uptime_s),
-        "-" if row.cpu_percent is None else f"{row.cpu_percent:.1f}",
-        size(row.rss_bytes),
-    )
-
-
-def _paint(text: str, style: str | None, color: bool) -> str:
-    if not color or not style:
-        return text
-    return f"{_STYLES[style]}{text}{_RESET}"
-
-
-def render_table(rows: list[AgentStatus], *, color: bool = False) -> list[str]:
-    """The table's lines: a header, then one line per row. Colours (only if
-    COLOR) never change the column widths."""
-    cells = [row_cells(row) for row in rows]
-    widths = [max([len(title)] + [len(c[i]) for c in cells]) for i, title in enumerate(COLUMNS)]
-
-    def line(values: tuple[str, ...], styles: tuple[str | None, ...]) -> str:
-        parts = []
-        for title, value, width, style in zip(COLUMNS, values, widths, styles):
-            padded = value.rjust(width) if title in _RIGHT else value.ljust(width)
-            parts.append(_paint(padded, style, color))
-        return "  ".join(parts).rstrip()
-
-    lines = [line(COLUMNS, ("bold",) * len(COLUMNS))]
-    for row, values in zip(rows, cells):
-        styles: list[str | None] = [None] * len(COLUMNS)
-        styles[0] = None if row.healthy else "bold"
-        styles[2] = _PANE_STYLE.get(row.pane)
-        styles[3] = _HB_STYLE.get(row.heartbeat)
-        lines.append(line(values, tuple(styles)))
-    return lines
-
-
-def summary(rows: list[AgentStatus]) -> str:
-    """'3 agents: 2 ok, 1 dead' (by heartbeat state; plus dead/gone panes)."""
-    counts = {state: 0 for state in HEARTBEAT_STATES}
-    for row in rows:
-        counts[row.heartbeat] = counts.get(row.heartbeat, 0) + 1
-    parts = [f"{n} {state}" for state, n in counts.items() if n]
-    unhealthy = sum(not row.healthy for row in rows)
-    noun = "agent" if len(rows) == 1 else "agents"
-    text = f"{len(rows)} {noun}: {', '.join(parts)}"
-    if unhealthy:
-        text += f"; {unhealthy} not healthy"
-    return text
 
 
 def to_document(rows: list[AgentStatus], *, socket: str, run_dir: Path) -> dict:

@@ -1,0 +1,143 @@
+"""``mosaic fleet ps``'s output: one look, or one every SECONDS until Ctrl-C.
+
+``show`` prints the fleet of this host (a ``snapshot``) or of other hosts
+(``hosts``), as a table (``render``) or as JSON; with ``every`` it redraws
+through ``loop``, the watch loop, in place on a terminal.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from typing import Callable, List, Optional
+
+import typer
+
+from mosaic_launch import settings
+from mosaic_launch.errors import UsageError
+from mosaic_launch.fleet import hosts as fleet_hosts
+from mosaic_launch.fleet import render, status
+from mosaic_launch.fleet.snapshot import Snapshot, take_snapshot
+
+
+def show(*, patterns: List[str], socket: Optional[str], run_dir: Optional[str], as_json: bool,
+         every: Optional[float], check: bool, stale_after: Optional[float], problems: bool,
+         host: Optional[List[str]]) -> None:
+    """fleet ps, once or every EVERY seconds; typer.Exit(1) if CHECK finds
+    an unhealthy agent."""
+    if every is not None and check:
+        raise UsageError("--check and --watch cannot be combined")
+    if host or fleet_hosts.ENV_HOSTS in os.environ:
+        hosts = fleet_hosts.parse_hosts(host)
+        if hosts:
+            if socket is not None:
+                settings.resolve_socket(socket)  # the same rule here as on the hosts
+            _show_hosts(hosts, socket=socket, run_dir=run_dir, patterns=patterns,
+                        stale_after=stale_after, as_json=as_json, check=check, problems=problems, every=every)
+            return
+    sock = settings.resolve_socket(socket)
+    runs = settings.resolve_run_dir(run_dir)
+    color = not as_json and render.color_wanted()
+
+    if every is None:
+        snapshot = take_snapshot(sock, runs, patterns=patterns, stale_after=stale_after)
+        if as_json:
+            text = _ps_json(snapshot, socket=sock, run_dir=runs, problems=problems, indent=2)
+        else:
+            text = "\n".join(_ps_lines(snapshot, problems=problems, color=color))
+        sys.stdout.write(text + "\n")
+        sys.stdout.flush()
+        if check and any(not row.healthy for row in snapshot.rows):
+            raise typer.Exit(1)
+        return
+
+    sampler = status.ProcessTreeSampler()
+    tty = not as_json and sys.stdout.isatty()
+
+    def frame() -> List[str]:
+        snapshot = take_snapshot(sock, runs, patterns=patterns, stale_after=stale_after, sampler=sampler)
+        if as_json:
+            return [_ps_json(snapshot, socket=sock, run_dir=runs, problems=problems, indent=None)]
+        head = f"every {every:g}s: socket {sock}, run dir {runs}  {time.strftime('%H:%M:%S')}"
+        lines = [head, "", *_ps_lines(snapshot, problems=problems, color=color)]
+        return lines if tty else [*lines, ""]
+
+    loop(every, frame, tty=tty)
+
+
+def _ps_lines(snapshot: Snapshot, *, problems: bool, color: bool) -> List[str]:
+    if not snapshot.rows:
+        return [snapshot.empty_reason or "no agents"]
+    rows = status.problems_first(snapshot.rows) if problems else snapshot.rows
+    return [*render.render_table(rows, color=color), render.summary(rows)]
+
+
+def _ps_json(snapshot: Snapshot, *, socket: str, run_dir, problems: bool, indent) -> str:
+    rows = status.problems_first(snapshot.rows) if problems else snapshot.rows
+    return json.dumps(status.to_document(rows, socket=socket, run_dir=run_dir), indent=indent)
+
+
+def _show_hosts(hosts, *, socket, run_dir, patterns, stale_after, as_json, check, problems, every) -> None:
+    """fleet ps on HOSTS over ssh (fleet.hosts), merged, with a HOST column."""
+    color = not as_json and render.color_wanted()
+
+    def look():
+        return fleet_hosts.ps_hosts(hosts, socket=socket, run_dir=run_dir, stale_after=stale_after,
+                                    patterns=patterns)
+
+    def lines(results, indent) -> List[str]:
+        if as_json:
+            return [json.dumps(fleet_hosts.to_document(results, problems=problems), indent=indent)]
+        rows = fleet_hosts.merged_rows(results, problems=problems)
+        table = render.render_hosts_table(rows, color=color) if rows else []
+        return [*table, render.hosts_summary(results)]
+
+    if every is None:
+        results = look()
+        sys.stdout.write("\n".join(lines(results, 2)) + "\n")
+        sys.stdout.flush()
+        if check and not fleet_hosts.all_healthy(results):
+            raise typer.Exit(1)
+        return
+
+    tty = not as_json and sys.stdout.isatty()
+
+    def frame() -> List[str]:
+        results = look()
+        if as_json:
+            return lines(results, None)
+        noun = "host" if len(hosts) == 1 else "hosts"
+        head = f"every {every:g}s: {len(hosts)} {noun}  {time.strftime('%H:%M:%S')}"
+        out = [head, "", *lines(results, None)]
+        return out if tty else [*out, ""]
+
+    loop(every, frame, tty=tty)
+
+
+def loop(interval: float, frame: Callable[[], List[str]], *, tty: bool) -> None:
+    """Print FRAME() every INTERVAL seconds until Ctrl-C; on a terminal, in
+    place (cursor home, each line cleared to its end)."""
+    out = sys.stdout
+    if tty:
+        out.write("\x1b[?25l\x1b[H\x1b[2J")  # hide the cursor, clear the screen
+    try:
+        while True:
+            started = time.monotonic()
+            lines = frame()
+            if tty:
+                out.write("\x1b[H" + "".join(f"{line}\x1b[K\n" for line in lines) + "\x1b[J")
+            else:
+                out.write("".join(f"{line}\n" for line in lines))
+            out.flush()
+            time.sleep(max(0.0, interval - (time.monotonic() - started)))
+    except KeyboardInterrupt:
+        pass
+    finally:
+        if tty:
+            try:
+                out.write("\x1b[?25h")
+                out.flush()
+            except (OSError, ValueError):
+                pass
