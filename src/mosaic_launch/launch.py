@@ -28,6 +28,7 @@ from mosaic_hb.record import format_record
 
 from mosaic_launch import runfiles, shellcmd, tmux
 from mosaic_launch.errors import MosaicError, NotRunning, UsageError, one_line
+from mosaic_launch.fleet.status import sidecar_problem
 from mosaic_launch.settings import DEFAULT_SOCKET, ENV_NAME, ENV_RUNTIME, ENV_TEXTFILE_DIR, LaunchSettings, lookup
 
 LAUNCHED = "launched"
@@ -174,7 +175,7 @@ def _record_problem(record: mosaic_hb.Record | None, unreadable: str | None, pid
         return record.status
     if record.is_stale(time.time() if now is None else now):
         return "stale"
-    if not mosaic_hb.alive(record.hb_pid):
+    if sidecar_problem(record):
         return "without a sidecar"
     return None
 
@@ -476,7 +477,8 @@ def _clear(socket: str, name: str, run_dir: Path) -> StopResult:
 def _prepare(name: str, pane: tmux.PaneInfo, run_dir: Path) -> _Stopping:
     record = _read_record(run_dir / f"{name}.hb")
     hb_start = None
-    if record is not None and record.status == "ok" and record.pid == pane.pid:
+    if (record is not None and record.status == "ok" and record.pid == pane.pid
+            and sidecar_problem(record) is None):
         hb_start = mosaic_hb.proc_start_time(record.hb_pid) or None
     start = None if pane.dead else (mosaic_hb.proc_start_time(pane.pid) or None)
     return _Stopping(name=name, pane=pane, start=start, record=record, hb_start=hb_start)

@@ -75,7 +75,8 @@ def ps(
                      help="Refresh every SECONDS until Ctrl-C (with --json: one document per line)."),
     ] = None,
     check: Annotated[
-        bool, typer.Option("--check", help="Exit 1 if any agent is not healthy (heartbeat ok, pane alive)."),
+        bool, typer.Option("--check", help="Exit 1 if any agent is not healthy (heartbeat ok, pane alive), "
+                                           "apart from agents stopped on purpose."),
     ] = False,
     stale_after: Annotated[
         Optional[str],
@@ -83,6 +84,9 @@ def ps(
                      help="A beat older than this is stale; default 3 intervals of each agent's record."),
     ] = None,
     problems: Annotated[bool, typer.Option("--problems", help="List unhealthy agents first.")] = False,
+    show_all: Annotated[
+        bool, typer.Option("--all", "-a", help="Also list agents stopped on purpose (not listed by default)."),
+    ] = False,
     host: Annotated[
         Optional[List[str]],
         typer.Option("--host", metavar="[USER@]HOST[:PORT]", show_default=False,
@@ -92,10 +96,12 @@ def ps(
 ) -> None:
     """Show every agent: its pane, heartbeat, activity and resources.
 
-    HB is ok, stale (no beat for 3 intervals), dead (the agent exited, or its
-    pid was reused), stopped (the sidecar was stopped), missing (a session
-    without a record) or corrupt (a record that cannot be read). A missing
-    run dir or tmux server is an empty fleet.
+    HB is ok, stale (no beat for 3 intervals, or a beat in the future), lost
+    (the sidecar is gone), dead (the agent exited, or its pid was reused),
+    stopped (by mosaic stop or fleet down: listed only with --all, and never
+    a problem for --check), missing (a session without a record) or corrupt
+    (a record that cannot be read). A missing run dir or tmux server is an
+    empty fleet.
 
     With --host (or MOSAIC_FLEET_HOSTS), `mosaic fleet ps --json` runs on
     each host over ssh (BatchMode, a connect timeout and a per-host
@@ -108,7 +114,7 @@ def ps(
 
         show(patterns=list(patterns or []), socket=socket, run_dir=run_dir, as_json=as_json,
              every=_seconds_option(watch, "--watch"), stale_after=_seconds_option(stale_after, "--stale-after"),
-             check=check, problems=problems, host=host)
+             check=check, problems=problems, host=host, show_all=show_all)
 
 
 # -- fleet up / down -------------------------------------------------------------------

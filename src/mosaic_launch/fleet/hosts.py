@@ -192,6 +192,7 @@ def remote_command(
     run_dir: str | os.PathLike | None = None,
     stale_after: float | None = None,
     patterns: Sequence[str] = (),
+    show_all: bool = False,
     environ: Mapping[str, str] | None = None,
 ) -> str:
     """The line the remote shell runs: constants and quoted values only.
@@ -205,6 +206,8 @@ def remote_command(
         argv += ["--run-dir", os.fspath(run_dir)]
     if stale_after is not None:
         argv += ["--stale-after", repr(float(stale_after))]
+    if show_all:
+        argv += ["--all"]
     if patterns:
         argv += ["--", *patterns]
     return " ".join(shlex.quote(word) for word in argv)
@@ -370,6 +373,7 @@ def ps_hosts(
     run_dir: str | os.PathLike | None = None,
     stale_after: float | None = None,
     patterns: Sequence[str] = (),
+    show_all: bool = False,
     deadline: float | None = None,
     connect: int | None = None,
     environ: Mapping[str, str] | None = None,
@@ -379,7 +383,7 @@ def ps_hosts(
     MOSAIC_FLEET_HOST_TIMEOUT) for up to MAX_PARALLEL hosts. Raises
     UsageError only for bad settings (before any ssh starts)."""
     command = remote_command(socket=socket, run_dir=run_dir, stale_after=stale_after,
-                             patterns=patterns, environ=environ)
+                             patterns=patterns, show_all=show_all, environ=environ)
     deadline = host_timeout(environ) if deadline is None else deadline
     connect = connect_timeout(environ) if connect is None else connect
     if not hosts:
@@ -398,8 +402,9 @@ def merged_rows(results: Iterable[HostResult], *, problems: bool = False) -> lis
 
 
 def all_healthy(results: Iterable[HostResult]) -> bool:
-    """What --check asks of all hosts: every host answered, every agent healthy."""
-    return all(row.healthy for result in results for row in result.rows())
+    """What --check asks of all hosts: every host answered, no agent needs
+    its operator (agents stopped on purpose never do)."""
+    return not any(row.problem for result in results for row in result.rows())
 
 
 def to_document(results: Sequence[HostResult], *, problems: bool = False) -> dict:

@@ -125,25 +125,33 @@ def render_table(rows: list[AgentStatus], *, color: bool = False) -> list[str]:
     lines = [line(COLUMNS, ("bold",) * len(COLUMNS))]
     for row, values in zip(rows, cells):
         styles: list[str | None] = [None] * len(COLUMNS)
-        styles[0] = None if row.healthy else "bold"
+        styles[0] = "bold" if row.problem else None
         styles[2] = _PANE_STYLE.get(row.pane)
         styles[3] = _HB_STYLE.get(row.heartbeat)
         lines.append(line(values, tuple(styles)))
     return lines
 
 
-def summary(rows: list[AgentStatus]) -> str:
-    """'3 agents: 2 ok, 1 dead' (by heartbeat state; plus dead/gone panes)."""
+def summary(rows: list[AgentStatus], hidden: int = 0) -> str:
+    """'3 agents: 2 ok, 1 dead; 1 not healthy' (by heartbeat state), then
+    how many agents stopped on purpose are HIDDEN (listed with --all)."""
     counts = {state: 0 for state in HEARTBEAT_STATES}
     for row in rows:
         counts[row.heartbeat] = counts.get(row.heartbeat, 0) + 1
     parts = [f"{n} {state}" for state, n in counts.items() if n]
-    unhealthy = sum(not row.healthy for row in rows)
+    unhealthy = sum(row.problem for row in rows)
     noun = "agent" if len(rows) == 1 else "agents"
     text = f"{len(rows)} {noun}: {', '.join(parts)}"
     if unhealthy:
         text += f"; {unhealthy} not healthy"
-    return text
+    return text + stopped_hint(hidden, "; ")
+
+
+def stopped_hint(hidden: int, lead: str = "") -> str:
+    """The note for agents stopped on purpose that ps does not list."""
+    if not hidden:
+        return ""
+    return f"{lead}{hidden} stopped on purpose, not listed (--all lists them)"
 
 
 def render_hosts_table(rows: Sequence[AgentStatus], *, color: bool = False) -> list[str]:

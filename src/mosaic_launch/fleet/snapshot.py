@@ -23,9 +23,10 @@ from mosaic_launch.fleet import status
 class Snapshot:
     """One look at the fleet: the rows, and why the fleet is empty if it is."""
 
-    def __init__(self, rows, empty_reason: Optional[str]):
+    def __init__(self, rows, empty_reason: Optional[str], hidden: int = 0):
         self.rows = rows
         self.empty_reason = empty_reason
+        self.hidden = hidden  # agents stopped on purpose, left out of rows
 
 
 def run_dir_problem(run_dir) -> Optional[str]:
@@ -68,8 +69,7 @@ def take_snapshot(socket: str, run_dir, *, patterns=(), stale_after=None, sample
     if sampler is None and any(status.needs_sampling(row) for row in rows):
         sampler = status.ProcessTreeSampler()
     if sampler is not None:
-        for row in rows:
-            sampler.fill(row)
+        sampler.fill_all(rows)
     empty_reason = None
     if not rows:
         records = f"run dir {run_dir} does not exist" if not exists else f"no records in {run_dir}"

@@ -12,15 +12,23 @@ computed here, so the rules for ok / stale / dead live in one place:
 * `missing`: a tmux session with no record;
 * `dead`: the record says so, or its pid is gone, or that pid now belongs to a
   process with another start time (PID reuse);
-* `stopped`: the sidecar was stopped on purpose;
-* `stale`: the agent lives but the last beat is older than the stale limit
-  (3 intervals, or --stale-after);
+* `stopped`: stopped on purpose (``mosaic stop``, ``fleet down``: the
+  record says who and when, in ``detail``), or the sidecar alone was;
+* `lost`: the agent lives, but the sidecar that wrote the record does not:
+  its pid is gone, or names a process that started after the record's last
+  beat. Found at once, not after 3 intervals;
+* `stale`: the agent and its sidecar live but the last beat is older than
+  the stale limit (3 intervals, or --stale-after), or lies in the future
+  (the wall clock was set back: a future beat never means fresh);
 * `ok`: otherwise.
 
 The pane of an agent is the first pane (in tmux's order) of the session named
 after it: `alive`, `dead` (the process exited and remain-on-exit kept the
 pane; `exit_status` or `exit_signal` says how) or `gone` (no such session).
-An agent is healthy when its heartbeat is `ok` and its pane `alive`.
+An agent is healthy when its heartbeat is `ok` and its pane `alive`. An
+agent that was stopped on purpose and has no session left is `retired`:
+not healthy, but never a problem either; ``fleet ps`` lists it only with
+``--all``, and ``--check`` never counts it.
 
 The JSON schema (``fleet ps --json``, schema 1)
 -----------------------------------------------
@@ -38,9 +46,10 @@ runtime         str      from the record (``pi``, ``claude``, ``codex``, ...)
 pane            str      ``alive``, ``dead`` or ``gone``
 exit_status     int      the pane process's exit status, when pane is dead
 exit_signal     int      the signal that killed it, when pane is dead
-heartbeat       str      ``ok``, ``stale``, ``dead``, ``stopped``, ``missing``
-                         or ``corrupt``
-detail          str      why the record is corrupt
+heartbeat       str      ``ok``, ``stale``, ``lost``, ``dead``, ``stopped``,
+                         ``missing`` or ``corrupt``
+detail          str      why: the record is corrupt, the sidecar is lost, the
+                         beat is in the future; who stopped the agent, when
 healthy         bool     heartbeat is ``ok`` and pane is ``alive``
 age_s           float    since the last beat
 activity_s      float    since the pane last printed (tmux window activity,
@@ -69,7 +78,13 @@ from typing import Iterable, Protocol
 import mosaic_hb
 import psutil
 
-HEARTBEAT_STATES = ("ok", "stale", "dead", "stopped", "missing", "corrupt")
+HEARTBEAT_STATES = ("ok", "stale", "lost", "dead", "stopped", "missing", "corrupt")
+# How far a process's start time (from the kernel, in boot-clock ticks turned
+# into wall time) may lie after the last beat of the sidecar it is taken for:
+# the conversion moves with NTP's adjustments of the wall clock.
+START_SLACK_S = 1.0
+# A beat this far in the future is not fresh: the wall clock was set back.
+FUTURE_SLACK_S = 1.0
 PANE_STATES = ("alive", "dead", "gone")
 SCHEMA_VERSION = 1
 RECORD_SUFFIX = ".hb"
@@ -103,13 +118,23 @@ class AgentStatus:
     uptime_s: float | None = None
     cpu_percent: float | None = None   # of the agent's process tree
     rss_bytes: int | None = None       # of the agent's process tree
-    detail: str | None = None          # why a record is corrupt
+    detail: str | None = None          # why: corrupt, lost, future beat; who stopped it
     host: str | None = None            # set by a multi-host ps
     _pid_start: int = field(default=0, repr=False)  # 0: not known
 
     @property
     def healthy(self) -> bool:
         return self.heartbeat == "ok" and self.pane == "alive"
+
+    @property
+    def retired(self) -> bool:
+        """Stopped on purpose, with no session left: nothing to look at."""
+        return self.heartbeat == "stopped" and self.pane == "gone"
+
+    @property
+    def problem(self) -> bool:
+        """Needs its operator: not healthy, and not retired."""
+        return not self.healthy and not self.retired
 
     def to_json(self) -> dict:
         return {
@@ -164,12 +189,43 @@ def _alive(pid: int, pid_start: int) -> bool:
         return True
 
 
-def _heartbeat_state(record: mosaic_hb.Record, now: float, stale_after: float | None) -> str:
+def sidecar_problem(record: mosaic_hb.Record) -> str | None:
+    """None if the sidecar that wrote RECORD (``hb_pid``) still runs; else
+    why not. A pid that now names a process started after the record's last
+    beat is another process: the sidecar was alive at that beat. Cannot
+    tell (no permission): None."""
+    try:
+        proc = psutil.Process(record.hb_pid)
+        with proc.oneshot():
+            created = proc.create_time()
+            zombie = proc.status() == psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return f"its sidecar (pid {record.hb_pid}) is gone"
+    except (psutil.Error, OSError):
+        return None
+    if zombie:
+        return f"its sidecar (pid {record.hb_pid}) is gone"
+    if created > record.epoch + START_SLACK_S:
+        return f"its sidecar's pid {record.hb_pid} now names another process"
+    return None
+
+
+def _heartbeat_state(record: mosaic_hb.Record, now: float,
+                     stale_after: float | None) -> tuple[str, str | None]:
+    """The heartbeat state of a valid record, and the detail that goes with it."""
+    if record.status == "stopped":
+        who = record.extra.get("stopped_by")
+        return "stopped", f"stopped by {who}" if who else "the sidecar was stopped"
     if record.status != "ok":
-        return record.status
+        return record.status, None
     if not _alive(record.pid, record.pid_start):
-        return "dead"
-    return "stale" if record.is_stale(now, stale_after) else "ok"
+        return "dead", None
+    lost = sidecar_problem(record)
+    if lost:
+        return "lost", lost
+    if record.epoch > now + FUTURE_SLACK_S:
+        return "stale", f"the last beat is {record.epoch - now:.0f}s in the future (was the clock set back?)"
+    return ("stale" if record.is_stale(now, stale_after) else "ok"), None
 
 
 def _read(path: Path) -> mosaic_hb.Record | str | None:
@@ -224,7 +280,7 @@ def collect(
         row.hb_pid = record.hb_pid
         row._pid_start = record.pid_start
         row.age_s = max(0.0, now - record.epoch)
-        row.heartbeat = _heartbeat_state(record, now, stale_after)
+        row.heartbeat, row.detail = _heartbeat_state(record, now, stale_after)
     seen_sessions = set()
     for pane in panes:
         # The agent runs in its session's first pane; others are the user's.
@@ -252,8 +308,8 @@ def collect(
 
 
 def problems_first(rows: list[AgentStatus]) -> list[AgentStatus]:
-    """ROWS (sorted by name) with the unhealthy ones first, each group by name."""
-    return [row for row in rows if not row.healthy] + [row for row in rows if row.healthy]
+    """ROWS (sorted by name) with the problems first, each group by name."""
+    return [row for row in rows if row.problem] + [row for row in rows if not row.problem]
 
 
 def needs_sampling(row: AgentStatus) -> bool:
@@ -264,6 +320,11 @@ def needs_sampling(row: AgentStatus) -> bool:
 class ProcessTreeSampler:
     """CPU% and RSS of each agent's process tree, through psutil.
 
+    Every process on the host is looked at once per snapshot (one pass of
+    ``psutil.process_iter``, for the parent of each), and each agent's tree
+    is then read off that map: the cost is one scan plus each agent's own
+    processes, not a scan per agent.
+
     A single look gives CPU% as CPU time over the agent's lifetime (as ps(1)
     does); a sampler kept across refreshes (`--watch`) gives the CPU% since
     the previous refresh (as top(1) does)."""
@@ -271,20 +332,26 @@ class ProcessTreeSampler:
     def __init__(self) -> None:
         self._previous: dict[tuple[int, float], tuple[float, float]] = {}  # (pid, created) -> (wall, cpu s)
 
-    def fill(self, row: AgentStatus, now: float | None = None) -> None:
-        if not needs_sampling(row):
+    def fill_all(self, rows: Iterable[AgentStatus], now: float | None = None) -> None:
+        rows = [row for row in rows if needs_sampling(row)]
+        if not rows:
             return
+        children = children_map()
+        wall = time.time() if now is None else now
+        for row in rows:
+            self._fill(row, children, wall)
+
+    def _fill(self, row: AgentStatus, children: dict[int, list[int]], wall: float) -> None:
         try:
             root = psutil.Process(row.pid)
             if row._pid_start and mosaic_hb.proc_start_time(row.pid) != row._pid_start:
                 return  # not our agent any more
             created = root.create_time()
-            tree = [root, *root.children(recursive=True)]
         except (psutil.Error, OSError):
             return
         cpu_seconds = 0.0
         rss = 0
-        for proc in tree:
+        for proc in [root, *(psutil.Process(pid) for pid in _descendants(row.pid, children))]:
             try:
                 with proc.oneshot():
                     times = proc.cpu_times()
@@ -292,7 +359,6 @@ class ProcessTreeSampler:
                     rss += proc.memory_info().rss
             except (psutil.Error, OSError):
                 continue
-        wall = time.time() if now is None else now
         row.uptime_s = max(0.0, wall - created)
         row.rss_bytes = rss
         key = (row.pid, created)
@@ -302,6 +368,31 @@ class ProcessTreeSampler:
             row.cpu_percent = round(100.0 * max(0.0, cpu_seconds - previous[1]) / (wall - previous[0]), 1)
         elif row.uptime_s > 0:
             row.cpu_percent = round(100.0 * cpu_seconds / row.uptime_s, 1)
+
+
+def children_map() -> dict[int, list[int]]:
+    """Every process's children, from one pass over the process table."""
+    children: dict[int, list[int]] = {}
+    for proc in psutil.process_iter(["ppid"]):
+        ppid = proc.info["ppid"]
+        if ppid is not None:
+            children.setdefault(ppid, []).append(proc.pid)
+    return children
+
+
+def _descendants(pid: int, children: dict[int, list[int]]) -> list[int]:
+    """PID's descendants in CHILDREN (a process's pid is never its own
+    ancestor, but a map read while processes come and go is checked anyway)."""
+    found: list[int] = []
+    seen = {pid}
+    todo = [pid]
+    while todo:
+        for child in children.get(todo.pop(), ()):
+            if child not in seen:
+                seen.add(child)
+                found.append(child)
+                todo.append(child)
+    return found
 
 
 def to_document(rows: list[AgentStatus], *, socket: str, run_dir: Path) -> dict:

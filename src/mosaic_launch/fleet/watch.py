@@ -24,9 +24,10 @@ from mosaic_launch.fleet.snapshot import Snapshot, take_snapshot
 
 def show(*, patterns: List[str], socket: Optional[str], run_dir: Optional[str], as_json: bool,
          every: Optional[float], check: bool, stale_after: Optional[float], problems: bool,
-         host: Optional[List[str]]) -> None:
+         host: Optional[List[str]], show_all: bool = False) -> None:
     """fleet ps, once or every EVERY seconds; typer.Exit(1) if CHECK finds
-    an unhealthy agent."""
+    an agent that needs its operator. Agents stopped on purpose are listed
+    only with SHOW_ALL."""
     if every is not None and check:
         raise UsageError("--check and --watch cannot be combined")
     if host or fleet_hosts.ENV_HOSTS in os.environ:
@@ -34,7 +35,7 @@ def show(*, patterns: List[str], socket: Optional[str], run_dir: Optional[str], 
         if hosts:
             if socket is not None:
                 settings.resolve_socket(socket)  # the same rule here as on the hosts
-            _show_hosts(hosts, socket=socket, run_dir=run_dir, patterns=patterns,
+            _show_hosts(hosts, socket=socket, run_dir=run_dir, patterns=patterns, show_all=show_all,
                         stale_after=stale_after, as_json=as_json, check=check, problems=problems, every=every)
             return
     sock = settings.resolve_socket(socket)
@@ -42,14 +43,14 @@ def show(*, patterns: List[str], socket: Optional[str], run_dir: Optional[str], 
     color = not as_json and render.color_wanted()
 
     if every is None:
-        snapshot = take_snapshot(sock, runs, patterns=patterns, stale_after=stale_after)
+        snapshot = _listed(take_snapshot(sock, runs, patterns=patterns, stale_after=stale_after), show_all)
         if as_json:
             text = _ps_json(snapshot, socket=sock, run_dir=runs, problems=problems, indent=2)
         else:
             text = "\n".join(_ps_lines(snapshot, problems=problems, color=color))
         sys.stdout.write(text + "\n")
         sys.stdout.flush()
-        if check and any(not row.healthy for row in snapshot.rows):
+        if check and any(row.problem for row in snapshot.rows):
             raise typer.Exit(1)
         return
 
@@ -57,7 +58,8 @@ def show(*, patterns: List[str], socket: Optional[str], run_dir: Optional[str], 
     tty = not as_json and sys.stdout.isatty()
 
     def frame() -> List[str]:
-        snapshot = take_snapshot(sock, runs, patterns=patterns, stale_after=stale_after, sampler=sampler)
+        snapshot = _listed(take_snapshot(sock, runs, patterns=patterns, stale_after=stale_after, sampler=sampler),
+                           show_all)
         if as_json:
             return [_ps_json(snapshot, socket=sock, run_dir=runs, problems=problems, indent=None)]
         head = f"every {every:g}s: socket {sock}, run dir {runs}  {time.strftime('%H:%M:%S')}"
@@ -67,11 +69,26 @@ def show(*, patterns: List[str], socket: Optional[str], run_dir: Optional[str], 
     loop(every, frame, tty=tty)
 
 
+def _listed(snapshot: Snapshot, show_all: bool) -> Snapshot:
+    """SNAPSHOT without the agents stopped on purpose, unless SHOW_ALL (as
+    ``docker ps`` leaves out stopped containers without ``-a``)."""
+    if show_all:
+        return snapshot
+    rows = [row for row in snapshot.rows if not row.retired]
+    hidden = len(snapshot.rows) - len(rows)
+    if not hidden:
+        return snapshot
+    empty_reason = snapshot.empty_reason
+    if not rows:
+        empty_reason = "no agents running; " + render.stopped_hint(hidden)
+    return Snapshot(rows, empty_reason, hidden=hidden)
+
+
 def _ps_lines(snapshot: Snapshot, *, problems: bool, color: bool) -> List[str]:
     if not snapshot.rows:
         return [snapshot.empty_reason or "no agents"]
     rows = status.problems_first(snapshot.rows) if problems else snapshot.rows
-    return [*render.render_table(rows, color=color), render.summary(rows)]
+    return [*render.render_table(rows, color=color), render.summary(rows, snapshot.hidden)]
 
 
 def _ps_json(snapshot: Snapshot, *, socket: str, run_dir, problems: bool, indent) -> str:
@@ -79,13 +96,14 @@ def _ps_json(snapshot: Snapshot, *, socket: str, run_dir, problems: bool, indent
     return json.dumps(status.to_document(rows, socket=socket, run_dir=run_dir), indent=indent)
 
 
-def _show_hosts(hosts, *, socket, run_dir, patterns, stale_after, as_json, check, problems, every) -> None:
+def _show_hosts(hosts, *, socket, run_dir, patterns, show_all, stale_after, as_json, check, problems,
+                every) -> None:
     """fleet ps on HOSTS over ssh (fleet.hosts), merged, with a HOST column."""
     color = not as_json and render.color_wanted()
 
     def look():
         return fleet_hosts.ps_hosts(hosts, socket=socket, run_dir=run_dir, stale_after=stale_after,
-                                    patterns=patterns)
+                                    patterns=patterns, show_all=show_all)
 
     def lines(results, indent) -> List[str]:
         if as_json:

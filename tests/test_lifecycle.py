@@ -1,0 +1,142 @@
+"""The lifecycle fleet ps shows: stopped on purpose (hidden unless --all,
+never a problem), dead (listed until relaunched or cleared), lost (the
+sidecar is gone: at once, not after 3 intervals), and a beat in the future
+(never fresh). Real tmux, real sidecars, real records."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import time
+
+import mosaic_hb
+import psutil
+
+from mosaic_launch.fleet import status
+from tests.helpers import run_mosaic, wait_for
+
+
+def where(tmux, run_dir):
+    return ["--socket", tmux.socket_name, "--run-dir", run_dir]
+
+
+def launch(tmux, run_dir, name, interval="15"):
+    done = run_mosaic("launch", name, "--command", "sleep 1000", "--interval", interval, "--json",
+                      *where(tmux, run_dir))
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout)
+
+
+def ps(tmux, run_dir, *args, code=0):
+    done = run_mosaic("fleet", "ps", *args, *where(tmux, run_dir))
+    assert done.returncode == code, (done.returncode, done.stdout, done.stderr)
+    assert "Traceback" not in done.stderr
+    return done
+
+
+def ps_rows(tmux, run_dir, *args):
+    return {row["name"]: row for row in json.loads(ps(tmux, run_dir, "--json", *args).stdout)["agents"]}
+
+
+def gone(pid: int) -> bool:
+    """PID has exited (a zombie waiting for init counts as exited)."""
+    try:
+        return psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return True
+
+
+def test_a_deliberate_stop_is_hidden_and_never_a_problem(tmux, run_dir):
+    launch(tmux, run_dir, "keep")
+    launch(tmux, run_dir, "done")
+    assert run_mosaic("stop", "done", *where(tmux, run_dir)).returncode == 0
+
+    assert set(ps_rows(tmux, run_dir)) == {"keep"}
+    text = ps(tmux, run_dir, "--check").stdout
+    assert "1 agent: 1 ok" in text and "1 stopped on purpose, not listed (--all lists them)" in text
+    assert "not healthy" not in text
+
+    rows = ps_rows(tmux, run_dir, "--all")
+    assert (rows["done"]["heartbeat"], rows["done"]["pane"], rows["done"]["healthy"]) == ("stopped", "gone", False)
+    assert rows["done"]["detail"].startswith("stopped by ")
+    ps(tmux, run_dir, "--all", "--check")  # listed, and still not a problem
+
+    assert run_mosaic("stop", "keep", *where(tmux, run_dir)).returncode == 0
+    text = ps(tmux, run_dir, "--check").stdout
+    assert text.startswith("no agents running; 2 stopped on purpose")
+
+
+def test_a_death_stays_listed_and_unhealthy_until_cleared(tmux, run_dir):
+    out = launch(tmux, run_dir, "crash")
+    os.kill(out["pane_pid"], signal.SIGKILL)
+    wait_for(lambda: ps_rows(tmux, run_dir).get("crash", {}).get("heartbeat") == "dead", 10, "dead")
+    ps(tmux, run_dir, "--check", code=1)
+    assert run_mosaic("stop", "crash", *where(tmux, run_dir)).returncode == 0  # clears it
+    assert ps_rows(tmux, run_dir, "--all") == {}
+    ps(tmux, run_dir, "--check")
+
+
+def test_a_killed_sidecar_is_lost_at_once(tmux, run_dir):
+    out = launch(tmux, run_dir, "orphan", interval="30")  # stale would take 90 s
+    os.kill(out["sidecar_pid"], signal.SIGKILL)
+    wait_for(lambda: gone(out["sidecar_pid"]), 10, "the sidecar to exit")
+    row = ps_rows(tmux, run_dir)["orphan"]  # the first look after its death
+    assert (row["heartbeat"], row["healthy"]) == ("lost", False)
+    assert row["detail"] == f"its sidecar (pid {out['sidecar_pid']}) is gone"
+    ps(tmux, run_dir, "--check", code=1)
+    # launch repairs it: a new sidecar for the same agent
+    again = launch(tmux, run_dir, "orphan", interval="30")
+    assert again["outcome"] == "heartbeat restarted"
+    assert ps_rows(tmux, run_dir)["orphan"]["heartbeat"] == "ok"
+
+
+def test_a_sidecar_pid_that_names_a_newer_process_is_lost(tmux, run_dir, spawn_process):
+    out = launch(tmux, run_dir, "reused", interval="30")
+    record = mosaic_hb.read(run_dir / "reused.hb")
+    os.kill(out["sidecar_pid"], signal.SIGKILL)
+    wait_for(lambda: gone(out["sidecar_pid"]), 10, "the sidecar to exit")
+    newer = spawn_process(["sleep", "1000"])
+    # The record now says its sidecar is NEWER's pid, with a last beat a
+    # minute before NEWER started: what a reused pid looks like.
+    rewrite(run_dir / "reused.hb", record, hb_pid=newer.pid, epoch=record.epoch - 60)
+    assert psutil.Process(newer.pid).create_time() > record.epoch - 60 + status.START_SLACK_S
+    row = ps_rows(tmux, run_dir)["reused"]
+    assert row["heartbeat"] == "lost"
+    assert row["detail"] == f"its sidecar's pid {newer.pid} now names another process"
+
+
+def rewrite(path, record, **changes) -> None:
+    """Write RECORD with CHANGES to PATH (as a forged or damaged file would be)."""
+    path.write_bytes(mosaic_hb.record.format_record(mosaic_hb.Record(**{**record.__dict__, **changes})))
+
+
+def test_a_beat_in_the_future_is_never_fresh(tmux, run_dir):
+    launch(tmux, run_dir, "future", interval="30")
+    record = mosaic_hb.read(run_dir / "future.hb")
+    path = run_dir / "future.hb"
+    future = time.time() + 3600
+    rewrite(path, record, epoch=future)
+    row = ps_rows(tmux, run_dir)["future"]
+    assert (row["heartbeat"], row["healthy"]) == ("stale", False)
+    assert "in the future" in row["detail"]
+    ps(tmux, run_dir, "--check", code=1)
+
+    os.kill(record.hb_pid, signal.SIGKILL)  # and its sidecar gone: lost, not ok forever
+    wait_for(lambda: gone(record.hb_pid), 10, "the sidecar to exit")
+    rewrite(path, record, epoch=future)
+    assert ps_rows(tmux, run_dir)["future"]["heartbeat"] == "lost"
+
+
+def test_stop_of_an_agent_whose_sidecar_pid_was_reused_does_not_wait_on_it(tmux, run_dir, spawn_process):
+    out = launch(tmux, run_dir, "victim", interval="30")
+    record = mosaic_hb.read(run_dir / "victim.hb")
+    os.kill(out["sidecar_pid"], signal.SIGKILL)
+    wait_for(lambda: gone(out["sidecar_pid"]), 10, "the sidecar to exit")
+    bystander = spawn_process(["sleep", "1000"])
+    rewrite(run_dir / "victim.hb", record, hb_pid=bystander.pid, epoch=record.epoch - 60)
+    done = run_mosaic("stop", "victim", "--timeout", "30", *where(tmux, run_dir))
+    assert done.returncode == 0, done.stderr
+    assert "no sidecar was watching" in done.stdout
+    assert bystander.poll() is None  # left alone
+    assert mosaic_hb.read(run_dir / "victim.hb").status == "stopped"
