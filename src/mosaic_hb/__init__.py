@@ -6,8 +6,6 @@ in this process (``run()``).
 """
 
 from mosaic_hb._hb import (
-    INTERVAL_MAX,
-    INTERVAL_MIN,
     RunDirError,
     SidecarError,
     alive,
@@ -24,8 +22,7 @@ from mosaic_hb._hb import (
 )
 from mosaic_hb._version import __version__
 from mosaic_hb.record import RECORD_MAX_BYTES, STALE_INTERVALS, Record, RecordError, parse_record
-
-AGENT_NAME_RULE = "[A-Za-z0-9][A-Za-z0-9_-]{0,63}"
+from mosaic_hb.rules import AGENT_NAME_RULE, INTERVAL_MAX, INTERVAL_MIN
 
 __all__ = [
     "AGENT_NAME_RULE",

@@ -22,6 +22,8 @@ import math
 import re
 from dataclasses import dataclass, field
 
+from mosaic_hb.rules import AGENT_NAME, INTERVAL_MAX, INTERVAL_MIN
+
 RECORD_MAX_BYTES = 4096
 STATUSES = ("ok", "dead", "stopped")
 # A record older than this many of its own intervals is stale: its sidecar
@@ -37,7 +39,6 @@ PID_MAX = 2**31 - 1
 UINT64_MAX = 2**64 - 1
 
 _KEY = re.compile(r"[a-z][a-z0-9_]{0,31}\Z")
-_AGENT = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}\Z")
 _TS = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}[+-]\d{4}\Z")
 _UINT = re.compile(r"\d{1,20}\Z")
 _DECIMAL = re.compile(r"\d{1,20}(\.\d{1,20})?([eE][+-]?\d{1,3})?\Z")
@@ -120,13 +121,13 @@ def parse_record(data: bytes) -> Record:
     if not _TS.match(fields["ts"]):
         raise RecordError("ts: not %Y-%m-%dT%H:%M:%S%z")
     agent = fields["agent"]
-    if not _AGENT.match(agent):
+    if not AGENT_NAME.match(agent):
         raise RecordError("agent: not a valid agent name")
     runtime = fields.get("runtime")
-    if runtime is not None and not _AGENT.match(runtime):
+    if runtime is not None and not AGENT_NAME.match(runtime):
         raise RecordError("runtime: not a valid name")
     interval = _seconds("interval", fields["interval"])
-    if not 0.05 <= interval <= 86400:
+    if not INTERVAL_MIN <= interval <= INTERVAL_MAX:
         raise RecordError("interval: out of range")
     extra = {k: v for k, v in fields.items() if k not in REQUIRED_KEYS and k != "runtime"}
     return Record(

@@ -16,7 +16,7 @@ from typing import Annotated, List, Optional
 import typer
 
 from mosaic_launch.cli_support import command_group, RunDirOption, SocketOption, PROG, OneLineCommand, reporting, say_error, say_warning
-from mosaic_launch.errors import MosaicError, UsageError
+from mosaic_launch.errors import MosaicError, UsageError, seconds
 from mosaic_launch.fleet.cli import fleet_app
 
 
@@ -35,7 +35,7 @@ def _require_posix() -> None:
 
 def _version(value: bool) -> None:
     if value:
-        from mosaic_hb._version import __version__
+        from mosaic_hb._version import __version__  # here: importing mosaic_hb loads the C extension
 
         typer.echo(f"{PROG} {__version__}")
         raise typer.Exit()
@@ -59,6 +59,7 @@ def launch(
     name: Annotated[
         Optional[str],
         typer.Argument(metavar="NAME", show_default=False,
+                       # mosaic_hb.AGENT_NAME_RULE, written out: --help must not import mosaic_hb.
                        help="Agent name, [A-Za-z0-9][A-Za-z0-9_-]{0,63}. Env MOSAIC_AGENT_NAME."),
     ] = None,
     socket: SocketOption = None,
@@ -88,6 +89,7 @@ def launch(
     interval: Annotated[
         Optional[str],
         typer.Option("--interval", metavar="SECONDS", show_default=False,
+                     # mosaic_hb.INTERVAL_MIN and INTERVAL_MAX, written out: --help must not import mosaic_hb.
                      help="Heartbeat interval, 0.05 to 86400. Env MOSAIC_HEARTBEAT_INTERVAL; default 15."),
     ] = None,
     env: Annotated[
@@ -103,8 +105,9 @@ def launch(
     If NAME is already running, say so (and restart its heartbeat if that is
     missing, stale or dead); a session whose agent has exited is replaced."""
     with reporting():
-        from mosaic_launch import settings
+        # Here, not at the top: `mosaic --help` must not load mosaic_hb and the launch code.
         from mosaic_launch import launch as launcher
+        from mosaic_launch import settings
 
         agent = settings.resolve_launch(
             name, socket=socket, runtime=runtime, workdir=workdir, command=command,
@@ -129,25 +132,12 @@ def attach_command(
 ) -> None:
     """Attach to agent NAME's tmux session."""
     with reporting():
-        from mosaic_launch import settings
+        # Here, not at the top: `mosaic --help` must not load mosaic_hb and the launch code.
         from mosaic_launch import launch as launcher
+        from mosaic_launch import settings
 
         agent = settings.resolve_name(name)
         launcher.attach(settings.resolve_socket(socket), agent)
-
-
-def _timeout(value: Optional[str]) -> float:
-    from mosaic_launch.launch import STOP_TIMEOUT
-
-    if value is None:
-        return STOP_TIMEOUT
-    try:
-        seconds = float(value)
-    except ValueError:
-        seconds = float("nan")
-    if not 0 < seconds <= 3600:  # also rejects nan
-        raise UsageError(f"invalid --timeout {value!r}: expected seconds from 0 to 3600")
-    return seconds
 
 
 @app.command(cls=OneLineCommand)
@@ -170,23 +160,24 @@ def stop(
     to exit, and record that it was stopped on purpose. On an agent that
     died, or has no session left, remove its record."""
     with reporting():
-        from mosaic_launch import settings
+        # Here, not at the top: `mosaic --help` must not load mosaic_hb and the launch code.
         from mosaic_launch import launch as launcher
+        from mosaic_launch import settings
 
         if all_sessions and names:
             raise UsageError("give agent names or --all, not both")
         agents = [] if all_sessions else [settings.resolve_name(n) for n in names or [None]]
         sock = settings.resolve_socket(socket)
         runs = settings.resolve_run_dir(run_dir)
-        seconds = _timeout(timeout)
+        wait = launcher.STOP_TIMEOUT if timeout is None else seconds(timeout, f"--timeout {timeout!r}", high=3600)
 
         failed = False
         if all_sessions:
-            results = launcher.stop_all(sock, runs, seconds)
+            results = launcher.stop_all(sock, runs, wait)
             if not results:
                 typer.echo(f"nothing to stop: no sessions on tmux socket {sock}")
         else:
-            results = launcher.stop_agents(sock, agents, runs, seconds)
+            results = launcher.stop_agents(sock, agents, runs, wait)
             if len(results) == 1 and isinstance(results[0], MosaicError):
                 raise results[0]
         for result in results:

@@ -8,6 +8,8 @@ exception is a bug.
 
 from __future__ import annotations
 
+import math
+
 
 class MosaicError(Exception):
     """A failure that ends a command with a one-line message."""
@@ -30,3 +32,29 @@ class NotRunning(MosaicError):
 def one_line(text: object) -> str:
     """TEXT with every run of whitespace (newlines included) as one space."""
     return " ".join(str(text).split())
+
+
+def show(value: str, limit: int = 80) -> str:
+    """VALUE quoted for a one-line message (control characters escaped)."""
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 4] + "...'"
+
+
+def seconds(value: str, subject: str, *, low: float = 0.0, high: float = math.inf,
+            include_low: bool = False) -> float:
+    """VALUE as a finite number of seconds, greater than LOW (at least LOW
+    with INCLUDE_LOW) and at most HIGH: the one parser of every seconds
+    option and variable. Otherwise UsageError ``invalid SUBJECT: expected
+    ...``, where SUBJECT names the value and where it came from."""
+    try:
+        number = float(value)
+    except ValueError:
+        number = math.nan
+    above = low <= number if include_low else low < number
+    if not (above and number <= high and math.isfinite(number)):  # also rejects nan
+        if math.isfinite(high):
+            expected = f"seconds from {low:g} to {high:g}"
+        else:
+            expected = f"a finite number of seconds greater than {low:g}"
+        raise UsageError(f"invalid {subject}: expected {expected}")
+    return number

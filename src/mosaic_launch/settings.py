@@ -24,7 +24,7 @@ from pathlib import Path
 import mosaic_hb
 
 from mosaic_launch import shellcmd
-from mosaic_launch.errors import UsageError, one_line
+from mosaic_launch.errors import UsageError, one_line, show
 from mosaic_launch.tmux import TMUX_OWNED
 
 # The variables, one per setting.
@@ -88,12 +88,6 @@ def _environ(environ: Mapping[str, str] | None) -> Mapping[str, str]:
     return os.environ if environ is None else environ
 
 
-def _show(value: str, limit: int = 80) -> str:
-    """VALUE quoted for a one-line message (control characters escaped)."""
-    text = repr(value)
-    return text if len(text) <= limit else text[: limit - 4] + "...'"
-
-
 def lookup(var: str, environ: Mapping[str, str] | None = None) -> str | None:
     """The value of VAR, None if unset; UsageError if set but empty."""
     value = _environ(environ).get(var)
@@ -118,7 +112,7 @@ def _home(environ) -> Path:
 
 def _abs_path(value: str, source: str, environ) -> Path:
     if _CONTROL.search(value):
-        raise UsageError(f"{source}: path contains a control character: {_show(value)}")
+        raise UsageError(f"{source}: path contains a control character: {show(value)}")
     if value == "~" or value.startswith("~/"):
         value = str(_home(environ)) + value[1:]
     return Path(os.path.abspath(value))
@@ -154,7 +148,7 @@ def _check_creatable(path: Path, what: str) -> None:
 def _checked_name(value: str, what: str, source: str) -> str:
     """VALUE if it follows the one naming rule (agent and socket names alike)."""
     if not mosaic_hb.valid_agent_name(value):
-        raise UsageError(f"invalid {what} {_show(value)} (from {source}): it must match {mosaic_hb.AGENT_NAME_RULE}")
+        raise UsageError(f"invalid {what} {show(value)} (from {source}): it must match {mosaic_hb.AGENT_NAME_RULE}")
     return value
 
 
@@ -182,7 +176,7 @@ def resolve_runtime(flag: str | None = None, environ: Mapping[str, str] | None =
         return RUNTIMES[DEFAULT_RUNTIME]
     if value not in RUNTIMES:
         choices = ", ".join(RUNTIMES)
-        raise UsageError(f"unknown runtime {_show(value)} (from {source}): choose one of {choices}")
+        raise UsageError(f"unknown runtime {show(value)} (from {source}): choose one of {choices}")
     return RUNTIMES[value]
 
 
@@ -227,7 +221,7 @@ def check_textfile_dir(environ: Mapping[str, str] | None = None) -> None:
     session whose sidecar cannot start."""
     value = lookup(ENV_TEXTFILE_DIR, environ)
     if value is not None and not os.path.isdir(value):
-        raise UsageError(f"{ENV_TEXTFILE_DIR}: {_show(value)} is not a directory")
+        raise UsageError(f"{ENV_TEXTFILE_DIR}: {show(value)} is not a directory")
 
 
 def resolve_workdir(flag: str | os.PathLike | None = None, environ: Mapping[str, str] | None = None) -> Path:
@@ -236,7 +230,7 @@ def resolve_workdir(flag: str | os.PathLike | None = None, environ: Mapping[str,
     value, source = _pick(None if flag is None else os.fspath(flag), "--workdir", ENV_WORKDIR, environ)
     path = _home(environ) if value is None else _abs_path(value, source, environ)
     if _CONTROL.search(str(path)):
-        raise UsageError(f"workdir contains a control character: {_show(str(path))}")
+        raise UsageError(f"workdir contains a control character: {show(str(path))}")
     _check_creatable(path, "workdir")
     return path
 
@@ -309,9 +303,9 @@ def resolve_env(pairs: Iterable[str] = ()) -> tuple[tuple[str, str], ...]:
     for pair in pairs:
         key, sep, value = pair.partition("=")
         if not sep:
-            raise UsageError(f"--env {_show(pair)}: expected KEY=VALUE")
+            raise UsageError(f"--env {show(pair)}: expected KEY=VALUE")
         if not _ENV_KEY.match(key):
-            raise UsageError(f"--env {_show(pair)}: KEY must match [A-Za-z_][A-Za-z0-9_]*")
+            raise UsageError(f"--env {show(pair)}: KEY must match [A-Za-z_][A-Za-z0-9_]*")
         if key in TMUX_OWNED:
             raise UsageError(f"--env {key}: tmux sets {key} in every pane; it cannot be overridden")
         if any(c in value for c in "\n\r\0"):

@@ -24,7 +24,7 @@ from typing import Annotated, List, Optional
 import typer
 
 from mosaic_launch.cli_support import command_group, RunDirOption, SocketOption, OneLineCommand, reporting
-from mosaic_launch.errors import UsageError
+from mosaic_launch.errors import seconds
 
 
 fleet_app = command_group("Commands over a fleet of agents: ps, up, down.")
@@ -39,14 +39,8 @@ def _seconds_option(value: Optional[str], option: str) -> Optional[float]:
     """VALUE as a finite, positive number of seconds; UsageError otherwise."""
     if value is None:
         return None
-    try:
-        seconds = float(value)
-    except ValueError:
-        seconds = float("nan")
-    if not (0 < seconds < float("inf")):  # also rejects nan
-        shown = repr(value) if len(value) <= 40 else repr(value[:36]) + "..."
-        raise UsageError(f"invalid {option} {shown}: expected a finite number of seconds greater than 0")
-    return seconds
+    shown = repr(value) if len(value) <= 40 else repr(value[:36]) + "..."
+    return seconds(value, f"{option} {shown}")
 
 
 FileOption = Annotated[

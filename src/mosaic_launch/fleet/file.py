@@ -43,7 +43,7 @@ from pathlib import Path
 import mosaic_hb
 
 from mosaic_launch import settings
-from mosaic_launch.errors import UsageError, one_line
+from mosaic_launch.errors import UsageError, one_line, show
 
 try:
     import tomllib  # Python 3.11+
@@ -55,7 +55,6 @@ FILE_MAX_BYTES = 1 << 20
 
 TOP_KEYS = ("socket", "run_dir", "interval", "agent")
 AGENT_KEYS = ("name", "runtime", "workdir", "command", "env", "runtime_bin")
-NAME_RULE = "[A-Za-z0-9][A-Za-z0-9_-]{0,63}"
 
 _TOML_POSITION = re.compile(r"\s*\(at line (\d+), column (\d+)\)\s*$")
 _TOML_END = re.compile(r"\s*\(at end of document\)\s*$")
@@ -342,7 +341,7 @@ def _validate(document: dict, text: str, path: Path) -> FleetFile:
         if not isinstance(name, str):
             raise fail(key_line("name"), f"agent #{index + 1}: name must be a string, not {_type_name(name)}")
         if not mosaic_hb.valid_agent_name(name):
-            raise fail(key_line("name"), f"invalid agent name {_show(name)}: it must match {NAME_RULE}")
+            raise fail(key_line("name"), f"invalid agent name {show(name)}: it must match {mosaic_hb.AGENT_NAME_RULE}")
         if name in seen:
             raise fail(key_line("name"), f"duplicate agent name {name!r} (first at line {seen[name]})")
         seen[name] = key_line("name")
@@ -375,8 +374,3 @@ def _validate(document: dict, text: str, path: Path) -> FleetFile:
         ))
     return FleetFile(path=path, text=text, socket=socket, run_dir=run_dir, interval=interval,
                      agents=tuple(agents))
-
-
-def _show(value: str, limit: int = 80) -> str:
-    text = repr(value)
-    return text if len(text) <= limit else text[: limit - 4] + "...'"

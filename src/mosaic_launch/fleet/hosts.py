@@ -67,7 +67,7 @@ from dataclasses import dataclass, field
 from typing import Iterable, Mapping, Sequence
 
 from mosaic_launch.settings import lookup
-from mosaic_launch.errors import UsageError
+from mosaic_launch.errors import UsageError, seconds
 from mosaic_launch.fleet.status import SCHEMA_VERSION, AgentStatus, problems_first
 
 ENV_HOSTS = "MOSAIC_FLEET_HOSTS"
@@ -151,13 +151,7 @@ def _number(environ: Mapping[str, str], var: str, default: float, low: float, hi
     if value is None:
         return default
     value = value.strip()
-    try:
-        number = float(value)
-    except ValueError:
-        number = float("nan")
-    if not low <= number <= high:  # also rejects nan
-        raise UsageError(f"invalid {var}={value!r}: expected seconds from {low:g} to {high:g}")
-    return number
+    return seconds(value, f"{var}={value!r}", low=low, high=high, include_low=True)
 
 
 def host_timeout(environ: Mapping[str, str] | None = None) -> float:
