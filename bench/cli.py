@@ -9,9 +9,9 @@ import sys
 import tempfile
 from pathlib import Path
 
-from . import fleet_metrics, report, sidecar_metrics
+from . import fleet_live, fleet_metrics, report, sidecar_metrics
 from .contenders import BENCH_DIR, discover
-from .procs import MARKER_VAR, sweep
+from .procs import MARKER_VAR, BenchError, sweep
 from .settings import FULL, QUICK
 from .sidecar_metrics import SidecarResult
 from .workspace import Workspace
@@ -36,11 +36,69 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help="where the temporary run dirs go (default: the system's temp dir); "
                              "a beat's cost depends on this file system")
     parser.add_argument("--quiet", action="store_true", help="no progress on stderr")
-    return parser.parse_args(argv)
+    live = parser.add_argument_group(
+        "fleet with live agents",
+        "`--fleet-live` runs only the fleet commands over live agents (fleet ps over 1-300 agents "
+        "with and without idle processes, fleet down, fleet up against launch.sh) and writes their "
+        "section of the report, leaving the rest of it as it was.")
+    live.add_argument("--fleet-live", action="store_true",
+                      help="measure fleet ps / down / up with live agents instead of the sidecars")
+    live.add_argument("--compare", metavar="PYTHON",
+                      help="also measure the mosaic installed for this interpreter (e.g. another "
+                           "venv's bin/python), side by side, with ratios")
+    live.add_argument("--label", default="current", help="this install's column (default: current)")
+    live.add_argument("--compare-label", default="before",
+                      help="the --compare install's column (default: before)")
+    live.add_argument("--note", default="", help="a line printed in bold above the figures")
+    args = parser.parse_args(argv)
+    if (args.compare or args.note) and not args.fleet_live:
+        parser.error("--compare and --note go with --fleet-live")
+    if args.compare is not None and args.label == args.compare_label:
+        parser.error("--label and --compare-label must differ")
+    return args
+
+
+def main_fleet_live(args: argparse.Namespace, argv: list[str]) -> int:
+    import shutil
+
+    settings = fleet_live.LIVE_QUICK if args.quick else fleet_live.LIVE_FULL
+    tmux = shutil.which("tmux")
+    if tmux is None:
+        return fleet_live.main_error("--fleet-live needs tmux, which is not installed")
+    try:
+        installs = [fleet_live.this_install(args.label)]
+        if args.compare is not None:
+            installs.append(fleet_live.other_install(args.compare, args.compare_label))
+    except BenchError as exc:
+        return fleet_live.main_error(str(exc))
+    marker = f"{os.getpid()}-{secrets.token_hex(6)}"
+    os.environ[MARKER_VAR] = marker
+    with tempfile.TemporaryDirectory(prefix="mosaic-bench-", dir=args.scratch) as tmp:
+        ws = Workspace(Path(tmp), marker, quiet=args.quiet)
+        facts = report.machine_facts(Path(tmp))
+        try:
+            result = fleet_live.run(installs, tmux, settings, ws)
+        finally:
+            sweep(marker)
+    section = fleet_live.render_section(installs, settings, result, facts,
+                                        fleet_live.command_line(argv), args.note)
+    print(section)
+    for error in (result.ps_error, result.updown_error):
+        if error:
+            print(error, file=sys.stderr)
+    if not args.no_write:
+        old = args.output.read_text() if args.output.exists() else "# Benchmarks\n"
+        args.output.parent.mkdir(parents=True, exist_ok=True)
+        args.output.write_text(fleet_live.merge_into(old, section))
+        ws.log(f"wrote {os.path.relpath(args.output)}")
+    return 1 if result.ps_error or result.updown_error else 0
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
     args = parse_args(argv)
+    if args.fleet_live:
+        return main_fleet_live(args, argv)
     settings = QUICK if args.quick else FULL
     marker = f"{os.getpid()}-{secrets.token_hex(6)}"
     # Set here too, so that even a child started without ws.env() carries it.
@@ -82,6 +140,10 @@ def main(argv: list[str] | None = None) -> int:
     if not args.no_write:
         document = report.render_document(table, targets, toolbox, settings, sidecars,
                                           facts, args.quick)
+        # The fleet-live section comes from `--fleet-live` runs: keep it.
+        kept = fleet_live.existing_section(args.output.read_text()) if args.output.exists() else ""
+        if kept:
+            document = fleet_live.merge_into(document, kept)
         args.output.parent.mkdir(parents=True, exist_ok=True)
         args.output.write_text(document)
         ws.log(f"wrote {os.path.relpath(args.output)}")

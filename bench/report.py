@@ -367,5 +367,7 @@ def render_document(table: Table, targets: list[Target], toolbox: Toolbox, setti
         a run, not even a detached sidecar."""), "", _paragraph(
         """Reproduce: `pip install -e .`, then `python -m bench` from the repository root
         (`--quick` for a smoke run, `--no-write` to leave this file alone, `--output PATH`,
-        `--scratch DIR` to put the run dirs on another file system)."""), ""]
+        `--scratch DIR` to put the run dirs on another file system). `python -m bench
+        --fleet-live [--compare OTHER_PYTHON]` measures the fleet commands over live agents
+        and rewrites only the section "Fleet with live agents" below, which this run keeps."""), ""]
     return "\n".join(parts)

@@ -39,3 +39,39 @@ def test_quick_bench_completes(tmp_path):
     assert "| Metric |" in done.stdout
     assert "mosaic-hb (b)" in done.stdout
     assert output.read_text().startswith("# Benchmarks")
+
+
+def test_quick_fleet_live_completes_and_keeps_the_rest_of_the_report(tmp_path):
+    """`--fleet-live --quick`, comparing this install with itself: live
+    agents, fleet ps / down / up, both columns, and only its own section of
+    an existing report replaced."""
+    output = tmp_path / "benchmarks.md"
+    output.write_text("# Benchmarks\n\nkept as it was\n")
+    done = subprocess.run(
+        [sys.executable, "-m", "bench", "--fleet-live", "--quick", "--quiet",
+         "--compare", sys.executable, "--compare-label", "again", "--output", str(output)],
+        cwd=REPO_ROOT,
+        env=dict(os.environ),
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, f"stdout:\n{done.stdout}\nstderr:\n{done.stderr}"
+    assert "## Fleet with live agents" in done.stdout
+    assert "`again` + 20 idle, ms" in done.stdout
+    assert "`fleet down` of 3 agents" in done.stdout
+    text = output.read_text()
+    assert text.startswith("# Benchmarks\n\nkept as it was\n")
+    assert text.count("## Fleet with live agents") == 1
+
+
+def test_compare_with_a_missing_interpreter_is_a_usage_error(tmp_path):
+    done = subprocess.run(
+        [sys.executable, "-m", "bench", "--fleet-live", "--quick", "--compare", str(tmp_path / "nope"),
+         "--output", str(tmp_path / "b.md")],
+        cwd=REPO_ROOT, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=60,
+    )
+    assert done.returncode == 2
+    assert len(done.stderr.strip().splitlines()) == 1 and "--compare" in done.stderr
+    assert not (tmp_path / "b.md").exists()
