@@ -1,6 +1,6 @@
 """Build steps that pyproject.toml cannot express.
 
-Two things are compiled from the same C core (src/mosaic_hb/hb.c):
+Two things are compiled from the same C core (``core_sources()``):
 
 * the Cython extension ``mosaic_hb._hb``;
 * the standalone ``mosaic-hb`` sidecar executable, so that a running sidecar
@@ -29,9 +29,25 @@ if sys.platform == "win32":
     sys.exit("mosaic supports Linux and macOS; Windows is out of scope (no tmux, no setsid).")
 
 PACKAGE_DIR = Path("src") / "mosaic_hb"
-CORE_SOURCE = str(PACKAGE_DIR / "hb.c")
 MAIN_SOURCE = str(PACKAGE_DIR / "hb_main.c")
 SIDECAR_NAME = "mosaic-hb"
+
+
+def core_sources(platform: str = sys.platform) -> list[str]:
+    """The C core for PLATFORM (a sys.platform value), as psutil does it: the
+    portable files plus exactly one hb_proc_*.c, the process code (start
+    time and exit notifier) of that platform. hb_proc_posix.c serves every
+    other POSIX system: no start time, no notifier. The kill(pid, 0) polling
+    fallback is in hb_watch.c, compiled everywhere, since it is also chosen
+    at run time (MOSAIC_HB_WATCH=poll, a kernel without pidfd_open)."""
+    if platform.startswith("linux"):
+        proc = "hb_proc_linux.c"
+    elif platform == "darwin":
+        proc = "hb_proc_darwin.c"
+    else:
+        proc = "hb_proc_posix.c"
+    names = ["hb.c", "hb_record.c", "hb_watch.c", "hb_posix.c", proc]
+    return [str(PACKAGE_DIR / name) for name in names]
 
 
 def read_version() -> str:
@@ -56,7 +72,7 @@ def compile_sidecar(command, output_dir: str) -> str:
     # build links for the target arch.
     arch_flags = os.environ.get("ARCHFLAGS", "").split() if sys.platform == "darwin" else []
     objects = compiler.compile(
-        [CORE_SOURCE, MAIN_SOURCE],
+        core_sources() + [MAIN_SOURCE],
         output_dir=build_temp,
         macros=[VERSION_MACRO],
         include_dirs=[str(PACKAGE_DIR)],
@@ -123,7 +139,7 @@ setup(
     ext_modules=[
         Extension(
             "mosaic_hb._hb",
-            sources=[str(PACKAGE_DIR / "_hb.pyx"), CORE_SOURCE],
+            sources=[str(PACKAGE_DIR / "_hb.pyx")] + core_sources(),
             include_dirs=[str(PACKAGE_DIR)],
             define_macros=[VERSION_MACRO],
             extra_compile_args=C_FLAGS,
