@@ -128,64 +128,87 @@ static int hb_beat_now(hb_state *st, const char *status)
     return hb_write_record(st->dirfd, &st->rec, st->cfg->fsync);
 }
 
+/* Beat every interval until the watched process ends or a signal asks us to
+ * stop or hand over. Returns HB_END_DEAD, HB_END_STOPPED or HB_END_REPLACED. */
+static int hb_loop(hb_state *st, hb_watch *watch)
+{
+    const hb_config *cfg = st->cfg;
+    const long long interval_ns = (long long)(cfg->interval * 1e9);
+    long long next_beat = hb_monotonic_ns() + interval_ns;
+    for (;;) {
+        int ended = hb_watch_wait(watch, next_beat - hb_monotonic_ns(), cfg->wait_mask);
+        if (ended == 1)
+            return HB_END_DEAD;
+        if (ended < 0) {
+            if (errno != EINTR) {
+                /* The notifier broke (it should not): keep watching by polling. */
+                hb_watch_close(watch);
+                continue;
+            }
+            int action = cfg->interrupted ? cfg->interrupted(cfg->ctx) : HB_GO_ON;
+            if (action == HB_STOP)
+                return HB_END_STOPPED;
+            if (action == HB_HAND_OVER)
+                return HB_END_REPLACED;
+            continue;
+        }
+        long long now = hb_monotonic_ns();
+        if (now < next_beat)
+            continue;
+        st->rec.seq++;
+        /* A failed beat (disk full, ...) leaves the last good record in place;
+         * the next one tries again, so the sidecar recovers on its own. */
+        if (hb_beat_now(st, "ok") == HB_END_REPLACED)
+            return HB_END_REPLACED;
+        /* Keep to the schedule, but after a stall (SIGSTOP, suspend) start a
+         * fresh one rather than bursting to catch up. */
+        next_beat += interval_ns;
+        if (next_beat <= now)
+            next_beat = now + interval_ns;
+    }
+}
+
 int hb_run(const hb_config *cfg, const char **why)
 {
     const char *dummy;
     if (why == NULL)
         why = &dummy;
     *why = NULL;
+    hb_state st = {.cfg = cfg, .dirfd = -1, .lockfd = -1, .textfile_dirfd = -1};
+    hb_watch watch = {.fd = -1};
+    int end = HB_END_ERROR;
+
     if (!hb_valid_agent_name(cfg->agent) || cfg->pid <= 0
         || !(cfg->interval >= HB_INTERVAL_MIN && cfg->interval <= HB_INTERVAL_MAX)) {
         *why = "invalid arguments";
         errno = EINVAL;
-        return HB_END_ERROR;
+        goto out;
     }
-
     unsigned long long pid_start = 0;
     int found = hb_proc_start_time(cfg->pid, &pid_start);
-    if (found == 0 || (found < 0 && errno == ESRCH)) {
-        *why = "no such process";
-        errno = ESRCH;
-        return HB_END_ERROR;
-    }
+    if (found == 0 || (found < 0 && errno == ESRCH))
+        goto no_such_process;
     if (found < 0 && errno != ENOTSUP) {
         *why = "cannot read the process's start time";
-        return HB_END_ERROR;
+        goto out;
     }
-
-    hb_state st = {.cfg = cfg, .dirfd = -1, .lockfd = -1, .textfile_dirfd = -1};
     if (cfg->textfile_dir != NULL) {
         st.textfile_dirfd = open(cfg->textfile_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
         if (st.textfile_dirfd < 0) {
             *why = "cannot open the textfile dir";
-            return HB_END_ERROR;
+            goto out;
         }
         if (hb_proc_start_seconds(pid_start, &st.start_seconds) != 1)
             st.start_seconds = 0;   /* the metric says "unknown" */
     }
     st.dirfd = hb_open_run_dir(cfg->run_dir, 1, why);
-    if (st.dirfd < 0) {
-        hb_close_quietly(st.textfile_dirfd);
-        return HB_END_ERROR;
-    }
-
-    hb_watch watch;
-    if (hb_watch_open(&watch, cfg->pid, pid_start, cfg->force_poll) != 0) {
-        hb_watch_close(&watch);
-        hb_state_close(&st);
-        *why = "no such process";
-        errno = ESRCH;
-        return HB_END_ERROR;
-    }
-
+    if (st.dirfd < 0)
+        goto out;
+    if (hb_watch_open(&watch, cfg->pid, pid_start, cfg->force_poll) != 0)
+        goto no_such_process;
     st.lockfd = hb_take_lock(st.dirfd, cfg->agent, why);
-    if (st.lockfd < 0) {
-        int err = errno;
-        hb_watch_close(&watch);
-        hb_state_close(&st);
-        errno = err;
-        return HB_END_ERROR;
-    }
+    if (st.lockfd < 0)
+        goto out;
 
     st.rec.agent = cfg->agent;
     st.rec.runtime = cfg->runtime;
@@ -195,61 +218,24 @@ int hb_run(const hb_config *cfg, const char **why)
     st.rec.interval = cfg->interval;
     st.rec.seq = 1;
     if (hb_beat_now(&st, "ok") != 0) {
-        int err = errno;
         *why = "cannot write the first heartbeat";
-        hb_watch_close(&watch);
-        hb_state_close(&st);
-        errno = err;
-        return HB_END_ERROR;
+        goto out;
     }
     if (cfg->started != NULL)
         cfg->started(cfg->ctx);
 
-    const long long interval_ns = (long long)(cfg->interval * 1e9);
-    long long next_beat = hb_monotonic_ns() + interval_ns;
-    int end = HB_END_DEAD;
-    for (;;) {
-        int ended = hb_watch_wait(&watch, next_beat - hb_monotonic_ns(), cfg->wait_mask);
-        if (ended == 1)
-            break;
-        if (ended < 0) {
-            if (errno != EINTR) {
-                /* The notifier broke (it should not): keep watching by polling. */
-                hb_watch_close(&watch);
-                continue;
-            }
-            int action = cfg->interrupted ? cfg->interrupted(cfg->ctx) : HB_GO_ON;
-            if (action == HB_STOP) {
-                end = HB_END_STOPPED;
-                break;
-            }
-            if (action == HB_HAND_OVER) {
-                end = HB_END_REPLACED;
-                break;
-            }
-            continue;
-        }
-        long long now = hb_monotonic_ns();
-        if (now < next_beat)
-            continue;
-        st.rec.seq++;
-        /* A failed beat (disk full, ...) leaves the last good record in place;
-         * the next one tries again, so the sidecar recovers on its own. */
-        if (hb_beat_now(&st, "ok") == HB_END_REPLACED) {
-            end = HB_END_REPLACED;
-            break;
-        }
-        /* Keep to the schedule, but after a stall (SIGSTOP, suspend) start a
-         * fresh one rather than bursting to catch up. */
-        next_beat += interval_ns;
-        if (next_beat <= now)
-            next_beat = now + interval_ns;
-    }
-
+    end = hb_loop(&st, &watch);
     if (end != HB_END_REPLACED) {
         st.rec.seq++;
         (void)hb_beat_now(&st, end == HB_END_DEAD ? "dead" : "stopped");
     }
+    goto out;
+
+no_such_process:
+    *why = "no such process";
+    errno = ESRCH;
+out:
+    /* The one way out: both keep errno. */
     hb_watch_close(&watch);
     hb_state_close(&st);
     return end;
