@@ -17,16 +17,12 @@ import re
 import sys
 from pathlib import Path
 
-from Cython.Build import cythonize
 from setuptools import Extension, setup
 from setuptools.command.build_ext import build_ext
 
 # setuptools provides `distutils` (its own copy, on every Python version) once
 # it is imported; build_scripts and the compiler helpers live only there.
 from distutils.command.build_scripts import build_scripts  # noqa: E402
-
-if sys.platform == "win32":
-    sys.exit("mosaic supports Linux and macOS; Windows is out of scope (no tmux, no setsid).")
 
 PACKAGE_DIR = Path("src") / "mosaic_hb"
 MAIN_SOURCE = str(PACKAGE_DIR / "hb_main.c")
@@ -55,7 +51,10 @@ def read_version() -> str:
     return re.search(r'__version__\s*=\s*"([^"]+)"', text).group(1)
 
 
-VERSION_MACRO = ("MOSAIC_VERSION", '"%s"' % read_version())
+def version_macro() -> tuple[str, str]:
+    return ("MOSAIC_VERSION", '"%s"' % read_version())
+
+
 C_FLAGS = ["-O2", "-Wall", "-Wextra", "-Wno-unused-parameter"]
 
 
@@ -74,7 +73,7 @@ def compile_sidecar(command, output_dir: str) -> str:
     objects = compiler.compile(
         core_sources() + [MAIN_SOURCE],
         output_dir=build_temp,
-        macros=[VERSION_MACRO],
+        macros=[version_macro()],
         include_dirs=[str(PACKAGE_DIR)],
         extra_postargs=C_FLAGS + arch_flags,
     )
@@ -96,6 +95,8 @@ class BuildExt(build_ext):
         self.cython_linetrace = False
 
     def finalize_options(self):
+        from Cython.Build import cythonize
+
         # pip cannot pass build_ext options; an environment variable can.
         if os.environ.get("MOSAIC_CYTHON_LINETRACE") == "1":
             self.cython_linetrace = True
@@ -135,17 +136,26 @@ class BuildScripts(build_scripts):
         compile_sidecar(self, self.build_dir)
 
 
-setup(
-    ext_modules=[
-        Extension(
-            "mosaic_hb._hb",
-            sources=[str(PACKAGE_DIR / "_hb.pyx")] + core_sources(),
-            include_dirs=[str(PACKAGE_DIR)],
-            define_macros=[VERSION_MACRO],
-            extra_compile_args=C_FLAGS,
-        )
-    ],
-    # Declared so that install_scripts runs; BuildScripts compiles it.
-    scripts=[MAIN_SOURCE],
-    cmdclass={"build_ext": BuildExt, "build_scripts": BuildScripts},
-)
+def main() -> None:
+    if sys.platform == "win32":
+        sys.exit("mosaic supports Linux and macOS; Windows is out of scope (no tmux, no setsid).")
+    setup(
+        ext_modules=[
+            Extension(
+                "mosaic_hb._hb",
+                sources=[str(PACKAGE_DIR / "_hb.pyx")] + core_sources(),
+                include_dirs=[str(PACKAGE_DIR)],
+                define_macros=[version_macro()],
+                extra_compile_args=C_FLAGS,
+            )
+        ],
+        # Declared so that install_scripts runs; BuildScripts compiles it.
+        scripts=[MAIN_SOURCE],
+        cmdclass={"build_ext": BuildExt, "build_scripts": BuildScripts},
+    )
+
+
+# setuptools runs this file as __main__ (setuptools.build_meta does too);
+# importing it, as a test does to check core_sources(), builds nothing.
+if __name__ == "__main__":
+    main()
