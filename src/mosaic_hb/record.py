@@ -22,6 +22,11 @@ import math
 import re
 from dataclasses import dataclass, field
 
+# The agent-name rule and the interval bounds are defined once, in C (hb.h).
+from mosaic_hb._hb import AGENT_NAME_MAX, INTERVAL_MAX, INTERVAL_MIN
+
+# What a reader accepts; more than the C writer's buffer (RECORD_WRITE_MAX),
+# so that a newer sidecar may add keys.
 RECORD_MAX_BYTES = 4096
 STATUSES = ("ok", "dead", "stopped")
 # A record older than this many of its own intervals is stale: its sidecar
@@ -30,7 +35,8 @@ STALE_INTERVALS = 3
 REQUIRED_KEYS = ("ts", "pid", "status", "agent", "epoch", "seq", "interval", "hb_pid", "pid_start")
 
 _KEY = re.compile(r"[a-z][a-z0-9_]{0,31}\Z")
-_AGENT = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}\Z")
+AGENT_NAME_RULE = f"[A-Za-z0-9][A-Za-z0-9_-]{{0,{AGENT_NAME_MAX - 1}}}"
+_AGENT = re.compile(AGENT_NAME_RULE + r"\Z")
 _TS = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}[+-]\d{4}\Z")
 _UINT = re.compile(r"\d{1,20}\Z")
 _DECIMAL = re.compile(r"\d{1,20}(\.\d{1,20})?([eE][+-]?\d{1,3})?\Z")
@@ -119,7 +125,7 @@ def parse_record(data: bytes) -> Record:
     if runtime is not None and not _AGENT.match(runtime):
         raise RecordError("runtime: not a valid name")
     interval = _seconds("interval", fields["interval"])
-    if not 0.05 <= interval <= 86400:
+    if not INTERVAL_MIN <= interval <= INTERVAL_MAX:
         raise RecordError("interval: out of range")
     extra = {k: v for k, v in fields.items() if k not in REQUIRED_KEYS and k != "runtime"}
     return Record(
