@@ -1,6 +1,6 @@
 """Build steps that pyproject.toml cannot express.
 
-Two things are compiled from the same C core (src/mosaic_hb/hb.c):
+Two things are compiled from the same C core (``core_sources()``):
 
 * the Cython extension ``mosaic_hb._hb``;
 * the standalone ``mosaic-hb`` sidecar executable, so that a running sidecar
@@ -17,7 +17,6 @@ import re
 import sys
 from pathlib import Path
 
-from Cython.Build import cythonize
 from setuptools import Extension, setup
 from setuptools.command.build_ext import build_ext
 
@@ -25,13 +24,26 @@ from setuptools.command.build_ext import build_ext
 # it is imported; build_scripts and the compiler helpers live only there.
 from distutils.command.build_scripts import build_scripts  # noqa: E402
 
-if sys.platform == "win32":
-    sys.exit("mosaic supports Linux and macOS; Windows is out of scope (no tmux, no setsid).")
-
 PACKAGE_DIR = Path("src") / "mosaic_hb"
-CORE_SOURCE = str(PACKAGE_DIR / "hb.c")
 MAIN_SOURCE = str(PACKAGE_DIR / "hb_main.c")
 SIDECAR_NAME = "mosaic-hb"
+
+
+def core_sources(platform: str = sys.platform) -> list[str]:
+    """The C core for PLATFORM (a sys.platform value), as psutil does it: the
+    portable files plus exactly one hb_proc_*.c, the process code (start
+    time and exit notifier) of that platform. hb_proc_posix.c serves every
+    other POSIX system: no start time, no notifier. The kill(pid, 0) polling
+    fallback is in hb_watch.c, compiled everywhere, since it is also chosen
+    at run time (MOSAIC_HB_WATCH=poll, a kernel without pidfd_open)."""
+    if platform.startswith("linux"):
+        proc = "hb_proc_linux.c"
+    elif platform == "darwin":
+        proc = "hb_proc_darwin.c"
+    else:
+        proc = "hb_proc_posix.c"
+    names = ["hb.c", "hb_record.c", "hb_watch.c", "hb_posix.c", proc]
+    return [str(PACKAGE_DIR / name) for name in names]
 
 
 def read_version() -> str:
@@ -39,7 +51,10 @@ def read_version() -> str:
     return re.search(r'__version__\s*=\s*"([^"]+)"', text).group(1)
 
 
-VERSION_MACRO = ("MOSAIC_VERSION", '"%s"' % read_version())
+def version_macro() -> tuple[str, str]:
+    return ("MOSAIC_VERSION", '"%s"' % read_version())
+
+
 C_FLAGS = ["-O2", "-Wall", "-Wextra", "-Wno-unused-parameter"]
 
 
@@ -56,9 +71,9 @@ def compile_sidecar(command, output_dir: str) -> str:
     # build links for the target arch.
     arch_flags = os.environ.get("ARCHFLAGS", "").split() if sys.platform == "darwin" else []
     objects = compiler.compile(
-        [CORE_SOURCE, MAIN_SOURCE],
+        core_sources() + [MAIN_SOURCE],
         output_dir=build_temp,
-        macros=[VERSION_MACRO],
+        macros=[version_macro()],
         include_dirs=[str(PACKAGE_DIR)],
         extra_postargs=C_FLAGS + arch_flags,
     )
@@ -80,6 +95,8 @@ class BuildExt(build_ext):
         self.cython_linetrace = False
 
     def finalize_options(self):
+        from Cython.Build import cythonize
+
         # pip cannot pass build_ext options; an environment variable can.
         if os.environ.get("MOSAIC_CYTHON_LINETRACE") == "1":
             self.cython_linetrace = True
@@ -119,17 +136,26 @@ class BuildScripts(build_scripts):
         compile_sidecar(self, self.build_dir)
 
 
-setup(
-    ext_modules=[
-        Extension(
-            "mosaic_hb._hb",
-            sources=[str(PACKAGE_DIR / "_hb.pyx"), CORE_SOURCE],
-            include_dirs=[str(PACKAGE_DIR)],
-            define_macros=[VERSION_MACRO],
-            extra_compile_args=C_FLAGS,
-        )
-    ],
-    # Declared so that install_scripts runs; BuildScripts compiles it.
-    scripts=[MAIN_SOURCE],
-    cmdclass={"build_ext": BuildExt, "build_scripts": BuildScripts},
-)
+def main() -> None:
+    if sys.platform == "win32":
+        sys.exit("mosaic supports Linux and macOS; Windows is out of scope (no tmux, no setsid).")
+    setup(
+        ext_modules=[
+            Extension(
+                "mosaic_hb._hb",
+                sources=[str(PACKAGE_DIR / "_hb.pyx")] + core_sources(),
+                include_dirs=[str(PACKAGE_DIR)],
+                define_macros=[version_macro()],
+                extra_compile_args=C_FLAGS,
+            )
+        ],
+        # Declared so that install_scripts runs; BuildScripts compiles it.
+        scripts=[MAIN_SOURCE],
+        cmdclass={"build_ext": BuildExt, "build_scripts": BuildScripts},
+    )
+
+
+# setuptools runs this file as __main__ (setuptools.build_meta does too);
+# importing it, as a test does to check core_sources(), builds nothing.
+if __name__ == "__main__":
+    main()

@@ -16,6 +16,8 @@ import sys
 import sysconfig
 from pathlib import Path
 
+import pytest
+
 import mosaic_hb
 
 
@@ -71,3 +73,45 @@ def test_packaged_sidecar_is_the_same_build_as_the_one_on_path():
     on_path = installed_script("mosaic-hb")
     assert on_path is not None, "mosaic-hb is not installed as a script"
     assert output_of([str(packaged), "--version"]) == output_of([on_path, "--version"])
+
+
+def test_python_rules_are_the_c_ones():
+    """The agent-name rule and the interval bounds are defined in hb.h; the
+    Python constants that readers use must be those very values."""
+    from mosaic_hb import _hb, record, rules
+
+    assert (record.INTERVAL_MIN, record.INTERVAL_MAX) == (_hb.INTERVAL_MIN, _hb.INTERVAL_MAX) == (0.05, 86400)
+    assert (mosaic_hb.INTERVAL_MIN, mosaic_hb.INTERVAL_MAX) == (_hb.INTERVAL_MIN, _hb.INTERVAL_MAX)
+    assert mosaic_hb.AGENT_NAME_RULE.endswith(f"{{0,{_hb.AGENT_NAME_MAX - 1}}}")
+    longest = "a" * _hb.AGENT_NAME_MAX
+    for name in (longest, longest + "a", "-a", "a_b-c", "é"):
+        assert bool(rules.AGENT_NAME.match(name)) == mosaic_hb.valid_agent_name(name), name
+    # Every record the C core writes fits what a reader accepts.
+    assert _hb.RECORD_WRITE_MAX <= record.RECORD_MAX_BYTES
+
+
+def test_sidecar_help_states_the_c_interval_bounds():
+    help_text = output_of([mosaic_hb.sidecar_path(), "--help"])
+    assert f"{mosaic_hb.INTERVAL_MIN:g} to {mosaic_hb.INTERVAL_MAX:g}" in help_text
+
+
+def test_setup_compiles_exactly_one_platform_file_per_platform():
+    setup_py = Path(__file__).resolve().parent.parent / "setup.py"
+    if not setup_py.is_file():
+        pytest.skip("no source tree (an installed wheel)")
+    pytest.importorskip("setuptools")
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("mosaic_setup", setup_py)
+    module = importlib.util.module_from_spec(spec)
+    cwd = os.getcwd()
+    os.chdir(setup_py.parent)  # setup.py names its sources relative to the project
+    try:
+        spec.loader.exec_module(module)  # setup() runs only as __main__
+        for platform, expected in (("linux", "hb_proc_linux.c"), ("darwin", "hb_proc_darwin.c"),
+                                   ("freebsd14", "hb_proc_posix.c")):
+            sources = module.core_sources(platform)
+            assert [Path(s).name for s in sources if Path(s).name.startswith("hb_proc_")] == [expected]
+            assert all(Path(s).is_file() for s in sources), sources
+    finally:
+        os.chdir(cwd)

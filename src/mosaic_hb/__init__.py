@@ -7,22 +7,19 @@ in this process (``run()``).
 
 from mosaic_hb._hb import (
     RunDirError,
-    SidecarError,
     alive,
     beat,
     check_interval,
     check_run_dir,
     proc_start_time,
-    read,
     run,
-    sidecar_path,
-    spawn,
     valid_agent_name,
     wait_exit,
 )
 from mosaic_hb._version import __version__
 from mosaic_hb.record import RECORD_MAX_BYTES, STALE_INTERVALS, Record, RecordError, parse_record
 from mosaic_hb.rules import AGENT_NAME_RULE, INTERVAL_MAX, INTERVAL_MIN
+from mosaic_hb.sidecar import SidecarError, read, sidecar_path, spawn
 
 __all__ = [
     "AGENT_NAME_RULE",

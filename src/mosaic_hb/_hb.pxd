@@ -54,7 +54,6 @@ cdef extern from "hb.h" nogil:
     int hb_proc_alive(pid_t pid, unsigned long long pid_start)
     int hb_wait_exit(pid_t pid, unsigned long long pid_start, double timeout)
     int hb_open_run_dir(const char *dir, int create, const char **why)
-    int hb_format_record(const hb_record *rec, char *buf, size_t size)
     int hb_write_record(int dirfd, const hb_record *rec, int do_fsync)
     int hb_run(const hb_config *cfg, const char **why)
 
@@ -62,4 +61,3 @@ cdef extern from "hb.h" nogil:
 cdef extern from "<errno.h>":
     # Not in Cython's libc.errno; differs from EOPNOTSUPP on macOS.
     int ENOTSUP
-    int EINTR

@@ -1,16 +1,14 @@
 import os
 from typing import Literal
 
-from mosaic_hb.record import Record
-
 _Path = str | os.PathLike[str]
 
+AGENT_NAME_MAX: int
 INTERVAL_MIN: float
 INTERVAL_MAX: float
-SIDECAR_NAME: str
+RECORD_WRITE_MAX: int
 
 class RunDirError(OSError): ...
-class SidecarError(RuntimeError): ...
 
 def valid_agent_name(name: object) -> bool: ...
 def check_interval(value: object) -> float: ...
@@ -30,7 +28,6 @@ def beat(
     runtime: str | None = None,
     fsync: bool = False,
 ) -> None: ...
-def read(path: _Path) -> Record: ...
 def run(
     agent: str,
     pid: int,
@@ -41,15 +38,3 @@ def run(
     runtime: str | None = None,
     textfile_dir: _Path | None = None,
 ) -> Literal["dead", "stopped", "replaced"]: ...
-def sidecar_path() -> str: ...
-def spawn(
-    agent: str,
-    pid: int,
-    run_dir: _Path,
-    interval: float = 15.0,
-    *,
-    fsync: bool = False,
-    runtime: str | None = None,
-    textfile_dir: _Path | None = None,
-    timeout: float = 10.0,
-) -> int: ...

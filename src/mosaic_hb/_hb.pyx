@@ -1,34 +1,40 @@
 # cython: language_level=3
-"""Python binding of the heartbeat core (hb.c).
+"""Python binding of the heartbeat core (hb.h).
 
 Everything here is a thin call into C; the heartbeat loop itself is hb_run()
-and exists only there.
+and exists only there. The plain-Python parts (starting the executable,
+reading a record) are in sidecar.py.
 """
 
 import os
 import signal
-import subprocess
 import threading
 import time
 
 from cpython.exc cimport PyErr_CheckSignals
-from libc.errno cimport errno
+from libc.errno cimport EINTR, errno
 from libc.string cimport strerror
 from posix.unistd cimport close, getpid
 
-from mosaic_hb.record import RECORD_MAX_BYTES, Record, RecordError, parse_record
-
+# The rules shared with Python, from the one place they are defined (hb.h).
+AGENT_NAME_MAX = HB_AGENT_MAX
 INTERVAL_MIN = HB_INTERVAL_MIN
 INTERVAL_MAX = HB_INTERVAL_MAX
-SIDECAR_NAME = "mosaic-hb"
+RECORD_WRITE_MAX = HB_RECORD_MAX
 
 
 class RunDirError(OSError):
     """The run dir cannot be created, or is not safe to write in."""
 
 
-class SidecarError(RuntimeError):
-    """The mosaic-hb sidecar could not be started."""
+cdef object _os_error(int err, const char *why=NULL, object path=None, type cls=OSError):
+    """The exception for a C call that failed with errno ERR: CLS(ERR, WHY or
+    strerror(ERR)[, PATH]), so that an ENOENT from OSError is a
+    FileNotFoundError, as Python's own calls give it."""
+    message = why.decode() if why != NULL else strerror(err).decode()
+    if path is None:
+        return cls(err, message)
+    return cls(err, message, os.fspath(path))
 
 
 cdef bytes _fs(object path):
@@ -56,7 +62,7 @@ def check_interval(value) -> float:
     text = str(value).strip()
     encoded = text.encode("ascii", "replace")
     if b"\0" in encoded or hb_parse_interval(encoded, &out) != 0:
-        raise ValueError(f"invalid interval {text!r}: expected seconds from 0.05 to 86400")
+        raise ValueError(f"invalid interval {text!r}: expected seconds from {INTERVAL_MIN:g} to {INTERVAL_MAX:g}")
     return out
 
 
@@ -71,7 +77,7 @@ def proc_start_time(int pid):
         return None
     if errno == ENOTSUP:  # the platform keeps no start time
         return 0
-    raise OSError(errno, strerror(errno).decode())
+    raise _os_error(errno)
 
 
 def alive(int pid, pid_start=0) -> bool:
@@ -79,7 +85,7 @@ def alive(int pid, pid_start=0) -> bool:
     that started at PID_START. A zombie counts as dead."""
     cdef int r = hb_proc_alive(pid, pid_start or 0)
     if r < 0:
-        raise OSError(errno, strerror(errno).decode())
+        raise _os_error(errno)
     return r == 1
 
 
@@ -99,7 +105,7 @@ def wait_exit(int pid, pid_start=0, double timeout=10.0) -> bool:
         if r >= 0:
             return r == 1
         if errno != EINTR:
-            raise OSError(errno, strerror(errno).decode())
+            raise _os_error(errno)
         PyErr_CheckSignals()  # a handler's exception (Ctrl-C) ends the wait
 
 
@@ -110,14 +116,8 @@ def check_run_dir(path, create=False) -> None:
     cdef const char *why = NULL
     cdef int fd = hb_open_run_dir(_fs(path), 1 if create else 0, &why)
     if fd < 0:
-        _raise_run_dir_error(path, why)
+        raise _os_error(errno, why, path, RunDirError)
     close(fd)
-
-
-cdef _raise_run_dir_error(object path, const char *why):
-    if why != NULL:
-        raise RunDirError(errno, why.decode(), os.fspath(path))
-    raise RunDirError(errno, strerror(errno).decode(), os.fspath(path))
 
 
 def beat(agent, int pid, run_dir, *, status="ok", interval=15.0, seq=1,
@@ -147,31 +147,12 @@ def beat(agent, int pid, run_dir, *, status="ok", interval=15.0, seq=1,
     cdef const char *why = NULL
     cdef int dirfd = hb_open_run_dir(_fs(run_dir), 1, &why)
     if dirfd < 0:
-        _raise_run_dir_error(run_dir, why)
+        raise _os_error(errno, why, run_dir, RunDirError)
     cdef int r = hb_write_record(dirfd, &rec, 1 if fsync else 0)
     cdef int err = errno
     close(dirfd)
     if r != 0:
-        raise OSError(err, strerror(err).decode(), os.path.join(os.fspath(run_dir), agent + ".hb"))
-
-
-def read(path) -> Record:
-    """Read and parse a heartbeat file. Raises RecordError if it is not a
-    valid record (a symlink, unreadable, too large, malformed), and
-    FileNotFoundError if it does not exist."""
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK)
-    except FileNotFoundError:
-        raise
-    except OSError as exc:
-        raise RecordError(f"unreadable: {exc.strerror}") from None
-    try:
-        data = os.read(fd, RECORD_MAX_BYTES + 1)
-    except OSError as exc:
-        raise RecordError(f"unreadable: {exc.strerror}") from None
-    finally:
-        os.close(fd)
-    return parse_record(data)
+        raise _os_error(err, NULL, os.path.join(os.fspath(run_dir), agent + ".hb"))
 
 
 class _HandOver(BaseException):
@@ -257,47 +238,8 @@ def run(agent, int pid, run_dir, interval=15.0, *, fsync=False, runtime=None,
         for signum, handler in saved.items():
             signal.signal(signum, handler)
     if end == HB_END_ERROR:
-        err = errno
-        if why != NULL:
-            raise OSError(err, why.decode())
-        raise OSError(err, strerror(err).decode())
+        raise _os_error(errno, why)
     if state.error is not None:
         raise state.error
     return _END_NAMES[end]
 
-
-def sidecar_path() -> str:
-    """The mosaic-hb executable shipped inside this installed package."""
-    return os.path.join(os.path.dirname(os.path.abspath(__file__)), SIDECAR_NAME)
-
-
-def spawn(agent, int pid, run_dir, interval=15.0, *, fsync=False, runtime=None,
-          textfile_dir=None, timeout=10.0) -> int:
-    """Start a detached mosaic-hb sidecar watching PID and return its pid.
-
-    Returns once the sidecar holds its lock and has written its first beat.
-    A running sidecar for the same AGENT is replaced. TEXTFILE_DIR (default:
-    $MOSAIC_TEXTFILE_DIR, read by the sidecar) adds a Prometheus textfile.
-    Raises SidecarError with the sidecar's one-line reason if it could not
-    start."""
-    if not valid_agent_name(agent):
-        raise ValueError(f"invalid agent name {agent!r}")
-    seconds = check_interval(interval)
-    argv = [sidecar_path(), agent, str(pid), "--run-dir", os.fspath(run_dir),
-            "--interval", repr(seconds)]
-    if runtime is not None:
-        argv += ["--runtime", runtime]
-    if textfile_dir is not None:
-        argv += ["--textfile-dir", os.fspath(textfile_dir)]
-    if fsync:
-        argv.append("--fsync")
-    try:
-        done = subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True,
-                              timeout=timeout, check=False)
-    except (OSError, subprocess.TimeoutExpired) as exc:
-        raise SidecarError(f"cannot run {argv[0]}: {exc}") from None
-    if done.returncode != 0:
-        lines = done.stderr.decode(errors="replace").strip().splitlines()
-        reason = lines[-1] if lines else f"exit status {done.returncode}"
-        raise SidecarError(reason.removeprefix("mosaic-hb: "))
-    return int(done.stdout.strip())

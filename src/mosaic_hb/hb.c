@@ -1,297 +1,21 @@
 /*
- * mosaic heartbeat core: the loop, the atomic beat, the lock and the daemon.
- * See hb.h for the API and hb_platform.h for the per-platform parts.
+ * mosaic heartbeat core: the policy. Taking the agent's lock over from a
+ * running sidecar, the loop, and the daemon. See hb.h for the API and
+ * hb_internal.h for where everything else lives.
  */
-#if defined(__linux__) && !defined(_GNU_SOURCE)
-#  define _GNU_SOURCE   /* ppoll, pipe2 */
-#endif
+#include "hb_internal.h"
 
-#include "hb.h"
-#include "hb_platform.h"
-
-#include <ctype.h>
-#include <limits.h>
-#include <math.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #define HB_LOCK_WAIT_NS 5000000000LL   /* how long a replaced sidecar may take to let go */
 
-/* ---- names and arguments ------------------------------------------------ */
-
-int hb_valid_agent_name(const char *name)
-{
-    if (name == NULL || !isalnum((unsigned char)name[0]) || !isascii((unsigned char)name[0]))
-        return 0;
-    size_t n = 0;
-    for (const char *p = name; *p; p++, n++) {
-        unsigned char c = (unsigned char)*p;
-        if (n >= HB_AGENT_MAX || !isascii(c) || !(isalnum(c) || c == '_' || c == '-'))
-            return 0;
-    }
-    return 1;
-}
-
-int hb_parse_interval(const char *text, double *out)
-{
-    if (text == NULL || *text == '\0' || isspace((unsigned char)*text))
-        return -1;
-    char *end;
-    errno = 0;
-    double value = strtod(text, &end);
-    if (errno != 0 || *end != '\0' || !isfinite(value)
-        || value < HB_INTERVAL_MIN || value > HB_INTERVAL_MAX)
-        return -1;
-    *out = value;
-    return 0;
-}
-
-/* ---- clocks ------------------------------------------------------------- */
-
-static long long hb_monotonic_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (long long)ts.tv_sec * 1000000000LL + ts.tv_nsec;
-}
-
-/* ---- waiting for any process ------------------------------------------- */
-
-int hb_wait_exit(pid_t pid, unsigned long long pid_start, double timeout)
-{
-    hb_watch watch;
-    int ended = hb_watch_open(&watch, pid, pid_start, 0);
-    if (ended == 0)
-        ended = hb_watch_wait(&watch, (long long)(timeout * 1e9), NULL);
-    int err = errno;
-    hb_watch_close(&watch);
-    errno = err;
-    return ended;
-}
-
-/* ---- the run dir -------------------------------------------------------- */
-
-/* mkdir -p, with 0700 for every directory it creates. */
-static int hb_mkdirs(const char *dir)
-{
-    char path[PATH_MAX];
-    size_t len = strlen(dir);
-    if (len == 0 || len >= sizeof path) {
-        errno = len ? ENAMETOOLONG : ENOENT;
-        return -1;
-    }
-    memcpy(path, dir, len + 1);
-    for (char *p = path + 1; ; p++) {
-        if (*p == '/' || *p == '\0') {
-            char saved = *p;
-            *p = '\0';
-            if (mkdir(path, 0700) != 0 && errno != EEXIST)
-                return -1;
-            *p = saved;
-            if (saved == '\0')
-                return 0;
-        }
-    }
-}
-
-int hb_open_run_dir(const char *dir, int create, const char **why)
-{
-    *why = NULL;
-    if (create && hb_mkdirs(dir) != 0)
-        return -1;
-    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-    if (fd < 0) {
-        if (errno == ELOOP || errno == ENOTDIR) {
-            struct stat st;
-            if (lstat(dir, &st) == 0 && S_ISLNK(st.st_mode)) {
-                *why = "run dir is a symlink";
-                errno = ELOOP;
-            }
-        }
-        return -1;
-    }
-    struct stat st;
-    if (fstat(fd, &st) != 0) {
-        int err = errno;
-        close(fd);
-        errno = err;
-        return -1;
-    }
-    if (st.st_uid != geteuid()) {
-        *why = "run dir is owned by another user";
-        close(fd);
-        errno = EPERM;
-        return -1;
-    }
-    if ((st.st_mode & (S_IWGRP | S_IWOTH)) && !(st.st_mode & S_ISVTX)) {
-        *why = "run dir is group- or world-writable";
-        close(fd);
-        errno = EPERM;
-        return -1;
-    }
-    return fd;
-}
-
-/* ---- one beat ------------------------------------------------------------ */
-
-static void hb_file_name(char *buf, size_t size, const char *agent, const char *suffix)
-{
-    snprintf(buf, size, "%s%s", agent, suffix);
-}
-
-int hb_format_record(const hb_record *rec, char *buf, size_t size)
-{
-    struct timespec now;
-    clock_gettime(CLOCK_REALTIME, &now);
-    time_t secs = now.tv_sec;
-    struct tm local;
-    char ts[40];
-    if (localtime_r(&secs, &local) == NULL || strftime(ts, sizeof ts, "%Y-%m-%dT%H:%M:%S%z", &local) == 0)
-        return -1;
-    /* The seed's three keys first, so that its readers keep working. */
-    int n = snprintf(buf, size,
-                     "ts=%s\npid=%d\nstatus=%s\nagent=%s\n"
-                     "epoch=%lld.%03ld\nseq=%llu\ninterval=%g\nhb_pid=%d\npid_start=%llu\n",
-                     ts, (int)rec->pid, rec->status, rec->agent,
-                     (long long)now.tv_sec, now.tv_nsec / 1000000L, rec->seq,
-                     rec->interval, (int)rec->hb_pid, rec->pid_start);
-    if (n < 0 || (size_t)n >= size)
-        return -1;
-    if (rec->runtime != NULL) {
-        int m = snprintf(buf + n, size - (size_t)n, "runtime=%s\n", rec->runtime);
-        if (m < 0 || (size_t)m >= size - (size_t)n)
-            return -1;
-        n += m;
-    }
-    return n;
-}
-
-/* Atomically replace NAME in DIRFD with BUF: write TMP_NAME (O_EXCL, so a
- * planted symlink or any leftover is refused; we hold the lock, so whatever
- * is there is debris and is removed once), then rename it over NAME. */
-static int hb_write_atomic(int dirfd, const char *name, const char *tmp_name,
-                           const char *buf, size_t len, mode_t mode, int do_fsync)
-{
-    const int flags = O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC;
-    int fd = openat(dirfd, tmp_name, flags, mode);
-    if (fd < 0 && errno == EEXIST && unlinkat(dirfd, tmp_name, 0) == 0)
-        fd = openat(dirfd, tmp_name, flags, mode);
-    if (fd < 0)
-        return -1;
-    /* The daemon's umask is 077; a file meant for other readers gets its
-     * mode back explicitly. */
-    if ((mode & 077) && fchmod(fd, mode) != 0)
-        goto fail;
-
-    const char *p = buf;
-    size_t left = len;
-    while (left > 0) {
-        ssize_t n = write(fd, p, left);
-        if (n < 0) {
-            if (errno == EINTR)
-                continue;
-            goto fail;
-        }
-        p += n;
-        left -= (size_t)n;
-    }
-    if (do_fsync && fsync(fd) != 0)
-        goto fail;
-    if (close(fd) != 0) {   /* NFS and full disks may report only here */
-        fd = -1;
-        goto fail;
-    }
-    fd = -1;
-    if (renameat(dirfd, tmp_name, dirfd, name) != 0)
-        goto fail;
-    if (do_fsync)
-        (void)fsync(dirfd);   /* the data is safe; this makes the rename durable */
-    return 0;
-
-fail:;
-    int err = errno;
-    if (fd >= 0)
-        close(fd);
-    unlinkat(dirfd, tmp_name, 0);
-    errno = err;
-    return -1;
-}
-
-int hb_write_record(int dirfd, const hb_record *rec, int do_fsync)
-{
-    char buf[HB_RECORD_MAX], tmp_name[HB_AGENT_MAX + 16], name[HB_AGENT_MAX + 16];
-    int len = hb_format_record(rec, buf, sizeof buf);
-    if (len < 0) {
-        errno = EOVERFLOW;
-        return -1;
-    }
-    hb_file_name(tmp_name, sizeof tmp_name, rec->agent, ".hb.tmp");
-    hb_file_name(name, sizeof name, rec->agent, ".hb");
-    return hb_write_atomic(dirfd, name, tmp_name, buf, (size_t)len, 0600, do_fsync);
-}
-
-/* ---- Prometheus textfile ------------------------------------------------- */
-
-int hb_format_metrics(const hb_record *rec, double epoch, double start_seconds, char *buf, size_t size)
-{
-    char labels[HB_AGENT_MAX + HB_RUNTIME_MAX + 32];
-    /* Agent and runtime names are [A-Za-z0-9_-]: nothing to escape. */
-    snprintf(labels, sizeof labels, "{agent=\"%s\",runtime=\"%s\"}",
-             rec->agent, rec->runtime ? rec->runtime : "");
-    int up = strcmp(rec->status, "dead") != 0;
-    int n = snprintf(buf, size,
-        "# HELP mosaic_agent_heartbeat_timestamp_seconds Unix time of the agent's last heartbeat.\n"
-        "# TYPE mosaic_agent_heartbeat_timestamp_seconds gauge\n"
-        "mosaic_agent_heartbeat_timestamp_seconds%s %.3f\n"
-        "# HELP mosaic_agent_heartbeat_interval_seconds Seconds between the agent's heartbeats.\n"
-        "# TYPE mosaic_agent_heartbeat_interval_seconds gauge\n"
-        "mosaic_agent_heartbeat_interval_seconds%s %g\n"
-        "# HELP mosaic_agent_up 1 while the agent process is alive, 0 once it has died.\n"
-        "# TYPE mosaic_agent_up gauge\n"
-        "mosaic_agent_up%s %d\n"
-        "# HELP mosaic_agent_start_time_seconds Unix time the agent process started.\n"
-        "# TYPE mosaic_agent_start_time_seconds gauge\n"
-        "mosaic_agent_start_time_seconds%s %.2f\n",
-        labels, epoch, labels, rec->interval, labels, up, labels, start_seconds);
-    return n < 0 || (size_t)n >= size ? -1 : n;
-}
-
-static int hb_write_metrics(int dirfd, const hb_record *rec, double start_seconds)
-{
-    char buf[2048], tmp_name[HB_AGENT_MAX + 32], name[HB_AGENT_MAX + 32];
-    struct timespec now;
-    clock_gettime(CLOCK_REALTIME, &now);
-    int len = hb_format_metrics(rec, (double)now.tv_sec + now.tv_nsec / 1e9, start_seconds, buf, sizeof buf);
-    if (len < 0) {
-        errno = EOVERFLOW;
-        return -1;
-    }
-    /* node_exporter reads only *.prom, so the temp file is never scraped. */
-    snprintf(name, sizeof name, "mosaic_%s.prom", rec->agent);
-    snprintf(tmp_name, sizeof tmp_name, "mosaic_%s.prom.tmp", rec->agent);
-    return hb_write_atomic(dirfd, name, tmp_name, buf, (size_t)len, 0644, 0);
-}
-
 /* ---- the lock ------------------------------------------------------------ */
-
-static int hb_try_lock(int fd, pid_t *holder)
-{
-    struct flock fl;
-    memset(&fl, 0, sizeof fl);
-    fl.l_type = F_WRLCK;
-    fl.l_whence = SEEK_SET;
-    if (fcntl(fd, F_SETLK, &fl) == 0)
-        return 1;
-    if (errno != EAGAIN && errno != EACCES)
-        return -1;
-    memset(&fl, 0, sizeof fl);
-    fl.l_type = F_WRLCK;
-    fl.l_whence = SEEK_SET;
-    *holder = 0;
-    if (fcntl(fd, F_GETLK, &fl) == 0 && fl.l_type != F_UNLCK)
-        *holder = fl.l_pid;
-    return 0;
-}
 
 /* Take AGENT.hb.lock for the life of the sidecar. A POSIX record lock, not
  * flock(), because F_GETLK names the holder: a running sidecar for the same
@@ -301,7 +25,7 @@ static int hb_take_lock(int dirfd, const char *agent, const char **why)
 {
     char name[HB_AGENT_MAX + 16];
     hb_file_name(name, sizeof name, agent, ".hb.lock");
-    int fd = openat(dirfd, name, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+    int fd = hb_open_lock_file(dirfd, name);
     if (fd < 0) {
         *why = "cannot open the lock file";
         return -1;
@@ -349,12 +73,6 @@ typedef struct hb_state {
     hb_record rec;
 } hb_state;
 
-static void hb_close_quietly(int fd)
-{
-    if (fd >= 0)
-        close(fd);
-}
-
 static void hb_state_close(hb_state *st)
 {
     int err = errno;
@@ -376,7 +94,7 @@ static int hb_reopen_run_dir(hb_state *st)
         return -1;
     char name[HB_AGENT_MAX + 16];
     hb_file_name(name, sizeof name, st->cfg->agent, ".hb.lock");
-    int lockfd = openat(dirfd, name, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+    int lockfd = hb_open_lock_file(dirfd, name);
     pid_t holder;
     if (lockfd < 0 || hb_try_lock(lockfd, &holder) != 1) {
         int err = errno;
@@ -410,63 +128,87 @@ static int hb_beat_now(hb_state *st, const char *status)
     return hb_write_record(st->dirfd, &st->rec, st->cfg->fsync);
 }
 
+/* Beat every interval until the watched process ends or a signal asks us to
+ * stop or hand over. Returns HB_END_DEAD, HB_END_STOPPED or HB_END_REPLACED. */
+static int hb_loop(hb_state *st, hb_watch *watch)
+{
+    const hb_config *cfg = st->cfg;
+    const long long interval_ns = (long long)(cfg->interval * 1e9);
+    long long next_beat = hb_monotonic_ns() + interval_ns;
+    for (;;) {
+        int ended = hb_watch_wait(watch, next_beat - hb_monotonic_ns(), cfg->wait_mask);
+        if (ended == 1)
+            return HB_END_DEAD;
+        if (ended < 0) {
+            if (errno != EINTR) {
+                /* The notifier broke (it should not): keep watching by polling. */
+                hb_watch_close(watch);
+                continue;
+            }
+            int action = cfg->interrupted ? cfg->interrupted(cfg->ctx) : HB_GO_ON;
+            if (action == HB_STOP)
+                return HB_END_STOPPED;
+            if (action == HB_HAND_OVER)
+                return HB_END_REPLACED;
+            continue;
+        }
+        long long now = hb_monotonic_ns();
+        if (now < next_beat)
+            continue;
+        st->rec.seq++;
+        /* A failed beat (disk full, ...) leaves the last good record in place;
+         * the next one tries again, so the sidecar recovers on its own. */
+        if (hb_beat_now(st, "ok") == HB_END_REPLACED)
+            return HB_END_REPLACED;
+        /* Keep to the schedule, but after a stall (SIGSTOP, suspend) start a
+         * fresh one rather than bursting to catch up. */
+        next_beat += interval_ns;
+        if (next_beat <= now)
+            next_beat = now + interval_ns;
+    }
+}
+
 int hb_run(const hb_config *cfg, const char **why)
 {
     const char *dummy;
     if (why == NULL)
         why = &dummy;
     *why = NULL;
+    hb_state st = {.cfg = cfg, .dirfd = -1, .lockfd = -1, .textfile_dirfd = -1};
+    hb_watch watch = {.fd = -1};
+    int end = HB_END_ERROR;
+
     if (!hb_valid_agent_name(cfg->agent) || cfg->pid <= 0
         || !(cfg->interval >= HB_INTERVAL_MIN && cfg->interval <= HB_INTERVAL_MAX)) {
         *why = "invalid arguments";
         errno = EINVAL;
-        return HB_END_ERROR;
+        goto out;
     }
-
     unsigned long long pid_start = 0;
     int found = hb_proc_start_time(cfg->pid, &pid_start);
-    if (found == 0 || (found < 0 && errno == ESRCH)) {
-        *why = "no such process";
-        errno = ESRCH;
-        return HB_END_ERROR;
-    }
+    if (found == 0 || (found < 0 && errno == ESRCH))
+        goto no_such_process;
     if (found < 0 && errno != ENOTSUP) {
         *why = "cannot read the process's start time";
-        return HB_END_ERROR;
+        goto out;
     }
-
-    hb_state st = {.cfg = cfg, .dirfd = -1, .lockfd = -1, .textfile_dirfd = -1};
     if (cfg->textfile_dir != NULL) {
         st.textfile_dirfd = open(cfg->textfile_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
         if (st.textfile_dirfd < 0) {
             *why = "cannot open the textfile dir";
-            return HB_END_ERROR;
+            goto out;
         }
-        st.start_seconds = hb_start_to_unix(pid_start);
+        if (hb_proc_start_seconds(pid_start, &st.start_seconds) != 1)
+            st.start_seconds = 0;   /* the metric says "unknown" */
     }
     st.dirfd = hb_open_run_dir(cfg->run_dir, 1, why);
-    if (st.dirfd < 0) {
-        hb_close_quietly(st.textfile_dirfd);
-        return HB_END_ERROR;
-    }
-
-    hb_watch watch;
-    if (hb_watch_open(&watch, cfg->pid, pid_start, cfg->force_poll) != 0) {
-        hb_watch_close(&watch);
-        hb_state_close(&st);
-        *why = "no such process";
-        errno = ESRCH;
-        return HB_END_ERROR;
-    }
-
+    if (st.dirfd < 0)
+        goto out;
+    if (hb_watch_open(&watch, cfg->pid, pid_start, cfg->force_poll) != 0)
+        goto no_such_process;
     st.lockfd = hb_take_lock(st.dirfd, cfg->agent, why);
-    if (st.lockfd < 0) {
-        int err = errno;
-        hb_watch_close(&watch);
-        hb_state_close(&st);
-        errno = err;
-        return HB_END_ERROR;
-    }
+    if (st.lockfd < 0)
+        goto out;
 
     st.rec.agent = cfg->agent;
     st.rec.runtime = cfg->runtime;
@@ -476,62 +218,24 @@ int hb_run(const hb_config *cfg, const char **why)
     st.rec.interval = cfg->interval;
     st.rec.seq = 1;
     if (hb_beat_now(&st, "ok") != 0) {
-        int err = errno;
         *why = "cannot write the first heartbeat";
-        hb_watch_close(&watch);
-        hb_state_close(&st);
-        errno = err;
-        return HB_END_ERROR;
+        goto out;
     }
     if (cfg->started != NULL)
         cfg->started(cfg->ctx);
 
-    const long long interval_ns = (long long)(cfg->interval * 1e9);
-    long long next_beat = hb_monotonic_ns() + interval_ns;
-    int end = HB_END_DEAD;
-    for (;;) {
-        int ended = hb_watch_wait(&watch, next_beat - hb_monotonic_ns(), cfg->wait_mask);
-        if (ended == 1)
-            break;
-        if (ended < 0) {
-            if (errno != EINTR) {
-                /* The notifier broke (it should not): keep watching by polling. */
-                hb_watch_close(&watch);
-                watch.kind = HB_WATCH_POLL;
-                continue;
-            }
-            int action = cfg->interrupted ? cfg->interrupted(cfg->ctx) : HB_GO_ON;
-            if (action == HB_STOP) {
-                end = HB_END_STOPPED;
-                break;
-            }
-            if (action == HB_HAND_OVER) {
-                end = HB_END_REPLACED;
-                break;
-            }
-            continue;
-        }
-        long long now = hb_monotonic_ns();
-        if (now < next_beat)
-            continue;
-        st.rec.seq++;
-        /* A failed beat (disk full, ...) leaves the last good record in place;
-         * the next one tries again, so the sidecar recovers on its own. */
-        if (hb_beat_now(&st, "ok") == HB_END_REPLACED) {
-            end = HB_END_REPLACED;
-            break;
-        }
-        /* Keep to the schedule, but after a stall (SIGSTOP, suspend) start a
-         * fresh one rather than bursting to catch up. */
-        next_beat += interval_ns;
-        if (next_beat <= now)
-            next_beat = now + interval_ns;
-    }
-
+    end = hb_loop(&st, &watch);
     if (end != HB_END_REPLACED) {
         st.rec.seq++;
         (void)hb_beat_now(&st, end == HB_END_DEAD ? "dead" : "stopped");
     }
+    goto out;
+
+no_such_process:
+    *why = "no such process";
+    errno = ESRCH;
+out:
+    /* The one way out: both keep errno. */
     hb_watch_close(&watch);
     hb_state_close(&st);
     return end;
@@ -579,20 +283,6 @@ static int hb_daemon_interrupted(void *ctx)
 {
     hb_daemon_ctx *d = ctx;
     return d->user->interrupted ? d->user->interrupted(d->user->ctx) : HB_GO_ON;
-}
-
-/* Close every fd from LOWEST up. */
-static void hb_close_from(int lowest)
-{
-#if defined(__linux__) && defined(SYS_close_range)
-    if (syscall(SYS_close_range, (unsigned)lowest, ~0U, 0) == 0)
-        return;
-#endif
-    long max = sysconf(_SC_OPEN_MAX);
-    if (max < 0 || max > 65536)
-        max = 65536;
-    for (int fd = lowest; fd < max; fd++)
-        close(fd);
 }
 
 static void hb_become_daemon(const hb_config *cfg, int report_fd)
@@ -653,15 +343,8 @@ pid_t hb_spawn_daemon(const hb_config *cfg, const char **why)
     static char reason[sizeof ((hb_report *)0)->why];
     *why = NULL;
     int fds[2];
-#if defined(__linux__)
-    if (pipe2(fds, O_CLOEXEC) != 0)
+    if (hb_pipe_cloexec(fds) != 0)
         return -1;
-#else
-    if (pipe(fds) != 0)
-        return -1;
-    fcntl(fds[0], F_SETFD, FD_CLOEXEC);
-    fcntl(fds[1], F_SETFD, FD_CLOEXEC);
-#endif
     pid_t child = fork();
     if (child < 0) {
         int err = errno;

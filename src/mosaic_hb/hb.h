@@ -88,7 +88,7 @@ int hb_valid_agent_name(const char *name);
  * a finite number within [HB_INTERVAL_MIN, HB_INTERVAL_MAX]. */
 int hb_parse_interval(const char *text, double *out);
 
-/* -- processes (platform code lives in hb_platform.h) ------------------- */
+/* -- processes (hb_watch.c; platform code in hb_proc_*.c) ------------- */
 
 /* Start time of PID in a platform unit (Linux: clock ticks since boot,
  * field 22 of /proc/PID/stat; macOS: microseconds since the epoch).

@@ -22,8 +22,11 @@ import math
 import re
 from dataclasses import dataclass, field
 
+# The agent-name rule and the interval bounds: defined once, in C (hb.h).
 from mosaic_hb.rules import AGENT_NAME, INTERVAL_MAX, INTERVAL_MIN
 
+# What a reader accepts; more than the C writer's buffer (RECORD_WRITE_MAX),
+# so that a newer sidecar may add keys.
 RECORD_MAX_BYTES = 4096
 STATUSES = ("ok", "dead", "stopped")
 # A record older than this many of its own intervals is stale: its sidecar

@@ -1,0 +1,76 @@
+/*
+ * macOS: a process's start time comes from proc_pidinfo(PROC_PIDTBSDINFO)
+ * (microseconds since the epoch), and a kqueue with EVFILT_PROC/NOTE_EXIT
+ * wakes the sidecar when the process dies.
+ */
+#include "hb_internal.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <libproc.h>
+#include <signal.h>
+#include <sys/event.h>
+#include <sys/proc.h>        /* SZOMB */
+#include <sys/proc_info.h>
+#include <unistd.h>
+
+int hb_proc_start_time(pid_t pid, unsigned long long *start)
+{
+    struct proc_bsdinfo info;
+    int n = proc_pidinfo(pid, PROC_PIDTBSDINFO, 0, &info, (int)sizeof info);
+    if (n <= 0)
+        return errno == ESRCH || errno == 0 ? 0 : -1;
+    if ((size_t)n < sizeof info) {
+        errno = EPROTO;
+        return -1;
+    }
+    if (info.pbi_status == SZOMB)
+        return 0;
+    *start = (unsigned long long)info.pbi_start_tvsec * 1000000ULL
+             + (unsigned long long)info.pbi_start_tvusec;
+    return 1;
+}
+
+int hb_proc_start_seconds(unsigned long long pid_start, double *out)
+{
+    if (pid_start == 0)
+        return 0;
+    *out = (double)pid_start / 1e6;
+    return 1;
+}
+
+int hb_notifier_open(pid_t pid, int *fd)
+{
+    int kq = kqueue();
+    if (kq < 0)
+        return -1;
+    struct kevent change;
+    EV_SET(&change, pid, EVFILT_PROC, EV_ADD | EV_ONESHOT, NOTE_EXIT, 0, NULL);
+    if (kevent(kq, &change, 1, NULL, 0, NULL) != 0) {
+        int err = errno;
+        close(kq);
+        errno = err;
+        return err == ESRCH ? 0 : -1;
+    }
+    (void)fcntl(kq, F_SETFD, FD_CLOEXEC);
+    *fd = kq;
+    return 1;
+}
+
+int hb_notifier_wait(int fd, long long timeout_ns, const sigset_t *mask)
+{
+    struct kevent event;
+    struct timespec ts = hb_ns_to_timespec(timeout_ns);
+    sigset_t saved;
+    /* No ppoll here: open the signal window just around the wait. */
+    if (mask != NULL)
+        sigprocmask(SIG_SETMASK, mask, &saved);
+    int n = kevent(fd, NULL, 0, &event, 1, &ts);
+    int err = errno;
+    if (mask != NULL)
+        sigprocmask(SIG_SETMASK, &saved, NULL);
+    errno = err;
+    if (n < 0)
+        return -1;
+    return n > 0 ? 1 : 0;
+}

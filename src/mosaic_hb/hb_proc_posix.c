@@ -1,0 +1,44 @@
+/*
+ * Any other POSIX system: no portable way to read a process's start time
+ * and no exit notifier, so the sidecar polls with kill(pid, 0) (hb_watch.c)
+ * and cannot tell a reused pid from the original process.
+ *
+ * The polling itself is not here: it is chosen at run time on every
+ * platform (MOSAIC_HB_WATCH=poll, a Linux without pidfd_open, a notifier
+ * that breaks), so it is compiled everywhere, in hb_watch.c.
+ */
+#include "hb_internal.h"
+
+#include <errno.h>
+
+int hb_proc_start_time(pid_t pid, unsigned long long *start)
+{
+    (void)pid;
+    (void)start;
+    errno = ENOTSUP;
+    return -1;
+}
+
+int hb_proc_start_seconds(unsigned long long pid_start, double *out)
+{
+    (void)pid_start;
+    (void)out;
+    return 0;
+}
+
+int hb_notifier_open(pid_t pid, int *fd)
+{
+    (void)pid;
+    (void)fd;
+    errno = ENOTSUP;
+    return -1;
+}
+
+int hb_notifier_wait(int fd, long long timeout_ns, const sigset_t *mask)
+{
+    (void)fd;
+    (void)timeout_ns;
+    (void)mask;
+    errno = ENOTSUP;
+    return -1;
+}

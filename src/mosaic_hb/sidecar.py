@@ -1,0 +1,78 @@
+"""The plain-Python side of the heartbeat: starting the mosaic-hb executable
+and reading the record it writes. No C is called here except the argument
+checks of the binding, so that the sidecar and Python agree on them."""
+
+from __future__ import annotations
+
+import operator
+import os
+import subprocess
+
+from mosaic_hb._hb import check_interval, valid_agent_name
+from mosaic_hb.record import RECORD_MAX_BYTES, Record, RecordError, parse_record
+
+SIDECAR_NAME = "mosaic-hb"
+
+
+class SidecarError(RuntimeError):
+    """The mosaic-hb sidecar could not be started."""
+
+
+def read(path: str | os.PathLike[str]) -> Record:
+    """Read and parse a heartbeat file. Raises RecordError if it is not a
+    valid record (a symlink, unreadable, too large, malformed), and
+    FileNotFoundError if it does not exist."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK)
+    except FileNotFoundError:
+        raise
+    except OSError as exc:
+        raise RecordError(f"unreadable: {exc.strerror}") from None
+    try:
+        data = os.read(fd, RECORD_MAX_BYTES + 1)
+    except OSError as exc:
+        raise RecordError(f"unreadable: {exc.strerror}") from None
+    finally:
+        os.close(fd)
+    return parse_record(data)
+
+
+def sidecar_path() -> str:
+    """The mosaic-hb executable shipped inside this installed package."""
+    return os.path.join(os.path.dirname(os.path.abspath(__file__)), SIDECAR_NAME)
+
+
+def spawn(agent: str, pid: int, run_dir: str | os.PathLike[str], interval: float = 15.0, *,
+          fsync: bool = False, runtime: str | None = None,
+          textfile_dir: str | os.PathLike[str] | None = None, timeout: float = 10.0) -> int:
+    """Start a detached mosaic-hb sidecar watching PID and return its pid.
+
+    Returns once the sidecar holds its lock and has written its first beat.
+    A running sidecar for the same AGENT is replaced. TEXTFILE_DIR (default:
+    $MOSAIC_TEXTFILE_DIR, read by the sidecar) adds a Prometheus textfile.
+    Raises SidecarError with the sidecar's one-line reason if it could not
+    start."""
+    pid = operator.index(pid)  # as the C int it was when spawn() lived in the binding
+    if not -2**31 <= pid < 2**31:
+        raise OverflowError("value too large to convert to int")
+    if not valid_agent_name(agent):
+        raise ValueError(f"invalid agent name {agent!r}")
+    seconds = check_interval(interval)
+    argv = [sidecar_path(), agent, str(pid), "--run-dir", os.fspath(run_dir),
+            "--interval", repr(seconds)]
+    if runtime is not None:
+        argv += ["--runtime", runtime]
+    if textfile_dir is not None:
+        argv += ["--textfile-dir", os.fspath(textfile_dir)]
+    if fsync:
+        argv.append("--fsync")
+    try:
+        done = subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True,
+                              timeout=timeout, check=False)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise SidecarError(f"cannot run {argv[0]}: {exc}") from None
+    if done.returncode != 0:
+        lines = done.stderr.decode(errors="replace").strip().splitlines()
+        reason = lines[-1] if lines else f"exit status {done.returncode}"
+        raise SidecarError(reason.removeprefix("mosaic-hb: "))
+    return int(done.stdout.strip())
