@@ -8,7 +8,9 @@ import sys
 import mosaic_hb
 
 from mosaic_launch import cli
-from tests.test_launch_support import SLEEPER, mosaic, one_line_error, run_mosaic, settle
+from tests.support.agents import SLEEPER
+from tests.support.run import MODULE, SCRIPT, mosaic, mosaic_proc, one_line_error
+from tests.support.wait import settle
 
 
 def test_version():
@@ -27,9 +29,9 @@ def test_help_lists_the_commands():
 
 
 def test_python_dash_m_and_the_console_script_agree():
-    done = run_mosaic("--version")
+    done = mosaic_proc("--version", via=MODULE)
     assert (done.returncode, done.stdout) == (0, f"mosaic {mosaic_hb.__version__}\n")
-    script = subprocess.run(["mosaic", "--version"], capture_output=True, text=True, timeout=30)
+    script = mosaic_proc("--version", via=SCRIPT)
     assert script.stdout == done.stdout
 
 
@@ -57,11 +59,10 @@ def test_launch_and_stop_through_the_real_script(tmux, run_dir):
 
 def _launch_and_stop(tmux, run_dir):
     args = ["--socket", tmux.socket_name, "--run-dir", str(run_dir)]
-    done = subprocess.run(["mosaic", "launch", "real", *args, "--interval", "0.2", "--command", SLEEPER],
-                          capture_output=True, text=True, timeout=30, stdin=subprocess.DEVNULL)
+    done = mosaic_proc("launch", "real", *args, "--interval", "0.2", "--command", SLEEPER, via=SCRIPT)
     assert done.returncode == 0, done.stderr
     assert done.stdout.startswith("launched real: pane pid ")
-    stop = subprocess.run(["mosaic", "stop", "real", *args], capture_output=True, text=True, timeout=30)
+    stop = mosaic_proc("stop", "real", *args, via=SCRIPT)
     assert stop.returncode == 0, stop.stderr
     assert stop.stdout.endswith("heartbeat: stopped\n")
     assert mosaic_hb.read(run_dir / "real.hb").status == "stopped"

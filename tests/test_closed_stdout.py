@@ -8,11 +8,10 @@ import json
 import os
 import shlex
 import subprocess
-import sys
 
 import pytest
 
-from tests.helpers import run_mosaic
+from tests.support.run import mosaic_argv, mosaic_proc
 
 NAMES = [f"pipe{i}" for i in range(10)]
 
@@ -28,7 +27,7 @@ def fleet_file(tmp_path, tmux, run_dir):
 
 
 def mosaic_words(*args) -> str:
-    return shlex.join([sys.executable, "-m", "mosaic_launch", *map(os.fspath, args)])
+    return shlex.join(mosaic_argv(*args))
 
 
 def through_head(*args) -> subprocess.CompletedProcess:
@@ -44,7 +43,7 @@ def with_closed_stdout(*args) -> subprocess.CompletedProcess:
     read_end, write_end = os.pipe()
     os.close(read_end)
     try:
-        return subprocess.run([sys.executable, "-m", "mosaic_launch", *map(os.fspath, args)],
+        return subprocess.run(mosaic_argv(*args),
                               stdout=write_end, stderr=subprocess.PIPE, text=True, timeout=120,
                               stdin=subprocess.DEVNULL)
     finally:
@@ -52,7 +51,7 @@ def with_closed_stdout(*args) -> subprocess.CompletedProcess:
 
 
 def agents(tmux, run_dir) -> dict[str, dict]:
-    done = run_mosaic("fleet", "ps", "--json", "--socket", tmux.socket_name, "--run-dir", run_dir)
+    done = mosaic_proc("fleet", "ps", "--json", "--socket", tmux.socket_name, "--run-dir", run_dir)
     return {row["name"]: row for row in json.loads(done.stdout)["agents"]}
 
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 from mosaic_launch import tmux as tmux_mod
-from tests.helpers import run_mosaic
+from tests.support.run import mosaic_proc
 
 
 def padded_args(total: int) -> list[str]:
@@ -35,7 +35,7 @@ def test_the_limit_is_tmux_s_own(tmux):
 
 def test_launch_of_a_command_too_long_for_tmux_is_exit_2(tmux, run_dir, tmp_path):
     workdir = tmp_path / "never"
-    done = run_mosaic("launch", "big", "--socket", tmux.socket_name, "--run-dir", run_dir,
+    done = mosaic_proc("launch", "big", "--socket", tmux.socket_name, "--run-dir", run_dir,
                       "--workdir", workdir, "--command", "echo " + "x" * 17000)
     assert done.returncode == 2, done.stderr
     assert done.stderr.startswith("mosaic: error: the command of big is too long for tmux")
@@ -44,7 +44,7 @@ def test_launch_of_a_command_too_long_for_tmux_is_exit_2(tmux, run_dir, tmp_path
 
 
 def test_env_counts_too(tmux, run_dir):
-    done = run_mosaic("launch", "big", "--socket", tmux.socket_name, "--run-dir", run_dir,
+    done = mosaic_proc("launch", "big", "--socket", tmux.socket_name, "--run-dir", run_dir,
                       "--command", "sleep 1000", "--env", "HUGE=" + "y" * 17000)
     assert done.returncode == 2 and "too long for tmux" in done.stderr, done.stderr
     assert tmux.server_pid() is None
@@ -57,7 +57,7 @@ def test_fleet_up_with_one_command_too_long_launches_nothing(tmux, run_dir, tmp_
         '[[agent]]\nname = "small"\ncommand = "sleep 1000"\n'
         f'[[agent]]\nname = "big"\ncommand = "echo {"x" * 17000}"\n'
         '[[agent]]\nname = "tiny"\ncommand = "sleep 1000"\n')
-    done = run_mosaic("fleet", "up", "-f", fleet)
+    done = mosaic_proc("fleet", "up", "-f", fleet)
     assert done.returncode == 2, (done.stdout, done.stderr)
     assert "big" in done.stderr and "too long for tmux" in done.stderr
     assert done.stdout == ""
@@ -71,7 +71,7 @@ def test_fleet_up_with_one_workdir_that_cannot_be_created_launches_nothing(tmux,
         f'socket = "{tmux.socket_name}"\nrun_dir = "{run_dir}"\n'
         '[[agent]]\nname = "fine"\ncommand = "sleep 1000"\n'
         f'[[agent]]\nname = "blocked"\ncommand = "sleep 1000"\nworkdir = "{tmp_path / "afile" / "sub"}"\n')
-    done = run_mosaic("fleet", "up", "-f", fleet)
+    done = mosaic_proc("fleet", "up", "-f", fleet)
     assert done.returncode == 2, (done.stdout, done.stderr)
     assert "blocked" in done.stderr or "afile" in done.stderr
     assert tmux.server_pid() is None

@@ -11,7 +11,7 @@ import pytest
 from mosaic_launch.fleet import file as fleet_file
 from mosaic_launch.errors import UsageError
 from mosaic_launch.fleet.file import FleetFileError
-from tests.test_fleet_support import mosaic, one_line_error
+from tests.support.run import mosaic, one_line_error
 
 GOOD = """\
 # a comment

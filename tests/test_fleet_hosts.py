@@ -26,30 +26,15 @@ import pytest
 from mosaic_launch.fleet import hosts as fleet_hosts
 from mosaic_launch.fleet import render
 from mosaic_launch.errors import UsageError
-from tests.helpers import wait_for
+from tests.support.run import mosaic_proc
+from tests.support.services import SSH, SSH_KEYGEN, SSHD, Sshd, free_port
+from tests.support.wait import wait_for
 
-SSH = shutil.which("ssh")
-SSH_KEYGEN = shutil.which("ssh-keygen")
-SSHD = shutil.which("sshd", path=os.pathsep.join([os.environ.get("PATH", ""), "/usr/sbin", "/sbin"]))
 needs_ssh = pytest.mark.skipif(SSH is None, reason="ssh is not installed (apt-get install openssh-client)")
 needs_sshd = pytest.mark.skipif(
     None in (SSH, SSH_KEYGEN, SSHD),
     reason="sshd, ssh or ssh-keygen is not installed (apt-get install openssh-server openssh-client)",
 )
-
-START_TIMEOUT = 20.0
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def mosaic(*args, env=None) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "mosaic_launch", *map(str, args)], capture_output=True,
-                          text=True, timeout=60, stdin=subprocess.DEVNULL, env=env)
-
 
 # ---- parsing and quoting: no ssh needed ----------------------------------------
 
@@ -210,91 +195,6 @@ def test_a_silent_host_meets_the_deadline_and_hosts_run_in_parallel():
 # ---- against a real sshd -------------------------------------------------------------
 
 
-class Sshd:
-    """sshd -D on 127.0.0.1, a free port, keys and config in DIR."""
-
-    def __init__(self, directory: Path, user: str):
-        self.dir = directory
-        self.user = user
-        self.port = 0
-        self.proc: subprocess.Popen | None = None
-        self.client_config = directory / "ssh_config"
-        self.log = directory / "sshd.log"
-
-    def spec(self, user: str | None = "default") -> str:
-        user = self.user if user == "default" else user
-        return f"{user}@127.0.0.1:{self.port}" if user else f"127.0.0.1:{self.port}"
-
-    def start(self, session_env: dict[str, str]) -> "Sshd":
-        d = self.dir
-        for key in ("host_key", "client_key"):
-            subprocess.run([SSH_KEYGEN, "-q", "-t", "ed25519", "-N", "", "-C", "mosaic-test",
-                            "-f", str(d / key)],
-                           check=True, capture_output=True, timeout=30, stdin=subprocess.DEVNULL)
-        shutil.copyfile(d / "client_key.pub", d / "authorized_keys")
-        # sshd's privilege separation needs this directory (systemd makes it
-        # for the packaged service; a container may not have it).
-        os.makedirs("/run/sshd", mode=0o755, exist_ok=True)
-        setenv = " ".join(f'"{k}={v}"' for k, v in session_env.items())
-        for _ in range(3):  # a free port can be taken between probing and binding
-            self.port = free_port()
-            (d / "sshd_config").write_text("\n".join([
-                f"Port {self.port}",
-                "ListenAddress 127.0.0.1",
-                f"HostKey {d / 'host_key'}",
-                f"AuthorizedKeysFile {d / 'authorized_keys'}",
-                f"PidFile {d / 'sshd.pid'}",
-                "StrictModes no",
-                "UsePAM no",
-                "PermitRootLogin yes",
-                "PubkeyAuthentication yes",
-                "PasswordAuthentication no",
-                "KbdInteractiveAuthentication no",
-                "X11Forwarding no",
-                "PrintMotd no",
-                f"SetEnv {setenv}",
-                "",
-            ]))
-            host_key = (d / "host_key.pub").read_text().split()
-            (d / "known_hosts").write_text(f"[127.0.0.1]:{self.port} {host_key[0]} {host_key[1]}\n")
-            self.client_config.write_text("\n".join([
-                "Host *",
-                f"  IdentityFile {d / 'client_key'}",
-                "  IdentitiesOnly yes",
-                f"  UserKnownHostsFile {d / 'known_hosts'}",
-                "  StrictHostKeyChecking yes",
-                "",
-            ]))
-            with open(self.log, "ab") as log:
-                self.proc = subprocess.Popen([SSHD, "-D", "-e", "-f", str(d / "sshd_config")],
-                                             stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT)
-            if wait_for(self._ready, START_TIMEOUT, "sshd to listen") == "up":
-                return self
-            self.proc.wait()
-            if b"Address already in use" not in self.log.read_bytes():
-                break
-        raise AssertionError(f"sshd exited with status {self.proc.returncode}:\n{self.log.read_text()}")
-
-    def _ready(self) -> str | None:
-        if self.proc.poll() is not None:
-            return "exited"
-        try:
-            with socket.create_connection(("127.0.0.1", self.port), timeout=2) as conn:
-                return "up" if conn.recv(64).startswith(b"SSH-2.0-") else None
-        except OSError:
-            return None
-
-    def stop(self) -> None:
-        if self.proc is None or self.proc.poll() is not None:
-            return
-        self.proc.send_signal(signal.SIGTERM)
-        try:
-            self.proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait(timeout=10)
-
-
 def _scripts_dir() -> str:
     """Where pip put the `mosaic` console script of this Python."""
     scripts = sysconfig.get_path("scripts")
@@ -314,7 +214,6 @@ def sshd(tmp_path, home, monkeypatch):
                     "(apt-get install openssh-server openssh-client)")
     directory = tmp_path / "sshd"
     directory.mkdir()
-    server = Sshd(directory, pwd.getpwuid(os.geteuid()).pw_name)
     session_env = {
         "PATH": os.pathsep.join([_scripts_dir(), "/usr/local/bin", "/usr/bin", "/bin"]),
         "HOME": str(home),
@@ -324,8 +223,9 @@ def sshd(tmp_path, home, monkeypatch):
         # As if the host's shell set it too: the remote ps must not fan out.
         "MOSAIC_FLEET_HOSTS": "no-such-host.invalid",
     }
+    server = Sshd(directory, pwd.getpwuid(os.geteuid()).pw_name, session_env)
     try:
-        server.start(session_env)
+        server.start()
         monkeypatch.setenv("MOSAIC_SSH_CONFIG", str(server.client_config))
         yield server
     finally:
@@ -335,7 +235,7 @@ def sshd(tmp_path, home, monkeypatch):
 @pytest.fixture
 def agent(tmux, run_dir):
     """One agent, launched for real on this host."""
-    done = mosaic("launch", "remote-1", "--socket", tmux.socket_name, "--run-dir", run_dir,
+    done = mosaic_proc("launch", "remote-1", "--socket", tmux.socket_name, "--run-dir", run_dir,
                   "--command", "sleep 300", "--interval", "0.5", "--json")
     assert done.returncode == 0, done.stderr
     return json.loads(done.stdout)
@@ -436,7 +336,7 @@ def test_cli_merges_hosts_with_a_host_column(sshd, tmux, run_dir, agent):
     dead_port = free_port()
     unreachable = f"127.0.0.1:{dead_port}"
     started = time.monotonic()
-    done = mosaic("fleet", "ps", "--host", sshd.spec(), "--host", unreachable,
+    done = mosaic_proc("fleet", "ps", "--host", sshd.spec(), "--host", unreachable,
                   "--socket", tmux.socket_name, "--run-dir", run_dir)
     assert time.monotonic() - started < 25
     assert done.returncode == 0, done.stderr
@@ -449,18 +349,18 @@ def test_cli_merges_hosts_with_a_host_column(sshd, tmux, run_dir, agent):
 
 def test_cli_check_covers_every_host(sshd, tmux, run_dir, agent):
     common = ["--socket", tmux.socket_name, "--run-dir", run_dir, "--check"]
-    assert mosaic("fleet", "ps", "--host", sshd.spec(), *common).returncode == 0
+    assert mosaic_proc("fleet", "ps", "--host", sshd.spec(), *common).returncode == 0
     unreachable = f"127.0.0.1:{free_port()}"
-    assert mosaic("fleet", "ps", "--host", sshd.spec(), "--host", unreachable, *common).returncode == 1
+    assert mosaic_proc("fleet", "ps", "--host", sshd.spec(), "--host", unreachable, *common).returncode == 1
     os.kill(agent["pane_pid"], signal.SIGKILL)
-    wait_for(lambda: mosaic("fleet", "ps", "--host", sshd.spec(), *common).returncode == 1, 20,
+    wait_for(lambda: mosaic_proc("fleet", "ps", "--host", sshd.spec(), *common).returncode == 1, 20,
              "--check to fail on the dead agent")
 
 
 def test_cli_hosts_from_the_environment_as_json(sshd, tmux, run_dir, agent):
     unreachable = f"127.0.0.1:{free_port()}"
     env = dict(os.environ, MOSAIC_FLEET_HOSTS=f"{sshd.spec()}, {unreachable}")
-    done = mosaic("fleet", "ps", "--json", "--socket", tmux.socket_name, "--run-dir", run_dir, env=env)
+    done = mosaic_proc("fleet", "ps", "--json", "--socket", tmux.socket_name, "--run-dir", run_dir, env=env)
     assert done.returncode == 0, done.stderr
     document = json.loads(done.stdout)
     assert [(h["host"], h["error"] is None) for h in document["hosts"]] == [(sshd.spec(), True),
@@ -470,8 +370,8 @@ def test_cli_hosts_from_the_environment_as_json(sshd, tmux, run_dir, agent):
 
 
 def test_cli_rejects_a_bad_host_before_any_ssh():
-    done = mosaic("fleet", "ps", "--host", "web1;touch x")
+    done = mosaic_proc("fleet", "ps", "--host", "web1;touch x")
     assert done.returncode == 2
     assert done.stderr.startswith("mosaic: error: invalid host 'web1;touch x'")
-    done = mosaic("fleet", "ps", env=dict(os.environ, MOSAIC_FLEET_HOSTS="-oProxyCommand=sh"))
+    done = mosaic_proc("fleet", "ps", env=dict(os.environ, MOSAIC_FLEET_HOSTS="-oProxyCommand=sh"))
     assert done.returncode == 2 and "MOSAIC_FLEET_HOSTS" in done.stderr

@@ -10,7 +10,6 @@ import pty
 import select
 import signal
 import subprocess
-import sys
 import time
 
 import mosaic_hb
@@ -19,19 +18,12 @@ import pytest
 from mosaic_launch.fleet import render
 from mosaic_launch.fleet import status as fleet_status
 from mosaic_launch import tmux as tmux_mod
-from tests.helpers import pid_exists, record_with, wait_for
-from tests.test_fleet_support import (
-    SLEEPER,
-    mosaic,
-    new_session,
-    one_line_error,
-    ps,
-    row_of,
-    row_with,
-    rows,
-    run_mosaic,
-    start_agent,
-)
+from tests.support.agents import ps, row_of, row_with, rows, start_agent
+from tests.support.hb import record_with
+from tests.support.procs import pid_exists
+from tests.support.run import mosaic, mosaic_argv, mosaic_proc, one_line_error
+from tests.support.tmux import SLEEPER_ARGV, new_session
+from tests.support.wait import wait_for
 
 ROW_KEYS = {
     "name", "host", "runtime", "pane", "exit_status", "exit_signal", "heartbeat", "detail", "healthy",
@@ -110,7 +102,7 @@ def test_dead_with_exit_status(tmux, run_dir):
 
 def test_dead_by_pid_reuse(run_dir, tmux, spawn_process):
     """A live process whose start time is not the record's: not our agent."""
-    proc = spawn_process(list(SLEEPER))
+    proc = spawn_process(list(SLEEPER_ARGV))
     start = mosaic_hb.proc_start_time(proc.pid)
     assert start
     mosaic_hb.beat("reused", proc.pid, run_dir, interval=60, pid_start=start + 1)
@@ -147,7 +139,7 @@ def test_missing_record(tmux, run_dir):
 
 
 def test_record_without_session_has_pane_gone(tmux, run_dir, spawn_process):
-    proc = spawn_process(list(SLEEPER))
+    proc = spawn_process(list(SLEEPER_ARGV))
     mosaic_hb.beat("orphan", proc.pid, run_dir, interval=60)
     row = row_of(tmux, run_dir, "orphan")
     assert (row["heartbeat"], row["pane"], row["healthy"]) == ("ok", "gone", False)
@@ -155,8 +147,8 @@ def test_record_without_session_has_pane_gone(tmux, run_dir, spawn_process):
 
 def test_the_first_pane_is_the_agents(tmux, run_dir):
     pane_pid, _ = start_agent(tmux, run_dir, "split")
-    tmux.cmd("split-window", "-d", "-t", "=split:", *SLEEPER)
-    tmux.cmd("new-window", "-d", "-t", "=split:", *SLEEPER)
+    tmux.cmd("split-window", "-d", "-t", "=split:", *SLEEPER_ARGV)
+    tmux.cmd("new-window", "-d", "-t", "=split:", *SLEEPER_ARGV)
     panes = [p for p in tmux_mod.list_panes(tmux.socket_name) if p.session == "split"]
     assert len(panes) == 3 and panes[0].pid == pane_pid
     (row,) = ps(tmux, run_dir)["agents"]
@@ -434,7 +426,7 @@ def test_real_process_on_a_terminal_colours_unless_no_color(tmux, run_dir, no_co
         env["NO_COLOR"] = no_color
     master, slave = pty.openpty()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "mosaic_launch", "fleet", "ps", "--socket", tmux.socket_name, "--run-dir", str(run_dir)],
+        mosaic_argv("fleet", "ps", "--socket", tmux.socket_name, "--run-dir", str(run_dir)),
         stdin=subprocess.DEVNULL, stdout=slave, stderr=slave, env=env,
     )
     os.close(slave)
@@ -452,21 +444,21 @@ def test_real_process_on_a_terminal_colours_unless_no_color(tmux, run_dir, no_co
 
 def test_real_process_json_and_check(tmux, run_dir):
     start_agent(tmux, run_dir, "proc")
-    done = run_mosaic("fleet", "ps", "--json", "--check", "--socket", tmux.socket_name, "--run-dir", run_dir)
+    done = mosaic_proc("fleet", "ps", "--json", "--check", "--socket", tmux.socket_name, "--run-dir", run_dir)
     assert done.returncode == 0, done.stderr
     assert rows(json.loads(done.stdout))["proc"]["heartbeat"] == "ok"
     new_session(tmux, "unwatched")
-    done = run_mosaic("fleet", "ps", "--check", "--socket", tmux.socket_name, "--run-dir", run_dir)
+    done = mosaic_proc("fleet", "ps", "--check", "--socket", tmux.socket_name, "--run-dir", run_dir)
     assert done.returncode == 1 and "unwatched" in done.stdout and done.stderr == ""
-    done = run_mosaic("fleet", "ps", "--stale-after", "nan", "--socket", tmux.socket_name)
+    done = mosaic_proc("fleet", "ps", "--stale-after", "nan", "--socket", tmux.socket_name)
     assert done.returncode == 2 and done.stderr.startswith("mosaic: error: ") and done.stderr.count("\n") == 1
 
 
 def test_watch_refreshes_until_interrupted(tmux, run_dir):
     start_agent(tmux, run_dir, "watched")
     proc = subprocess.Popen(
-        [sys.executable, "-m", "mosaic_launch", "fleet", "ps", "--watch", "0.1", "--json",
-         "--socket", tmux.socket_name, "--run-dir", str(run_dir)],
+        mosaic_argv("fleet", "ps", "--watch", "0.1", "--json",
+                    "--socket", tmux.socket_name, "--run-dir", str(run_dir)),
         stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )
     try:
@@ -487,8 +479,8 @@ def test_watch_on_a_terminal_redraws_in_place(tmux, run_dir):
     start_agent(tmux, run_dir, "screen")
     master, slave = pty.openpty()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "mosaic_launch", "fleet", "ps", "--watch", "0.1",
-         "--socket", tmux.socket_name, "--run-dir", str(run_dir)],
+        mosaic_argv("fleet", "ps", "--watch", "0.1",
+                    "--socket", tmux.socket_name, "--run-dir", str(run_dir)),
         stdin=subprocess.DEVNULL, stdout=slave, stderr=slave, env={**os.environ, "TERM": "xterm"},
     )
     os.close(slave)
@@ -545,7 +537,7 @@ def test_without_tmux_the_records_are_still_shown(run_dir, spawn_process, monkey
     from mosaic_launch.fleet import snapshot as fleet
 
     monkeypatch.setattr(fleet, "_warned_no_tmux", [])
-    proc = spawn_process(list(SLEEPER))
+    proc = spawn_process(list(SLEEPER_ARGV))
     mosaic_hb.beat("notmux", proc.pid, run_dir, interval=60)
     result = mosaic("fleet", "ps", "--json", "--run-dir", run_dir, env={"PATH": str(run_dir)})
     assert result.exit_code == 0

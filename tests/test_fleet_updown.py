@@ -11,8 +11,12 @@ import pytest
 from mosaic_launch import launch as launcher
 from mosaic_launch import tmux as tmux_mod
 from mosaic_launch.errors import MosaicError
-from tests.helpers import pid_exists, record_with, wait_for
-from tests.test_fleet_support import mosaic, new_session, one_line_error, ps, rows, run_mosaic
+from tests.support.agents import ps, rows
+from tests.support.hb import record_with
+from tests.support.procs import pid_exists
+from tests.support.run import mosaic, mosaic_proc, one_line_error
+from tests.support.tmux import new_session, sessions
+from tests.support.wait import wait_for
 
 
 def fleet_toml(tmux, run_dir, names=("alpha", "beta", "gamma"), interval=2, extra="") -> str:
@@ -42,11 +46,6 @@ def outcomes(result) -> dict[str, str]:
         if sep and not line.startswith("fleet "):
             found[name] = rest.split(" (")[0]
     return found
-
-
-def sessions(tmux) -> list[str]:
-    done = tmux.cmd("list-sessions", "-F", "#{session_name}", check=False)
-    return sorted(done.stdout.split("\n")[:-1]) if done.returncode == 0 else []
 
 
 def test_up_launches_every_agent_and_nothing_the_second_time(tmux, run_dir, fleet_file, tmp_path):
@@ -179,10 +178,10 @@ def test_real_process_with_the_default_file(tmux, run_dir, home):
     config = home / ".config" / "mosaic"
     config.mkdir(parents=True)
     (config / "fleet.toml").write_text(fleet_toml(tmux, run_dir, names=("solo",)))
-    done = run_mosaic("fleet", "up")
+    done = mosaic_proc("fleet", "up")
     assert done.returncode == 0, done.stderr
     assert done.stdout.startswith("solo: launched (pane pid ")
-    done = run_mosaic("fleet", "up")
+    done = mosaic_proc("fleet", "up")
     assert done.returncode == 0 and done.stdout.startswith("solo: already running")
-    done = run_mosaic("fleet", "down")
+    done = mosaic_proc("fleet", "down")
     assert done.returncode == 0 and done.stdout.startswith("solo: stopped"), done.stdout + done.stderr

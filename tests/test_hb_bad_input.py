@@ -6,7 +6,7 @@ import os
 
 import pytest
 
-from tests.helpers import sidecar
+from tests.support.hb import sidecar
 
 BAD_NAMES = ["a.b", "a:b", "a/b", "..", "a b", "a\nb", "caf\u00e9", "-lead", "x" * 65, "_lead", ""]
 BAD_INTERVALS = ["0", "-1", "abc", "nan", "inf", "1e9", "0.01", "86401", "", " 5", "5s"]

@@ -14,7 +14,9 @@ import psutil
 import pytest
 
 import mosaic_hb
-from tests.helpers import pid_exists, read_record, record_with, sidecar, wait_for
+from tests.support.hb import read_record, record_with, sidecar
+from tests.support.procs import pid_exists
+from tests.support.wait import wait_for
 
 BEAT = "0.05"
 GENEROUS = 5.0  # seconds; bounds for events that normally take milliseconds

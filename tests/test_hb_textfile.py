@@ -8,7 +8,8 @@ import stat
 import time
 
 import mosaic_hb
-from tests.helpers import record_with, sidecar, wait_for
+from tests.support.hb import record_with, sidecar
+from tests.support.wait import wait_for
 
 SAMPLE = re.compile(r'^(mosaic_agent_[a-z_]+)\{agent="([^"]*)",runtime="([^"]*)"\} (\S+)$')
 

@@ -20,29 +20,19 @@ from mosaic_launch import settings as settings_env
 from mosaic_launch import launch as launcher
 from mosaic_launch import shellcmd
 from mosaic_launch import tmux as tmux_mod
-from tests.helpers import read_record, record_with, wait_for
-from tests.test_launch_support import (
-    SLEEPER,
-    cmdline_of,
-    cwd_of,
-    environ_of,
-    find_files,
-    launch,
-    mosaic,
-    py_command,
-    server_running,
-    sessions,
-    settle,
-    sidecars,
-    write_script,
-)
+from tests.support.agents import SLEEPER, launch
+from tests.support.hb import read_record, record_with, sidecars
+from tests.support.procs import cmdline_of, cwd_of, environ_of, py_command, write_script
+from tests.support.run import mosaic, mosaic_argv
+from tests.support.tmux import server_running, sessions
+from tests.support.wait import wait_for
+
+# Every test here runs against a tmux server; see support.wait.settle.
+pytestmark = pytest.mark.usefixtures("settled")
 
 
-@pytest.fixture(autouse=True)
-def _settled(tmux):
-    """Every test here runs against a tmux server; see settle."""
-    yield
-    settle(tmux)
+def find_files(root: Path, pattern: str) -> list[Path]:
+    return [p for p in root.rglob(pattern)] if root.exists() else []
 
 
 def panes_of(tmux, name):
@@ -355,8 +345,8 @@ def test_concurrent_launches_give_one_session_and_one_sidecar(tmux, run_dir):
 
 
 def test_concurrent_cli_processes(tmux, run_dir):
-    argv = [sys.executable, "-m", "mosaic_launch", "launch", "clirace", "--socket", tmux.socket_name,
-            "--run-dir", str(run_dir), "--interval", "0.2", "--command", SLEEPER]
+    argv = mosaic_argv("launch", "clirace", "--socket", tmux.socket_name,
+                       "--run-dir", str(run_dir), "--interval", "0.2", "--command", SLEEPER)
     procs = [subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                               stdin=subprocess.DEVNULL) for _ in range(2)]
     outputs = [p.communicate(timeout=30) for p in procs]
@@ -570,8 +560,7 @@ def test_attach_through_a_real_terminal(tmux, run_dir):
     launch(tmux, run_dir, "look")
     master, slave = pty.openpty()
     env = {**os.environ, "TERM": "xterm"}
-    proc = subprocess.Popen([sys.executable, "-m", "mosaic_launch", "attach", "look",
-                             "--socket", tmux.socket_name],
+    proc = subprocess.Popen(mosaic_argv("attach", "look", "--socket", tmux.socket_name),
                             stdin=slave, stdout=slave, stderr=slave, env=env, start_new_session=True)
     os.close(slave)
     drained = threading.Thread(target=_drain, args=(master,), daemon=True)

@@ -8,7 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from tests.test_launch_support import SLEEPER, mosaic, one_line_error, run_mosaic, server_running, settle
+from tests.support.agents import SLEEPER
+from tests.support.run import mosaic, mosaic_proc, one_line_error
+from tests.support.tmux import server_running
+from tests.support.wait import settle
 
 ENV_VARS = [
     "MOSAIC_AGENT_NAME", "MOSAIC_TMUX_SOCKET", "MOSAIC_AGENT_RUNTIME", "MOSAIC_AGENT_WORKDIR",
@@ -198,7 +201,7 @@ def test_tmux_not_installed_is_127_with_an_install_hint(attempt, tmp_path):
 def test_tmux_not_installed_through_the_real_script(tmux, tmp_path, run_dir):
     empty = tmp_path / "empty-bin"
     empty.mkdir()
-    done = run_mosaic("launch", "agent", "--socket", tmux.socket_name, "--run-dir", run_dir,
+    done = mosaic_proc("launch", "agent", "--socket", tmux.socket_name, "--run-dir", run_dir,
                       env={**os.environ, "PATH": str(empty)})
     assert done.returncode == 127
     assert done.stderr.startswith("mosaic: error: tmux not found on PATH")
@@ -206,7 +209,7 @@ def test_tmux_not_installed_through_the_real_script(tmux, tmp_path, run_dir):
 
 
 def test_bad_input_through_the_real_script_is_one_line(tmux):
-    done = run_mosaic("launch", "--socket", tmux.socket_name, "--", "bad name")
+    done = mosaic_proc("launch", "--socket", tmux.socket_name, "--", "bad name")
     assert done.returncode == 2
     assert done.stderr.count("\n") == 1 and done.stderr.startswith("mosaic: error: invalid agent name")
     assert "Traceback" not in done.stderr

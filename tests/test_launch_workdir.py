@@ -11,11 +11,11 @@ import os
 
 import pytest
 
-from tests.helpers import run_mosaic
+from tests.support.run import mosaic_proc
 
 
 def refused(tmux, run_dir, workdir) -> str:
-    done = run_mosaic("launch", "wd", "--socket", tmux.socket_name, "--run-dir", run_dir,
+    done = mosaic_proc("launch", "wd", "--socket", tmux.socket_name, "--run-dir", run_dir,
                       "--command", "sleep 1000", "--workdir", workdir)
     assert done.returncode == 2, (done.returncode, done.stdout, done.stderr)
     lines = done.stderr.splitlines()

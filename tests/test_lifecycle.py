@@ -14,7 +14,8 @@ import mosaic_hb
 import psutil
 
 from mosaic_launch.fleet import status
-from tests.helpers import run_mosaic, wait_for
+from tests.support.run import mosaic_proc
+from tests.support.wait import wait_for
 
 
 def where(tmux, run_dir):
@@ -22,14 +23,14 @@ def where(tmux, run_dir):
 
 
 def launch(tmux, run_dir, name, interval="15"):
-    done = run_mosaic("launch", name, "--command", "sleep 1000", "--interval", interval, "--json",
+    done = mosaic_proc("launch", name, "--command", "sleep 1000", "--interval", interval, "--json",
                       *where(tmux, run_dir))
     assert done.returncode == 0, done.stderr
     return json.loads(done.stdout)
 
 
 def ps(tmux, run_dir, *args, code=0):
-    done = run_mosaic("fleet", "ps", *args, *where(tmux, run_dir))
+    done = mosaic_proc("fleet", "ps", *args, *where(tmux, run_dir))
     assert done.returncode == code, (done.returncode, done.stdout, done.stderr)
     assert "Traceback" not in done.stderr
     return done
@@ -50,7 +51,7 @@ def gone(pid: int) -> bool:
 def test_a_deliberate_stop_is_hidden_and_never_a_problem(tmux, run_dir):
     launch(tmux, run_dir, "keep")
     launch(tmux, run_dir, "done")
-    assert run_mosaic("stop", "done", *where(tmux, run_dir)).returncode == 0
+    assert mosaic_proc("stop", "done", *where(tmux, run_dir)).returncode == 0
 
     assert set(ps_rows(tmux, run_dir)) == {"keep"}
     text = ps(tmux, run_dir, "--check").stdout
@@ -62,7 +63,7 @@ def test_a_deliberate_stop_is_hidden_and_never_a_problem(tmux, run_dir):
     assert rows["done"]["detail"].startswith("stopped by ")
     ps(tmux, run_dir, "--all", "--check")  # listed, and still not a problem
 
-    assert run_mosaic("stop", "keep", *where(tmux, run_dir)).returncode == 0
+    assert mosaic_proc("stop", "keep", *where(tmux, run_dir)).returncode == 0
     text = ps(tmux, run_dir, "--check").stdout
     assert text.startswith("no agents running; 2 stopped on purpose")
 
@@ -72,7 +73,7 @@ def test_a_death_stays_listed_and_unhealthy_until_cleared(tmux, run_dir):
     os.kill(out["pane_pid"], signal.SIGKILL)
     wait_for(lambda: ps_rows(tmux, run_dir).get("crash", {}).get("heartbeat") == "dead", 10, "dead")
     ps(tmux, run_dir, "--check", code=1)
-    assert run_mosaic("stop", "crash", *where(tmux, run_dir)).returncode == 0  # clears it
+    assert mosaic_proc("stop", "crash", *where(tmux, run_dir)).returncode == 0  # clears it
     assert ps_rows(tmux, run_dir, "--all") == {}
     ps(tmux, run_dir, "--check")
 
@@ -135,7 +136,7 @@ def test_stop_of_an_agent_whose_sidecar_pid_was_reused_does_not_wait_on_it(tmux,
     wait_for(lambda: gone(out["sidecar_pid"]), 10, "the sidecar to exit")
     bystander = spawn_process(["sleep", "1000"])
     rewrite(run_dir / "victim.hb", record, hb_pid=bystander.pid, epoch=record.epoch - 60)
-    done = run_mosaic("stop", "victim", "--timeout", "30", *where(tmux, run_dir))
+    done = mosaic_proc("stop", "victim", "--timeout", "30", *where(tmux, run_dir))
     assert done.returncode == 0, done.stderr
     assert "no sidecar was watching" in done.stdout
     assert bystander.poll() is None  # left alone

@@ -12,13 +12,13 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-import sys
 import sysconfig
 from pathlib import Path
 
 import pytest
 
 import mosaic_hb
+from tests.support.run import MODULE, mosaic_argv
 
 
 def installed_script(name: str) -> str | None:
@@ -49,7 +49,7 @@ def test_mosaic_and_mosaic_hb_report_the_package_version():
     assert sidecar is not None, "the mosaic-hb executable is not installed as a script"
 
     said = {
-        "python -m mosaic_launch --version": output_of([sys.executable, "-m", "mosaic_launch", "--version"]),
+        "python -m mosaic_launch --version": output_of(mosaic_argv("--version", via=MODULE)),
         "mosaic-hb --version": output_of([sidecar, "--version"]),
         "sidecar_path() --version": output_of([mosaic_hb.sidecar_path(), "--version"]),
     }

@@ -11,20 +11,17 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
-import sys
-import time
-import urllib.error
 import urllib.parse
-import urllib.request
 from pathlib import Path
 
 import pytest
 
 import mosaic_hb
 
-from tests.helpers import wait_for
+from tests.support.run import mosaic_proc
+from tests.support.services import HttpService, http_get
+from tests.support.wait import every, wait_for
 
 DOCS = Path(__file__).resolve().parent.parent / "docs" / "prometheus"
 RULES = DOCS / "mosaic-rules.yml"
@@ -39,94 +36,8 @@ needs_prometheus = pytest.mark.skipif(
     reason=f"not installed: {', '.join(MISSING)} (apt-get install prometheus prometheus-node-exporter)",
 )
 
-START_TIMEOUT = 30.0   # a service answering on its port
 SCRAPE_TIMEOUT = 30.0  # a sample seen through the query API (scrapes every 1 s)
 ALERT_TIMEOUT = 60.0   # the dead alert firing (for: 0s, evaluated every 1 s)
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def http_get(url: str, timeout: float = 5.0) -> tuple[int, bytes] | None:
-    """(status, body), or None if nothing answers (yet)."""
-    try:
-        with urllib.request.urlopen(url, timeout=timeout) as response:
-            return response.status, response.read()
-    except urllib.error.HTTPError as exc:
-        return exc.code, exc.read()
-    except (urllib.error.URLError, OSError):
-        return None
-
-
-def every(seconds: float, condition):
-    """CONDITION, asked at most every SECONDS (None in between): wait_for
-    polls every few ms, which is too often for an HTTP API."""
-    last = [float("-inf")]
-
-    def check():
-        now = time.monotonic()
-        if now - last[0] < seconds:
-            return None
-        last[0] = now
-        return condition()
-
-    return check
-
-
-class Service:
-    """A server process on a free 127.0.0.1 port, logging to a file; stopped
-    (SIGTERM, then SIGKILL) and reaped by stop()."""
-
-    def __init__(self, name: str, log: Path):
-        self.name = name
-        self.log = log
-        self.proc: subprocess.Popen | None = None
-        self.port = 0
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def start(self, argv_for_port, ready_path: str) -> "Service":
-        # A free port can be taken between probing and binding it: retry then.
-        for _ in range(3):
-            self.port = free_port()
-            with open(self.log, "ab") as log:
-                self.proc = subprocess.Popen(argv_for_port(self.port), stdin=subprocess.DEVNULL,
-                                             stdout=log, stderr=subprocess.STDOUT)
-            ready = wait_for(every(0.05, lambda: self._ready(ready_path)), START_TIMEOUT,
-                             f"{self.name} to answer")
-            if ready == "up":
-                return self
-            self.proc.wait()
-            if b"address already in use" not in self.log.read_bytes():
-                break
-        raise AssertionError(f"{self.name} exited with status {self.proc.returncode}:\n{self.tail()}")
-
-    def _ready(self, path: str) -> str | None:
-        if self.proc.poll() is not None:
-            return "exited"
-        answer = http_get(self.url + path, timeout=1.0)
-        return "up" if answer and answer[0] == 200 else None
-
-    def tail(self) -> str:
-        try:
-            return "\n".join(self.log.read_text(errors="replace").splitlines()[-20:])
-        except OSError:
-            return ""
-
-    def stop(self) -> None:
-        if self.proc is None or self.proc.poll() is not None:
-            return
-        self.proc.send_signal(signal.SIGTERM)
-        try:
-            self.proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait(timeout=10)
 
 
 @pytest.fixture
@@ -138,14 +49,15 @@ def textfile_dir(tmp_path) -> Path:
 
 @pytest.fixture
 def node_exporter(tmp_path, textfile_dir):
-    service = Service("node_exporter", tmp_path / "node_exporter.log")
+    service = HttpService(
+        "node_exporter", tmp_path / "node_exporter.log",
+        lambda port: [NODE_EXPORTER, f"--web.listen-address=127.0.0.1:{port}",
+                      "--collector.disable-defaults", "--collector.textfile",
+                      f"--collector.textfile.directory={textfile_dir}"],
+        "/metrics",
+    )
     try:
-        yield service.start(
-            lambda port: [NODE_EXPORTER, f"--web.listen-address=127.0.0.1:{port}",
-                          "--collector.disable-defaults", "--collector.textfile",
-                          f"--collector.textfile.directory={textfile_dir}"],
-            "/metrics",
-        )
+        yield service.start()
     finally:
         service.stop()
 
@@ -167,19 +79,20 @@ def prometheus(tmp_path, node_exporter):
             "static_configs": [{"targets": [f"127.0.0.1:{node_exporter.port}"]}],
         }],
     }, indent=2))
-    service = Service("prometheus", tmp_path / "prometheus.log")
+    service = HttpService(
+        "prometheus", tmp_path / "prometheus.log",
+        lambda port: [PROMETHEUS, f"--config.file={config}",
+                      f"--storage.tsdb.path={tmp_path / 'tsdb'}",
+                      f"--web.listen-address=127.0.0.1:{port}"],
+        "/-/ready",
+    )
     try:
-        yield service.start(
-            lambda port: [PROMETHEUS, f"--config.file={config}",
-                          f"--storage.tsdb.path={tmp_path / 'tsdb'}",
-                          f"--web.listen-address=127.0.0.1:{port}"],
-            "/-/ready",
-        )
+        yield service.start()
     finally:
         service.stop()
 
 
-def api(prometheus: Service, path: str, **params) -> dict:
+def api(prometheus: HttpService, path: str, **params) -> dict:
     query = f"?{urllib.parse.urlencode(params)}" if params else ""
     answer = http_get(f"{prometheus.url}/api/v1/{path}{query}")
     assert answer is not None, f"prometheus stopped answering:\n{prometheus.tail()}"
@@ -189,13 +102,13 @@ def api(prometheus: Service, path: str, **params) -> dict:
     return document["data"]
 
 
-def instant(prometheus: Service, expr: str) -> dict[str, str]:
+def instant(prometheus: HttpService, expr: str) -> dict[str, str]:
     """agent -> value of each series that EXPR returns now."""
     data = api(prometheus, "query", query=expr)
     return {sample["metric"].get("agent", ""): sample["value"][1] for sample in data["result"]}
 
 
-def firing(prometheus: Service, alertname: str, agent: str) -> dict | None:
+def firing(prometheus: HttpService, alertname: str, agent: str) -> dict | None:
     for alert in api(prometheus, "alerts")["alerts"]:
         labels = alert["labels"]
         if (labels.get("alertname"), labels.get("agent"), alert["state"]) == (alertname, agent, "firing"):
@@ -203,15 +116,10 @@ def firing(prometheus: Service, alertname: str, agent: str) -> dict | None:
     return None
 
 
-def mosaic(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "mosaic_launch", *map(str, args)], capture_output=True,
-                          text=True, timeout=60, stdin=subprocess.DEVNULL, env=env)
-
-
 def launch_agent(tmux, run_dir, name: str, textfile_dir: Path) -> dict:
     """`mosaic launch NAME` with MOSAIC_TEXTFILE_DIR set, as a user would."""
     env = dict(os.environ, MOSAIC_TEXTFILE_DIR=str(textfile_dir))
-    done = mosaic("launch", name, "--socket", tmux.socket_name, "--run-dir", run_dir,
+    done = mosaic_proc("launch", name, "--socket", tmux.socket_name, "--run-dir", run_dir,
                   "--command", "sleep 300", "--interval", "0.5", "--json", env=env)
     assert done.returncode == 0, done.stderr
     return json.loads(done.stdout)
@@ -235,7 +143,7 @@ def test_a_deliberate_stop_retires_the_metrics(tmux, run_dir, textfile_dir):
     prom = textfile_dir / "mosaic_retired.prom"
     assert prom.exists()
     env = dict(os.environ, MOSAIC_TEXTFILE_DIR=str(textfile_dir))
-    done = mosaic("stop", "retired", "--socket", tmux.socket_name, "--run-dir", run_dir, env=env)
+    done = mosaic_proc("stop", "retired", "--socket", tmux.socket_name, "--run-dir", run_dir, env=env)
     assert done.returncode == 0, done.stderr
     assert mosaic_hb.read(run_dir / "retired.hb").status == "stopped"
     assert not prom.exists()  # no dead alert for an agent stopped on purpose
@@ -250,10 +158,10 @@ def test_fleet_up_passes_the_textfile_dir_to_the_sidecars(tmux, run_dir, textfil
         *(f'[[agent]]\nname = "{name}"\ncommand = "sleep 300"' for name in ("fa", "fb")),
         "",
     ]))
-    done = mosaic("fleet", "up", "--file", fleet, env=dict(os.environ, MOSAIC_TEXTFILE_DIR=str(textfile_dir)))
+    done = mosaic_proc("fleet", "up", "--file", fleet, env=dict(os.environ, MOSAIC_TEXTFILE_DIR=str(textfile_dir)))
     assert done.returncode == 0, done.stdout + done.stderr
     assert sorted(p.name for p in textfile_dir.iterdir()) == ["mosaic_fa.prom", "mosaic_fb.prom"]
-    done = mosaic("fleet", "down", "--file", fleet)
+    done = mosaic_proc("fleet", "down", "--file", fleet)
     assert done.returncode == 0, done.stdout + done.stderr
     for name in ("fa", "fb"):
         lines = (textfile_dir / f"mosaic_{name}.prom").read_text().splitlines()

@@ -10,7 +10,7 @@ import time
 import mosaic_hb
 import pytest
 
-from tests.helpers import run_mosaic
+from tests.support.run import mosaic_proc
 
 GOOD = {
     "ts": "2026-01-01T00:00:00+0000", "pid": "1", "status": "ok", "agent": "odd",
@@ -47,11 +47,11 @@ def test_parser_takes_the_largest_numbers_in_range():
 @pytest.mark.parametrize("key,value", OUT_OF_RANGE)
 def test_commands_go_on_past_an_out_of_range_record(tmux, run_dir, tmp_path, key, value):
     where = ["--socket", tmux.socket_name, "--run-dir", run_dir]
-    done = run_mosaic("launch", "fine", "--command", "sleep 1000", "--interval", "0.2", *where)
+    done = mosaic_proc("launch", "fine", "--command", "sleep 1000", "--interval", "0.2", *where)
     assert done.returncode == 0, done.stderr
     (run_dir / "odd.hb").write_bytes(record_bytes(**{key: value}))
 
-    done = run_mosaic("fleet", "ps", "--json", *where)
+    done = mosaic_proc("fleet", "ps", "--json", *where)
     assert "Traceback" not in done.stderr
     rows = {row["name"]: row for row in json.loads(done.stdout)["agents"]}
     assert rows["odd"]["heartbeat"] == "corrupt"
@@ -59,10 +59,10 @@ def test_commands_go_on_past_an_out_of_range_record(tmux, run_dir, tmp_path, key
     assert rows["fine"]["heartbeat"] == "ok"
 
     # launch over the corrupt record: it is replaced by a real agent's
-    done = run_mosaic("launch", "odd", "--command", "sleep 1000", "--interval", "0.2", "--json", *where)
+    done = mosaic_proc("launch", "odd", "--command", "sleep 1000", "--interval", "0.2", "--json", *where)
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout)["outcome"] == "launched"
-    done = run_mosaic("stop", "odd", *where)
+    done = mosaic_proc("stop", "odd", *where)
     assert done.returncode == 0 and "Traceback" not in done.stderr, done.stderr
 
     # stop --all and fleet down go past a corrupt record and stop the rest
@@ -71,8 +71,8 @@ def test_commands_go_on_past_an_out_of_range_record(tmux, run_dir, tmp_path, key
     fleet.write_text(f'socket = "{tmux.socket_name}"\nrun_dir = "{run_dir}"\n'
                      '[[agent]]\nname = "odd"\ncommand = "sleep 1000"\n'
                      '[[agent]]\nname = "fine"\ncommand = "sleep 1000"\n')
-    done = run_mosaic("fleet", "down", "-f", fleet)
+    done = mosaic_proc("fleet", "down", "-f", fleet)
     assert "Traceback" not in done.stderr, done.stderr
     assert "fine" not in tmux.cmd("list-sessions", "-F", "#{session_name}", check=False).stdout.split()
-    done = run_mosaic("stop", "--all", *where)
+    done = mosaic_proc("stop", "--all", *where)
     assert done.returncode == 0 and "Traceback" not in done.stderr, done.stderr

@@ -11,7 +11,8 @@ from __future__ import annotations
 import json
 
 from mosaic_launch import tmux as tmux_mod
-from tests.helpers import run_mosaic, wait_for
+from tests.support.run import mosaic_proc
+from tests.support.wait import wait_for
 
 
 def empty_server(tmux) -> None:
@@ -34,17 +35,17 @@ def test_fleet_ps_launch_and_stop_on_a_server_with_no_session(tmux, run_dir):
     empty_server(tmux)
     where = ["--socket", tmux.socket_name, "--run-dir", run_dir]
 
-    done = run_mosaic("fleet", "ps", "--json", *where)
+    done = mosaic_proc("fleet", "ps", "--json", *where)
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout)["agents"] == []
 
-    done = run_mosaic("launch", "solo", "--command", "sleep 1000", "--interval", "0.2", "--json", *where)
+    done = mosaic_proc("launch", "solo", "--command", "sleep 1000", "--interval", "0.2", "--json", *where)
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout)["outcome"] == "launched"
 
-    done = run_mosaic("stop", "solo", *where)
+    done = mosaic_proc("stop", "solo", *where)
     assert done.returncode == 0, done.stderr
     assert tmux.server_pid() is not None  # exit-empty off: the server stays
 
-    done = run_mosaic("stop", "--all", *where)
+    done = mosaic_proc("stop", "--all", *where)
     assert done.returncode == 0, done.stderr

@@ -24,10 +24,11 @@ import signal
 import pytest
 
 import mosaic_hb
-from tests.conftest import TmuxServer
-from tests.helpers import sidecar, wait_for
-from tests.test_fleet_support import ps, rows
-from tests.test_launch_support import launch, mosaic, one_line_error, server_running, settle, sidecars
+from tests.support.agents import launch, ps, rows
+from tests.support.hb import sidecar, sidecars
+from tests.support.run import mosaic, one_line_error
+from tests.support.tmux import TmuxServer, server_running
+from tests.support.wait import settle, wait_for
 
 BAD_NAMES = [".", "..", "a.b", "a:b", "a/b", "a b", "a\nb", "na\u00efve", "\u65e5\u672c", "-lead", "x" * 65]
 

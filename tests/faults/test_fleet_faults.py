@@ -23,7 +23,6 @@ import re
 import signal
 import stat
 import subprocess
-import sys
 import time
 from collections import defaultdict
 from contextlib import contextmanager
@@ -34,32 +33,19 @@ import pytest
 
 import mosaic_hb
 from mosaic_launch import tmux as tmux_mod
-from tests.helpers import pid_exists, record_with, wait_for
-from tests.test_launch_support import live_token_processes, sessions, settle
+from tests.support.hb import record_with
+from tests.support.procs import live_token_processes, pid_exists
+from tests.support.run import mosaic_argv, mosaic_proc
+from tests.support.tmux import sessions
+from tests.support.wait import wait_for
 
 GENEROUS = 15.0  # a bound for events that normally take milliseconds
 FAST = "0.2"  # heartbeat interval, seconds: stale after 0.6 s without a beat
 FLEET_SIZE = 100
 
 
-def mosaic_command() -> list[str]:
-    """The installed ``mosaic`` console script of this interpreter, else
-    ``python -m mosaic_launch``."""
-    script = Path(sys.executable).with_name("mosaic")
-    if script.is_file() and os.access(script, os.X_OK):
-        return [str(script)]
-    return [sys.executable, "-m", "mosaic_launch"]
-
-
-MOSAIC = mosaic_command()
-
-
-def run(*args, timeout: float = 60, env: dict | None = None) -> subprocess.CompletedProcess:
-    """``mosaic ARGS`` as a real process; never a traceback."""
-    done = subprocess.run([*MOSAIC, *map(os.fspath, args)], capture_output=True, text=True,
-                          timeout=timeout, env=env, stdin=subprocess.DEVNULL)
-    assert "Traceback" not in done.stdout + done.stderr, done.stdout + done.stderr
-    return done
+# Every test here runs a fleet on the test's tmux server; see support.wait.settle.
+pytestmark = pytest.mark.usefixtures("settled")
 
 
 class Fleet:
@@ -74,7 +60,7 @@ class Fleet:
         return ["launch", name, *self.where, "--interval", interval, "--command", "sleep 300"]
 
     def launch(self, name: str, interval: str = FAST) -> dict:
-        done = run(*self.launch_args(name, interval), "--json")
+        done = mosaic_proc(*self.launch_args(name, interval), "--json")
         assert (done.returncode, done.stderr) == (0, ""), done.stderr
         result = json.loads(done.stdout)
         assert result["outcome"] == "launched" and result["sidecar_pid"], result
@@ -82,14 +68,14 @@ class Fleet:
 
     def relaunch(self, name: str) -> tuple[str, int | None]:
         """``mosaic launch NAME`` again: its one line, and the sidecar pid it names."""
-        done = run(*self.launch_args(name))
+        done = mosaic_proc(*self.launch_args(name))
         assert (done.returncode, done.stderr) == (0, ""), done.stderr
         found = re.search(r"sidecar pid (\d+)", done.stdout)
         return done.stdout, int(found.group(1)) if found else None
 
     def ps(self, *args: str, code: int | None = 0) -> dict[str, dict]:
         """``fleet ps --json``: its rows by name."""
-        done = run("fleet", "ps", "--json", *self.where, *args)
+        done = mosaic_proc("fleet", "ps", "--json", *self.where, *args)
         if code is not None:
             assert done.returncode == code, (done.returncode, done.stdout, done.stderr)
         return {row["name"]: row for row in json.loads(done.stdout)["agents"]}
@@ -105,12 +91,6 @@ class Fleet:
             return row if row and all(row.get(k) == v for k, v in expected.items()) else None
 
         return check
-
-
-@pytest.fixture(autouse=True)
-def _settled(tmux):
-    yield
-    settle(tmux)
 
 
 def sidecars_by_agent(run_dir: Path) -> dict[str, list[int]]:
@@ -342,12 +322,12 @@ def test_fleet_up_of_100_agents_then_fleet_down_leaves_nothing(tmux, run_dir, tm
     path.write_text("\n".join(lines) + "\n")
 
     with descriptors():
-        done = run("fleet", "up", "-f", path, timeout=180)
+        done = mosaic_proc("fleet", "up", "-f", path, timeout=180)
     assert (done.returncode, done.stderr) == (0, ""), done.stdout + done.stderr
     assert done.stdout.splitlines()[-1] == f"fleet up: {FLEET_SIZE} launched, 0 already running, 0 failed"
     check_one_session_and_one_sidecar_each(fleet, names)
 
-    done = run("fleet", "down", "-f", path, timeout=180)
+    done = mosaic_proc("fleet", "down", "-f", path, timeout=180)
     assert (done.returncode, done.stderr) == (0, ""), done.stdout + done.stderr
     assert done.stdout.splitlines()[-1] == f"fleet down: {FLEET_SIZE} stopped, 0 not running, 0 failed"
     check_nothing_running(fleet, names)
@@ -369,7 +349,7 @@ def test_100_agents_each_launched_twice_in_parallel_run_once(tmux, run_dir, tmp_
                     out, err = outputs / f"{name}.{copy}.out", outputs / f"{name}.{copy}.err"
                     with open(out, "w") as stdout, open(err, "w") as stderr:
                         procs.append((name, out, err, subprocess.Popen(
-                            [*MOSAIC, *fleet.launch_args(name, interval="5")],
+                            mosaic_argv(*fleet.launch_args(name, interval="5")),
                             stdin=subprocess.DEVNULL, stdout=stdout, stderr=stderr)))
             for *_, proc in procs:
                 proc.wait(timeout=180)
@@ -387,7 +367,7 @@ def test_100_agents_each_launched_twice_in_parallel_run_once(tmux, run_dir, tmp_
         name: sorted([f"{name} already running", f"launched {name}"]) for name in names}
     check_one_session_and_one_sidecar_each(fleet, names)
 
-    done = run("fleet", "down", "--all", *fleet.where, timeout=180)
+    done = mosaic_proc("fleet", "down", "--all", *fleet.where, timeout=180)
     assert (done.returncode, done.stderr) == (0, ""), done.stdout + done.stderr
     assert done.stdout.splitlines()[-1] == f"fleet down: {FLEET_SIZE} stopped, 0 not running, 0 failed"
     check_nothing_running(fleet, names)

@@ -27,36 +27,13 @@ import psutil
 import pytest
 
 import mosaic_hb
-from tests.helpers import pid_exists, read_record, record_with, sidecar, wait_for
-from tests.test_launch_support import live_token_processes, settle
+from tests.support.hb import read_record, record_with, sidecar
+from tests.support.procs import live_token_processes, pid_exists
+from tests.support.run import mosaic_argv, mosaic_proc, one_line_error
+from tests.support.wait import settle, wait_for
 
 GENEROUS = 10.0
 PRECIOUS = "precious\n"
-
-
-def mosaic_command() -> list[str]:
-    script = Path(sys.executable).with_name("mosaic")
-    if script.is_file() and os.access(script, os.X_OK):
-        return [str(script)]
-    return [sys.executable, "-m", "mosaic_launch"]
-
-
-MOSAIC = mosaic_command()
-
-
-def run(*args, env: dict | None = None, cwd: Path | None = None) -> subprocess.CompletedProcess:
-    """``mosaic ARGS`` as a real process; never a traceback."""
-    done = subprocess.run([*MOSAIC, *map(os.fspath, args)], capture_output=True, text=True, timeout=60,
-                          env=env, cwd=cwd, stdin=subprocess.DEVNULL)
-    assert "Traceback" not in done.stdout + done.stderr, done.stdout + done.stderr
-    return done
-
-
-def error_line(done: subprocess.CompletedProcess, code: int) -> str:
-    assert done.returncode == code, (done.returncode, done.stdout, done.stderr)
-    lines = done.stderr.splitlines()
-    assert len(lines) == 1 and lines[0].startswith("mosaic: error: "), done.stderr
-    return lines[0]
 
 
 def hb_refusal(done: subprocess.CompletedProcess) -> str:
@@ -95,8 +72,8 @@ def test_run_dir_and_its_missing_parents_are_created_0700_whatever_the_umask(tmu
     run_dir = tmp_path / "deep" / "er" / "run"
     loose = ["sh", "-c", 'umask 000 && exec "$@"', "sh"]
     if creator == "mosaic launch":
-        argv = [*MOSAIC, "launch", "uniform", "--socket", tmux.socket_name, "--run-dir", str(run_dir),
-                "--interval", "0.2", "--command", "sleep 300"]
+        argv = mosaic_argv("launch", "uniform", "--socket", tmux.socket_name, "--run-dir", str(run_dir),
+                           "--interval", "0.2", "--command", "sleep 300")
     else:
         argv = [mosaic_hb.sidecar_path(), "uniform", str(agent.pid), "--run-dir", str(run_dir), "--interval", "0.2"]
     try:
@@ -118,9 +95,9 @@ def test_group_or_world_writable_run_dir_is_refused_everywhere(tmux, tmp_path, a
     shared.chmod(mode)
     line = hb_refusal(sidecar("alpha", str(agent.pid), "--run-dir", str(shared)))
     assert line == f"mosaic-hb: run dir is group- or world-writable: {shared}"
-    line = error_line(run("fleet", "ps", "--socket", tmux.socket_name, "--run-dir", shared), 1)
+    line = one_line_error(mosaic_proc("fleet", "ps", "--socket", tmux.socket_name, "--run-dir", shared), 1)
     assert str(shared) in line and "group- or world-writable" in line
-    line = error_line(run("launch", "alpha", "--socket", tmux.socket_name, "--run-dir", shared,
+    line = one_line_error(mosaic_proc("launch", "alpha", "--socket", tmux.socket_name, "--run-dir", shared,
                           "--command", "sleep 300"), 2)
     assert str(shared) in line and "group- or world-writable" in line
     assert list(shared.iterdir()) == []
@@ -158,9 +135,9 @@ def test_run_dir_owned_by_another_user_is_refused_everywhere(tmux, agent, foreig
     before = sorted(os.listdir(foreign_dir))
     line = hb_refusal(sidecar("alpha", str(agent.pid), "--run-dir", str(foreign_dir)))
     assert line == f"mosaic-hb: run dir is owned by another user: {foreign_dir}"
-    line = error_line(run("fleet", "ps", "--socket", tmux.socket_name, "--run-dir", foreign_dir), 1)
+    line = one_line_error(mosaic_proc("fleet", "ps", "--socket", tmux.socket_name, "--run-dir", foreign_dir), 1)
     assert "owned by another user" in line
-    line = error_line(run("launch", "alpha", "--socket", tmux.socket_name, "--run-dir", foreign_dir,
+    line = one_line_error(mosaic_proc("launch", "alpha", "--socket", tmux.socket_name, "--run-dir", foreign_dir,
                           "--command", "sleep 300"), 2)
     assert "owned by another user" in line
     assert sorted(os.listdir(foreign_dir)) == before
@@ -238,7 +215,7 @@ def test_symlinked_lock_files_are_refused_and_never_followed(tmux, agent, run_di
     line = hb_refusal(sidecar("victor", str(agent.pid), "--run-dir", str(run_dir)))
     assert "victor" in line and "lock" in line
     (run_dir / "whiskey.launch.lock").symlink_to(victim)
-    line = error_line(run("launch", "whiskey", "--socket", tmux.socket_name, "--run-dir", run_dir,
+    line = one_line_error(mosaic_proc("launch", "whiskey", "--socket", tmux.socket_name, "--run-dir", run_dir,
                           "--command", "sleep 300"), 1)
     assert "launch lock" in line and str(run_dir / "whiskey.launch.lock") in line
     assert tmux.server_pid() is None  # refused before any session
@@ -300,11 +277,11 @@ def test_no_shell_injection_end_to_end(tmux, run_dir, tmp_path, home, kind):
             (["stop", *where, "--", payload], None),
             (["attach", "--socket", tmux.socket_name, "--", payload], None),
         ]:
-            line = error_line(run(*args, env=None if env is None else {**os.environ, **env}, cwd=tmp_path), 2)
+            line = one_line_error(mosaic_proc(*args, env=None if env is None else {**os.environ, **env}, cwd=tmp_path), 2)
             assert "invalid" in line
         fleet_file = tmp_path / "bad.toml"
         fleet_file.write_text(f"socket = {json.dumps(tmux.socket_name)}\n[[agent]]\nname = {json.dumps(payload)}\n")
-        assert "invalid agent name" in error_line(run("fleet", "up", "-f", fleet_file, cwd=tmp_path), 2)
+        assert "invalid agent name" in one_line_error(mosaic_proc("fleet", "up", "-f", fleet_file, cwd=tmp_path), 2)
         assert tmux.server_pid() is None and not run_dir.exists()
         never_ran()
 
@@ -320,7 +297,7 @@ def test_no_shell_injection_end_to_end(tmux, run_dir, tmp_path, home, kind):
         path_entry.mkdir(parents=True)
         command = f"printf '%s\\n' '{payload}' \"$PAYLOAD\" > printed.txt && exec sleep 300"
         env = {**os.environ, "PATH": f"{path_entry}:{os.environ['PATH']}"}
-        done = run("launch", "cli", *where, "--workdir", work, "--runtime-bin", bindir, "--env", f"PAYLOAD={payload}",
+        done = mosaic_proc("launch", "cli", *where, "--workdir", work, "--runtime-bin", bindir, "--env", f"PAYLOAD={payload}",
                    "--command", command, "--json", env=env, cwd=tmp_path)
         assert done.returncode == 0, done.stderr
         agents = {"cli": (json.loads(done.stdout)["pane_pid"], work, bindir)}
@@ -329,7 +306,7 @@ def test_no_shell_injection_end_to_end(tmux, run_dir, tmp_path, home, kind):
         work, bindir = dirs("vars")
         env = {**os.environ, "MOSAIC_AGENT_WORKDIR": str(work), "MOSAIC_RUNTIME_BIN": str(bindir),
                "MOSAIC_AGENT_COMMAND": shlex.join([sys.executable, "-c", RECORDER, payload])}
-        done = run("launch", "vars", *where, "--env", f"PAYLOAD={payload}", "--json", env=env, cwd=tmp_path)
+        done = mosaic_proc("launch", "vars", *where, "--env", f"PAYLOAD={payload}", "--json", env=env, cwd=tmp_path)
         assert done.returncode == 0, done.stderr
         agents["vars"] = (json.loads(done.stdout)["pane_pid"], work, bindir)
 
@@ -341,7 +318,7 @@ def test_no_shell_injection_end_to_end(tmux, run_dir, tmp_path, home, kind):
             "[[agent]]", 'name = "file"', f"workdir = {json.dumps(str(work))}",
             f"runtime_bin = [{json.dumps(str(bindir))}]", f"env = {{ PAYLOAD = {json.dumps(payload)} }}",
             f"command = {json.dumps(shlex.join([sys.executable, '-c', RECORDER, payload]))}", ""]))
-        done = run("fleet", "up", "-f", fleet_file, cwd=tmp_path)
+        done = mosaic_proc("fleet", "up", "-f", fleet_file, cwd=tmp_path)
         assert done.returncode == 0, done.stdout + done.stderr
         agents["file"] = (int(re.search(r"^file: launched \(pane pid (\d+),", done.stdout).group(1)), work, bindir)
 

@@ -14,7 +14,9 @@ import pytest
 
 import mosaic_hb
 from mosaic_launch.fleet.status import collect, list_records
-from tests.helpers import pid_exists, read_record, record_with, sidecar, wait_for
+from tests.support.hb import read_record, record_with, sidecar
+from tests.support.procs import pid_exists
+from tests.support.wait import wait_for
 
 GENEROUS = 10.0
 
