@@ -22,7 +22,11 @@ and a per-host deadline (``MOSAIC_FLEET_HOST_TIMEOUT``, default 20 s) kills
 ssh's whole process group when it expires. A host that fails (cannot connect,
 refuses the key, has no ``mosaic``, answers with something that is not a
 ``fleet ps`` document, misses the deadline) becomes one error row; the other
-hosts' rows are still shown.
+hosts' rows are still shown. Within a document, every value of a row is
+checked (type, range, finite; see INT_RANGES and FLOAT_RANGES): a row with a
+bad one is ``corrupt``, with the reasons in ``detail``. NaN, Infinity and
+integer literals too long for any field never reach the table or the JSON
+output.
 
 Settings (environment):
 
