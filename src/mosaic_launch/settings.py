@@ -192,8 +192,8 @@ def resolve_interval(flag: str | float | None = None, environ: Mapping[str, str]
         return mosaic_hb.check_interval(value)
     except ValueError as exc:
         message = one_line(str(exc))
-        if len(value) > 40:  # the message quotes the value: one short line, whatever was given
-            message = (f"invalid interval {show(value, 40)}: expected seconds from "
+        if len(str(value)) > 40:  # the message quotes the value: one short line, whatever was given
+            message = (f"invalid interval {show(str(value), 40)}: expected seconds from "
                        f"{mosaic_hb.INTERVAL_MIN:g} to {mosaic_hb.INTERVAL_MAX:g}")
         raise UsageError(f"{source}: {message}") from None
 
