@@ -109,6 +109,13 @@ BAD = [
     ('interval = "5"\n', 1, "interval must be a number"),
     ('interval = true\n', 1, "interval must be a number"),
     ('interval = nan\n', 1, "finite"),
+    ('interval = -inf\n', 1, "finite"),
+    ('interval = 1e400\n', 1, "finite"),
+    # Integers past 64 bits are not TOML, but the reader takes them: past
+    # float's range, and past the 4300 digits Python converts at all.
+    ('interval = 1' + '0' * 400 + '\n', 1, "finite"),
+    ('\ninterval = 1' + '0' * 5000 + '\n', 2, "a number too long to be a TOML integer"),
+    ('[[agent]]\nname = "a"\nenv = { A = ' + '9' * 5000 + ' }\n', 3, "a number too long"),
     ('agent = 5\n', 1, "agent must be an array of tables"),
     ('agent = [1, 2]\n', 1, "agent must be an array of tables"),
     ('[[agent]]\nname = "a"\nenv = "FOO=1"\n', 3, "env must be a table"),

@@ -125,10 +125,17 @@ def test_remote_command_survives_a_shell(tmp_path):
     ({"MOSAIC_FLEET_HOST_TIMEOUT": "soon"}, "MOSAIC_FLEET_HOST_TIMEOUT"),
     ({"MOSAIC_FLEET_HOST_TIMEOUT": "0"}, "MOSAIC_FLEET_HOST_TIMEOUT"),
     ({"MOSAIC_SSH_CONNECT_TIMEOUT": "nan"}, "MOSAIC_SSH_CONNECT_TIMEOUT"),
+    ({"MOSAIC_FLEET_HOST_TIMEOUT": "inf"}, "MOSAIC_FLEET_HOST_TIMEOUT"),
+    ({"MOSAIC_FLEET_HOST_TIMEOUT": "-inf"}, "MOSAIC_FLEET_HOST_TIMEOUT"),
+    ({"MOSAIC_FLEET_HOST_TIMEOUT": "1e400"}, "MOSAIC_FLEET_HOST_TIMEOUT"),
+    ({"MOSAIC_FLEET_HOST_TIMEOUT": "1" * 5000}, "MOSAIC_FLEET_HOST_TIMEOUT"),
+    ({"MOSAIC_SSH_CONNECT_TIMEOUT": "9" * 5000}, "MOSAIC_SSH_CONNECT_TIMEOUT"),
+    ({"MOSAIC_SSH_CONNECT_TIMEOUT": "Infinity"}, "MOSAIC_SSH_CONNECT_TIMEOUT"),
 ])
 def test_bad_settings_are_usage_errors(environ, message):
-    with pytest.raises(UsageError, match=message):
+    with pytest.raises(UsageError, match=message) as caught:
         fleet_hosts.ps_hosts([fleet_hosts.parse_host("web1")], environ=environ)
+    assert len(str(caught.value)) < 150  # one short line, whatever the value's length
 
 
 def test_documents_are_checked():
@@ -141,17 +148,67 @@ def test_documents_are_checked():
     for bad, why in [
         ("mosaic: error: nope", "not a fleet ps"),
         ("[]", "not a fleet ps"),
+        ("[" * 100_000, "nested too deeply"),
         (json.dumps({**good, "schema": 2}), "unsupported fleet ps schema 2"),
-        (json.dumps({**good, "agents": [{"name": 5}]}), "name is not a string"),
-        (json.dumps({**good, "agents": [{"name": "a", "pid": "5"}]}), "pid is not a number"),
-        (json.dumps({**good, "agents": [{"heartbeat": "ok"}]}), "no name"),
+        (json.dumps({**good, "schema": True}), "unsupported fleet ps schema"),
+        (json.dumps({**good, "agents": {"a": 1}}), "agents is not a list"),
     ]:
         with pytest.raises(ValueError, match=why):
             fleet_hosts.parse_document(bad, "h1")
+    # A row with a bad value is that row, corrupt, with the reason; the
+    # host's other rows stay.
+    for bad_row, why in [
+        ({"name": 5}, "name is not a string (an integer)"),
+        ({"name": "a", "pid": "5"}, "pid is not an integer (a string)"),
+        ({"heartbeat": "ok"}, "an agent row has no name"),
+        ({"name": "a", "heartbeat": "error"}, "heartbeat is not one of ok, stale"),
+        ({"name": "a", "pane": "zombie"}, "pane is not one of alive, dead, gone"),
+        (7, "an agent row is an integer, not an object"),
+    ]:
+        result = fleet_hosts.parse_document(json.dumps({**good, "agents": [bad_row, good["agents"][0]]}), "h1")
+        bad, kept = result.agents
+        assert (bad.heartbeat, bad.host, bad.healthy) == ("corrupt", "h1", False)
+        assert bad.detail.startswith("bad answer: ") and why in bad.detail, bad.detail
+        assert (kept.name, kept.heartbeat, kept.healthy) == ("a", "ok", True)
     # A host's text never carries terminal control sequences into the table.
-    sneaky = {**good, "agents": [{"name": "a\x1b[2Jb", "detail": "x\ny"}]}
-    row = fleet_hosts.parse_document(json.dumps(sneaky), "h1").agents[0]
-    assert (row.name, row.detail) == ("a [2Jb", "x y")
+    sneaky = {**good, "agents": [{"name": "a\x1b[2Jb", "detail": "x\ny"}, {"name": "b", "detail": "x\ny\x9b"}]}
+    first, second = fleet_hosts.parse_document(json.dumps(sneaky), "h1").agents
+    assert (first.name, first.heartbeat) == ("a [2Jb", "corrupt")
+    assert (second.name, second.detail) == ("b", "x y")
+
+
+@pytest.mark.parametrize("value, why", [
+    ("NaN", "age_s is NaN (not JSON, and not finite)"),
+    ("Infinity", "age_s is Infinity (not JSON, and not finite)"),
+    ("-Infinity", "age_s is -Infinity (not JSON, and not finite)"),
+    ("1e400", "age_s is 1e400 (not finite)"),
+    ("1" + "0" * 5000, "age_s is an integer of 5001 digits"),
+    ("-1", "age_s is out of range (-1; expected 0 to 1e+12)"),
+    ("true", "age_s is not a number (a boolean)"),
+    ('"5"', "age_s is not a number (a string)"),
+    ("[5]", "age_s is not a number (an array)"),
+])
+def test_a_bad_number_makes_its_row_corrupt(value, why):
+    text = ('{"schema": 1, "agents": [{"name": "bad", "heartbeat": "ok", "pane": "alive", "age_s": %s},'
+            ' {"name": "good", "heartbeat": "ok", "pane": "alive", "age_s": 1}]}' % value)
+    bad, good = fleet_hosts.parse_document(text, "h1").agents
+    assert (bad.name, bad.heartbeat, bad.age_s, bad.detail) == ("bad", "corrupt", None, f"bad answer: {why}")
+    assert (good.name, good.heartbeat, good.age_s) == ("good", "ok", 1.0)
+    assert json.loads(json.dumps(fleet_hosts.to_document([fleet_hosts.HostResult("h1", [bad, good])]),
+                                 allow_nan=False))
+
+
+@pytest.mark.parametrize("key, value", [
+    ("pid", 0), ("pid", 2**31), ("pid", -5), ("pid", True), ("pid", 1.5), ("hb_pid", 2**31),
+    ("exit_status", 256), ("exit_status", -1), ("exit_signal", 0), ("exit_signal", 129),
+    ("rss_bytes", -1), ("rss_bytes", 2**63), ("cpu_percent", -0.1), ("cpu_percent", 1e7),
+    ("uptime_s", 1e13), ("activity_s", False), ("runtime", "pi\x00"), ("runtime", 5),
+])
+def test_every_number_and_name_is_range_checked(key, value):
+    text = json.dumps({"schema": 1, "agents": [{"name": "a", key: value}]})
+    (row,) = fleet_hosts.parse_document(text, "h1").agents
+    assert row.heartbeat == "corrupt" and row.detail.startswith(f"bad answer: {key} is "), row.detail
+    assert getattr(row, key) is None
 
 
 # ---- the real ssh client, no server ------------------------------------------------

@@ -116,7 +116,7 @@ def launch(
         result = launcher.launch_agent(agent)
         for warning in result.warnings:
             say_warning(warning)
-        typer.echo(json.dumps(result.to_json()) if as_json else result.describe())
+        typer.echo(json.dumps(result.to_json(), allow_nan=False) if as_json else result.describe())
         if attach:
             sys.stdout.flush()
             launcher.attach(agent.socket, agent.name)

@@ -191,7 +191,11 @@ def resolve_interval(flag: str | float | None = None, environ: Mapping[str, str]
     try:
         return mosaic_hb.check_interval(value)
     except ValueError as exc:
-        raise UsageError(f"{source}: {one_line(str(exc))}") from None
+        message = one_line(str(exc))
+        if len(str(value)) > 40:  # the message quotes the value: one short line, whatever was given
+            message = (f"invalid interval {show(str(value), 40)}: expected seconds from "
+                       f"{mosaic_hb.INTERVAL_MIN:g} to {mosaic_hb.INTERVAL_MAX:g}")
+        raise UsageError(f"{source}: {message}") from None
 
 
 def resolve_run_dir(flag: str | os.PathLike | None = None, environ: Mapping[str, str] | None = None) -> Path:

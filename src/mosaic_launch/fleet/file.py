@@ -58,6 +58,7 @@ AGENT_KEYS = ("name", "runtime", "workdir", "command", "env", "runtime_bin")
 
 _TOML_POSITION = re.compile(r"\s*\(at line (\d+), column (\d+)\)\s*$")
 _TOML_END = re.compile(r"\s*\(at end of document\)\s*$")
+_LONG_NUMBER = re.compile(r"[0-9_]{4000,}")
 _TABLE_HEADER = re.compile(r"\s*\[")
 _AGENT_HEADER = re.compile(r"""\s*\[\[\s*(agent|"agent"|'agent')\s*\]\]""")
 # Flags in settings.py's messages, and the fleet-file keys they come from.
@@ -290,6 +291,12 @@ def parse(data: bytes, path: str | os.PathLike = "fleet.toml") -> FleetFile:
             raise FleetFileError(f"{path}:{exc.lineno}: {problem}") from None
         line = text.count("\n") + 1
         raise FleetFileError(f"{path}:{line}: {_TOML_END.sub('', message)} (at end of file)") from None
+    except ValueError:
+        # Past 4300 digits Python refuses to convert an integer, and the
+        # TOML reader lets that ValueError through as it is.
+        found = _LONG_NUMBER.search(text)
+        line = text.count("\n", 0, found.start()) + 1 if found else 1
+        raise FleetFileError(f"{path}:{line}: a number too long to be a TOML integer") from None
     return _validate(document, text, path)
 
 
@@ -315,9 +322,12 @@ def _validate(document: dict, text: str, path: Path) -> FleetFile:
         if isinstance(interval, bool) or not isinstance(interval, (int, float)):
             raise fail(_top_key_line(text, "interval"),
                        f"interval must be a number of seconds, not {_type_name(interval)}")
+        try:  # TOML integers are 64-bit, but the reader takes any length
+            interval = float(interval)
+        except OverflowError:
+            interval = math.inf
         if not math.isfinite(interval):
             raise fail(_top_key_line(text, "interval"), "interval must be a finite number of seconds")
-        interval = float(interval)
 
     tables = document.get("agent", [])
     if not isinstance(tables, list) or not all(isinstance(t, dict) for t in tables):

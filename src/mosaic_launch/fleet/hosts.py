@@ -22,7 +22,11 @@ and a per-host deadline (``MOSAIC_FLEET_HOST_TIMEOUT``, default 20 s) kills
 ssh's whole process group when it expires. A host that fails (cannot connect,
 refuses the key, has no ``mosaic``, answers with something that is not a
 ``fleet ps`` document, misses the deadline) becomes one error row; the other
-hosts' rows are still shown.
+hosts' rows are still shown. Within a document, every value of a row is
+checked (type, range, finite; see INT_RANGES and FLOAT_RANGES): a row with a
+bad one is ``corrupt``, with the reasons in ``detail``. NaN, Infinity and
+integer literals too long for any field never reach the table or the JSON
+output.
 
 Settings (environment):
 
@@ -57,6 +61,7 @@ and the reason in ``detail``.
 from __future__ import annotations
 
 import json
+import math
 import os
 import re
 import shlex
@@ -66,9 +71,12 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Iterable, Mapping, Sequence
 
+from mosaic_hb import valid_agent_name
+
 from mosaic_launch.settings import lookup
-from mosaic_launch.errors import UsageError, seconds
-from mosaic_launch.fleet.status import SCHEMA_VERSION, AgentStatus, problems_first
+from mosaic_launch.errors import UsageError, seconds, show
+from mosaic_launch.fleet.status import (HEARTBEAT_STATES, PANE_STATES, SCHEMA_VERSION, AgentStatus,
+                                        problems_first)
 
 ENV_HOSTS = "MOSAIC_FLEET_HOSTS"
 ENV_SSH_CONFIG = "MOSAIC_SSH_CONFIG"
@@ -151,7 +159,7 @@ def _number(environ: Mapping[str, str], var: str, default: float, low: float, hi
     if value is None:
         return default
     value = value.strip()
-    return seconds(value, f"{var}={value!r}", low=low, high=high, include_low=True)
+    return seconds(value, f"{var}={show(value, 40)}", low=low, high=high, include_low=True)
 
 
 def host_timeout(environ: Mapping[str, str] | None = None) -> float:
@@ -243,7 +251,9 @@ def is_error(row: AgentStatus) -> bool:
     return row.heartbeat == ERROR_STATE
 
 
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+# C0 and C1 controls, and lone surrogates (which JSON's \ud800 escapes can
+# carry and which no terminal or UTF-8 stdout can take).
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
 
 
 def _clean(text: str, limit: int = 300) -> str:
@@ -252,43 +262,181 @@ def _clean(text: str, limit: int = 300) -> str:
     return line if len(line) <= limit else line[: limit - 3] + "..."
 
 
-_TEXT_FIELDS = ("name", "runtime", "pane", "heartbeat", "detail")
-_NUMBER_FIELDS = ("exit_status", "exit_signal", "age_s", "activity_s", "pid", "hb_pid",
-                  "uptime_s", "cpu_percent", "rss_bytes")
+# The range of every number a remote row may hold. Anything else (out of
+# range, not finite, a boolean, a string) makes that row ``corrupt``: it
+# would otherwise reach the table's arithmetic, os-level types or the JSON
+# output (where NaN and Infinity are not JSON).
+PID_MAX = 2**31 - 1            # pid_t
+SECONDS_MAX = 1e12             # about 31,700 years: any age, uptime or activity
+CPU_PERCENT_MAX = 1e6          # 10,000 cores at 100%
+RSS_MAX = 2**63 - 1
+INT_RANGES = {
+    "pid": (1, PID_MAX),
+    "hb_pid": (1, PID_MAX),
+    "exit_status": (0, 255),
+    "exit_signal": (1, 128),
+    "rss_bytes": (0, RSS_MAX),
+}
+FLOAT_RANGES = {
+    "age_s": (0.0, SECONDS_MAX),
+    "activity_s": (0.0, SECONDS_MAX),
+    "uptime_s": (0.0, SECONDS_MAX),
+    "cpu_percent": (0.0, CPU_PERCENT_MAX),
+}
+# No valid value of any field is longer: a longer integer literal is refused
+# before Python converts it (which costs time quadratic in its length, and
+# raises ValueError past 4300 digits).
+INT_DIGITS_MAX = 20
+DETAIL_MAX = 300
+
+
+class _Refused:
+    """A JSON token a fleet ps document never holds (NaN, Infinity, an
+    integer too long to be any field): kept as a marker, so that the field
+    that holds it, not the whole answer, is refused."""
+
+    def __init__(self, why: str):
+        self.why = why
+
+    def __repr__(self) -> str:
+        return self.why
+
+
+def _refuse_constant(token: str) -> _Refused:
+    return _Refused(f"{token} (not JSON, and not finite)")
+
+
+def _parse_int(text: str) -> int | _Refused:
+    digits = len(text.lstrip("-"))
+    if digits > INT_DIGITS_MAX:
+        return _Refused(f"an integer of {digits} digits")
+    return int(text)
+
+
+def _parse_float(text: str) -> float | _Refused:
+    value = float(text)
+    if not math.isfinite(value):
+        return _Refused(f"{text[:20]}{'...' if len(text) > 20 else ''} (not finite)")
+    return value
+
+
+def _loads(text: str) -> object:
+    """TEXT as JSON, with every NaN, Infinity, overflowing float and overlong
+    integer as a _Refused marker. ValueError if it is not JSON at all."""
+    try:
+        return json.loads(text, parse_constant=_refuse_constant, parse_int=_parse_int,
+                          parse_float=_parse_float)
+    except RecursionError:  # "[[[[..." nested past the interpreter's stack
+        raise ValueError("nested too deeply") from None
+
+
+def _int_field(key: str, value: object) -> int:
+    low, high = INT_RANGES[key]
+    if isinstance(value, _Refused):
+        raise ValueError(f"{key} is {value!r}")
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValueError(f"{key} is not an integer ({_type_name(value)})")
+    if not low <= value <= high:
+        raise ValueError(f"{key} is out of range ({value}; expected {low} to {high})")
+    return value
+
+
+def _float_field(key: str, value: object) -> float:
+    low, high = FLOAT_RANGES[key]
+    if isinstance(value, _Refused):
+        raise ValueError(f"{key} is {value!r}")
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ValueError(f"{key} is not a number ({_type_name(value)})")
+    if not math.isfinite(value):
+        raise ValueError(f"{key} is not finite")
+    if not low <= value <= high:
+        raise ValueError(f"{key} is out of range ({value:g}; expected {low:g} to {high:g})")
+    return float(value)
+
+
+def _choice_field(key: str, value: object, choices: Sequence[str]) -> str:
+    if not isinstance(value, str):
+        raise ValueError(f"{key} is not a string ({_type_name(value)})")
+    if value not in choices:
+        raise ValueError(f"{key} is not one of {', '.join(choices)} ({_clean(value, 40)!r})")
+    return value
+
+
+def _name_field(key: str, value: object) -> str:
+    if not isinstance(value, str):
+        raise ValueError(f"{key} is not a string ({_type_name(value)})")
+    if not valid_agent_name(value):
+        raise ValueError(f"{key} is not a valid agent name ({_clean(value, 40)!r})")
+    return value
+
+
+def _type_name(value: object) -> str:
+    if isinstance(value, _Refused):
+        return repr(value)
+    return {bool: "a boolean", int: "an integer", float: "a float", str: "a string", list: "an array",
+            dict: "an object", type(None): "null"}.get(type(value), type(value).__name__)
 
 
 def _row(data: object, host: str) -> AgentStatus:
+    """One remote row; a row with any value that is not what ``fleet ps``
+    writes is kept, as ``corrupt`` with the reasons in ``detail``: the other
+    rows of the host are still shown."""
     if not isinstance(data, dict):
-        raise ValueError("an agent row is not an object")
+        return AgentStatus(name="?", host=host, heartbeat="corrupt",
+                           detail=f"bad answer: an agent row is {_type_name(data)}, not an object")
     values: dict = {}
-    for key in _TEXT_FIELDS:
+    problems: list[str] = []
+
+    def take(key: str, check) -> None:
         value = data.get(key)
-        if value is not None and not isinstance(value, str):
-            raise ValueError(f"{key} is not a string")
-        if value is not None:
-            values[key] = _clean(value)
-    for key in _NUMBER_FIELDS:
-        value = data.get(key)
-        if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))):
-            raise ValueError(f"{key} is not a number")
-        if value is not None:
-            values[key] = value
-    if not values.get("name"):
-        raise ValueError("an agent row has no name")
+        if value is None:
+            return
+        try:
+            values[key] = check(key, value)
+        except ValueError as exc:
+            problems.append(str(exc))
+
+    take("name", _name_field)
+    take("runtime", _name_field)
+    take("pane", lambda key, value: _choice_field(key, value, PANE_STATES))
+    take("heartbeat", lambda key, value: _choice_field(key, value, HEARTBEAT_STATES))
+    for key in INT_RANGES:
+        take(key, _int_field)
+    for key in FLOAT_RANGES:
+        take(key, _float_field)
+    detail = data.get("detail")
+    if detail is not None:
+        if isinstance(detail, str):  # prose for a person: cleaned, not refused
+            values["detail"] = _clean(detail, DETAIL_MAX)
+        else:
+            problems.append(f"detail is not a string ({_type_name(detail)})")
+    if "name" not in values and not problems:
+        problems.append("an agent row has no name")
+    if problems:
+        name = values.get("name")
+        if name is None:
+            raw = data.get("name")
+            name = _clean(raw, 64) or "?" if isinstance(raw, str) else "?"
+        shown = "; ".join(problems)
+        values.update(name=name, heartbeat="corrupt", detail=_clean(f"bad answer: {shown}", DETAIL_MAX))
     return AgentStatus(**values, host=host)
 
 
 def parse_document(text: str, host: str) -> HostResult:
     """A host's ``fleet ps --json`` output as a HostResult; ValueError if it
-    is not a schema-1 document."""
+    is not a schema-1 document. A row with a bad value is a ``corrupt`` row
+    (see ``_row``), not an error of the whole host."""
     try:
-        document = json.loads(text)
-    except ValueError:
-        raise ValueError("not a fleet ps --json document") from None
+        document = _loads(text)
+    except ValueError as exc:
+        why = " (nested too deeply)" if "nested" in str(exc) else ""
+        raise ValueError(f"not a fleet ps --json document{why}") from None
     if not isinstance(document, dict) or "agents" not in document:
         raise ValueError("not a fleet ps --json document")
-    if document.get("schema") != SCHEMA_VERSION:
-        raise ValueError(f"unsupported fleet ps schema {document.get('schema')!r} (this mosaic reads "
+    schema = document.get("schema")
+    if isinstance(schema, bool) or schema != SCHEMA_VERSION:
+        shown = repr(schema) if isinstance(schema, (_Refused, int, float, type(None))) else _type_name(schema)
+        raise ValueError(f"unsupported fleet ps schema {_clean(shown, 60)} (this mosaic reads "
                          f"{SCHEMA_VERSION})")
     agents = document["agents"]
     if not isinstance(agents, list):

@@ -12,6 +12,7 @@ function, ``_paint``; it never changes a column's width.
 
 from __future__ import annotations
 
+import math
 import os
 import sys
 from typing import Mapping, Sequence
@@ -47,7 +48,7 @@ _PANE_STYLE = {"alive": "green", "dead": "red", "gone": "dim"}
 
 def duration(seconds: float | None) -> str:
     """850ms, 12s, 4m10s, 3h02m, 2d04h; '-' for unknown."""
-    if seconds is None:
+    if seconds is None or not math.isfinite(seconds):
         return "-"
     if seconds < 0:
         seconds = 0.0

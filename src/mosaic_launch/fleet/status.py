@@ -351,8 +351,9 @@ class ProcessTreeSampler:
             return
         cpu_seconds = 0.0
         rss = 0
-        for proc in [root, *(psutil.Process(pid) for pid in _descendants(row.pid, children))]:
-            try:
+        for pid in [row.pid, *_descendants(row.pid, children)]:
+            try:  # a child in the map may have exited since: psutil.Process raises then
+                proc = root if pid == row.pid else psutil.Process(pid)
                 with proc.oneshot():
                     times = proc.cpu_times()
                     cpu_seconds += times.user + times.system

@@ -93,7 +93,8 @@ def _ps_lines(snapshot: Snapshot, *, problems: bool, color: bool) -> List[str]:
 
 def _ps_json(snapshot: Snapshot, *, socket: str, run_dir, problems: bool, indent) -> str:
     rows = status.problems_first(snapshot.rows) if problems else snapshot.rows
-    return json.dumps(status.to_document(rows, socket=socket, run_dir=run_dir), indent=indent)
+    return json.dumps(status.to_document(rows, socket=socket, run_dir=run_dir), indent=indent,
+                      allow_nan=False)
 
 
 def _show_hosts(hosts, *, socket, run_dir, patterns, show_all, stale_after, as_json, check, problems,
@@ -107,7 +108,8 @@ def _show_hosts(hosts, *, socket, run_dir, patterns, show_all, stale_after, as_j
 
     def lines(results, indent) -> List[str]:
         if as_json:
-            return [json.dumps(fleet_hosts.to_document(results, problems=problems), indent=indent)]
+            return [json.dumps(fleet_hosts.to_document(results, problems=problems), indent=indent,
+                               allow_nan=False)]
         rows = fleet_hosts.merged_rows(results, problems=problems)
         table = render.render_hosts_table(rows, color=color) if rows else []
         return [*table, render.hosts_summary(results)]
