@@ -5,6 +5,7 @@ started outlives it. The code behind them is in tests/support."""
 from __future__ import annotations
 
 import os
+import pwd
 import shutil
 import subprocess
 import uuid
@@ -14,6 +15,8 @@ import psutil
 import pytest
 
 from tests.support.procs import LEAK_TOKEN_VAR, describe, processes_with_token, wait_exited
+from tests.support.run import console_script
+from tests.support.services import SSH, SSH_KEYGEN, SSHD, Sshd
 from tests.support.tmux import TmuxServer
 from tests.support.wait import settle
 
@@ -106,3 +109,38 @@ def spawn_process():
             proc.wait(timeout=10)
         except Exception:
             pass
+
+
+def _scripts_dir() -> str:
+    """Where pip put the `mosaic` console script of this Python: the PATH of
+    a remote session on the test sshd."""
+    script = console_script() or shutil.which("mosaic")
+    assert script, "the mosaic console script is not installed (pip install -e .)"
+    return os.path.dirname(os.path.realpath(script))
+
+
+@pytest.fixture
+def sshd(tmp_path, home, monkeypatch):
+    if os.geteuid() != 0:
+        pytest.skip("the sshd tests run sshd, which needs root for its privilege separation")
+    if None in (SSH, SSH_KEYGEN, SSHD):
+        pytest.skip("sshd, ssh or ssh-keygen is not installed "
+                    "(apt-get install openssh-server openssh-client)")
+    directory = tmp_path / "sshd"
+    directory.mkdir()
+    session_env = {
+        "PATH": os.pathsep.join([_scripts_dir(), "/usr/local/bin", "/usr/bin", "/bin"]),
+        "HOME": str(home),
+        "TMUX_TMPDIR": os.environ["TMUX_TMPDIR"],
+        # The leak guard then also sees every process of a remote session.
+        "MOSAIC_TEST_TOKEN": os.environ["MOSAIC_TEST_TOKEN"],
+        # As if the host's shell set it too: the remote ps must not fan out.
+        "MOSAIC_FLEET_HOSTS": "no-such-host.invalid",
+    }
+    server = Sshd(directory, pwd.getpwuid(os.geteuid()).pw_name, session_env)
+    try:
+        server.start()
+        monkeypatch.setenv("MOSAIC_SSH_CONFIG", str(server.client_config))
+        yield server
+    finally:
+        server.stop()

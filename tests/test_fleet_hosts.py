@@ -12,12 +12,10 @@ import json
 import os
 import pwd
 import shlex
-import shutil
 import signal
 import socket
 import subprocess
 import sys
-import sysconfig
 import time
 from pathlib import Path
 
@@ -27,7 +25,7 @@ from mosaic_launch.fleet import hosts as fleet_hosts
 from mosaic_launch.fleet import render
 from mosaic_launch.errors import UsageError
 from tests.support.run import mosaic_proc
-from tests.support.services import SSH, SSH_KEYGEN, SSHD, Sshd, free_port
+from tests.support.services import SSH, SSH_KEYGEN, SSHD, free_port
 from tests.support.wait import wait_for
 
 needs_ssh = pytest.mark.skipif(SSH is None, reason="ssh is not installed (apt-get install openssh-client)")
@@ -250,43 +248,6 @@ def test_a_silent_host_meets_the_deadline_and_hosts_run_in_parallel():
 
 
 # ---- against a real sshd -------------------------------------------------------------
-
-
-def _scripts_dir() -> str:
-    """Where pip put the `mosaic` console script of this Python."""
-    scripts = sysconfig.get_path("scripts")
-    if not os.access(os.path.join(scripts, "mosaic"), os.X_OK):
-        found = shutil.which("mosaic")
-        assert found, "the mosaic console script is not installed (pip install -e .)"
-        scripts = os.path.dirname(os.path.realpath(found))
-    return scripts
-
-
-@pytest.fixture
-def sshd(tmp_path, home, monkeypatch):
-    if os.geteuid() != 0:
-        pytest.skip("the sshd tests run sshd, which needs root for its privilege separation")
-    if None in (SSH, SSH_KEYGEN, SSHD):
-        pytest.skip("sshd, ssh or ssh-keygen is not installed "
-                    "(apt-get install openssh-server openssh-client)")
-    directory = tmp_path / "sshd"
-    directory.mkdir()
-    session_env = {
-        "PATH": os.pathsep.join([_scripts_dir(), "/usr/local/bin", "/usr/bin", "/bin"]),
-        "HOME": str(home),
-        "TMUX_TMPDIR": os.environ["TMUX_TMPDIR"],
-        # The leak guard then also sees every process of a remote session.
-        "MOSAIC_TEST_TOKEN": os.environ["MOSAIC_TEST_TOKEN"],
-        # As if the host's shell set it too: the remote ps must not fan out.
-        "MOSAIC_FLEET_HOSTS": "no-such-host.invalid",
-    }
-    server = Sshd(directory, pwd.getpwuid(os.geteuid()).pw_name, session_env)
-    try:
-        server.start()
-        monkeypatch.setenv("MOSAIC_SSH_CONFIG", str(server.client_config))
-        yield server
-    finally:
-        server.stop()
 
 
 @pytest.fixture

@@ -13,8 +13,8 @@ import shlex
 import stat
 from pathlib import Path
 
-from tests.helpers import run_mosaic
-from tests.test_fleet_hosts import sshd  # noqa: F401 (a fixture)
+from tests.support.run import mosaic_proc
+
 
 GOOD_ROW = {"name": "web-1", "runtime": "pi", "pane": "alive", "exit_status": None, "exit_signal": None,
             "heartbeat": "ok", "detail": None, "healthy": True, "age_s": 0.5, "activity_s": 2.0,
@@ -73,7 +73,7 @@ def test_remote_answers_with_nan_infinity_and_huge_integers(tmp_path):
     env = fake_ssh(tmp_path, answers)
     hosts = [arg for host in [*BAD_VALUES, "good"] for arg in ("--host", host)]
 
-    table = run_mosaic("fleet", "ps", *hosts, env=env)
+    table = mosaic_proc("fleet", "ps", *hosts, env=env)
     assert table.returncode == 0 and table.stderr == "", table.stderr
     lines = table.stdout.splitlines()
     assert lines[0].split()[:4] == ["HOST", "NAME", "RUNTIME", "PANE"]
@@ -85,7 +85,7 @@ def test_remote_answers_with_nan_infinity_and_huge_integers(tmp_path):
     assert [c[1:5] for c in cells if c[0] == "good"] == [["web-1", "pi", "alive", "ok"]]
     assert lines[-1] == "13 agents: 7 ok, 6 corrupt; 6 not healthy; 7 hosts"
 
-    done = run_mosaic("fleet", "ps", "--json", *hosts, env=env)
+    done = mosaic_proc("fleet", "ps", "--json", *hosts, env=env)
     assert done.returncode == 0 and done.stderr == "", done.stderr
     document = strict_json(done.stdout)
     assert [h["error"] for h in document["hosts"]] == [None] * 7
@@ -99,8 +99,8 @@ def test_remote_answers_with_nan_infinity_and_huge_integers(tmp_path):
     assert rows["good", "web-1"] == {**GOOD_ROW, "host": "good"}
 
     # --check fails on a corrupt row, and passes on the good host alone.
-    assert run_mosaic("fleet", "ps", "--check", *hosts, env=env).returncode == 1
-    assert run_mosaic("fleet", "ps", "--check", "--host", "good", env=env).returncode == 0
+    assert mosaic_proc("fleet", "ps", "--check", *hosts, env=env).returncode == 1
+    assert mosaic_proc("fleet", "ps", "--check", "--host", "good", env=env).returncode == 0
 
 
 def test_a_malformed_answer_makes_its_host_one_error_row(tmp_path):
@@ -115,7 +115,7 @@ def test_a_malformed_answer_makes_its_host_one_error_row(tmp_path):
         "good": answer(),
     })
     hosts = [arg for host in ("deep", "nanschema", "bare", "hugeschema", "good") for arg in ("--host", host)]
-    table = run_mosaic("fleet", "ps", "--check", *hosts, env=env)
+    table = mosaic_proc("fleet", "ps", "--check", *hosts, env=env)
     assert table.returncode == 1 and table.stderr == "", table.stderr
     lines = table.stdout.splitlines()
     assert lines[1:5] == [
@@ -128,7 +128,7 @@ def test_a_malformed_answer_makes_its_host_one_error_row(tmp_path):
     ]
     assert lines[5].split()[:5] == ["good", "web-1", "pi", "alive", "ok"]
     assert lines[-1] == "1 agent: 1 ok; 5 hosts, 4 not reached"
-    done = run_mosaic("fleet", "ps", "--json", *hosts, env=env)
+    done = mosaic_proc("fleet", "ps", "--json", *hosts, env=env)
     assert done.returncode == 0, done.stderr
     document = strict_json(done.stdout)
     assert [(a["host"], a["heartbeat"]) for a in document["agents"]] == [
@@ -141,12 +141,12 @@ def test_a_nan_answer_over_a_real_ssh(sshd, tmp_path, monkeypatch):  # noqa: F81
     document = tmp_path / "answer.json"
     document.write_text(answer("age_s", "NaN").replace('"pid": 4242', '"pid": ' + "7" * 5000, 1))
     monkeypatch.setenv("MOSAIC_REMOTE_COMMAND", f"sh -c {shlex.quote('cat ' + shlex.quote(str(document)))} sh")
-    done = run_mosaic("fleet", "ps", "--json", "--check", "--host", sshd.spec())
+    done = mosaic_proc("fleet", "ps", "--json", "--check", "--host", sshd.spec())
     assert done.returncode == 1 and done.stderr == "", done.stderr
     agents = strict_json(done.stdout)["agents"]
     assert [(a["name"], a["heartbeat"]) for a in agents] == [("bad-1", "corrupt"), ("web-1", "ok")]
     assert agents[0]["detail"] == \
         "bad answer: pid is an integer of 5000 digits; age_s is NaN (not JSON, and not finite)"
-    table = run_mosaic("fleet", "ps", "--host", sshd.spec())
+    table = mosaic_proc("fleet", "ps", "--host", sshd.spec())
     assert table.returncode == 0 and table.stderr == "", table.stderr
     assert table.stdout.splitlines()[-1] == "2 agents: 1 ok, 1 corrupt; 1 not healthy; 1 host"

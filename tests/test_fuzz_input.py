@@ -25,9 +25,9 @@ from hypothesis import strategies as st
 
 from mosaic_launch.fleet import hosts as fleet_hosts
 from mosaic_launch.fleet import status
-from tests.helpers import mosaic
+from tests.support.run import mosaic
 from tests.test_fleet_remote_answers import GOOD_ROW, fake_ssh, strict_json
-from tests.test_fleet_support import new_session
+from tests.support.tmux import new_session
 
 FUZZ = settings(
     max_examples=40,
