@@ -93,18 +93,24 @@ def test_a_killed_sidecar_is_lost_at_once(tmux, run_dir):
 
 
 def test_a_sidecar_pid_that_names_a_newer_process_is_lost(tmux, run_dir, spawn_process):
-    out = launch(tmux, run_dir, "reused", interval="30")
-    record = mosaic_hb.read(run_dir / "reused.hb")
-    os.kill(out["sidecar_pid"], signal.SIGKILL)
-    wait_for(lambda: gone(out["sidecar_pid"]), 10, "the sidecar to exit")
-    newer = spawn_process(["sleep", "1000"])
-    # The record now says its sidecar is NEWER's pid, with a last beat a
-    # minute before NEWER started: what a reused pid looks like.
-    rewrite(run_dir / "reused.hb", record, hb_pid=newer.pid, epoch=record.epoch - 60)
-    assert psutil.Process(newer.pid).create_time() > record.epoch - 60 + status.START_SLACK_S
+    newer = sidecar_pid_reused(tmux, run_dir, "reused", spawn_process)
     row = ps_rows(tmux, run_dir)["reused"]
     assert row["heartbeat"] == "lost"
     assert row["detail"] == f"its sidecar's pid {newer.pid} now names another process"
+
+
+def sidecar_pid_reused(tmux, run_dir, name, spawn_process):
+    """Launch NAME, kill its sidecar, and make its record name a process
+    started a minute after the last beat, as a reused pid would: that
+    process (a Popen)."""
+    out = launch(tmux, run_dir, name, interval="30")
+    record = mosaic_hb.read(run_dir / f"{name}.hb")
+    os.kill(out["sidecar_pid"], signal.SIGKILL)
+    wait_for(lambda: gone(out["sidecar_pid"]), 10, "the sidecar to exit")
+    newer = spawn_process(["sleep", "1000"])
+    rewrite(run_dir / f"{name}.hb", record, hb_pid=newer.pid, epoch=record.epoch - 60)
+    assert psutil.Process(newer.pid).create_time() > record.epoch - 60 + status.START_SLACK_S
+    return newer
 
 
 def rewrite(path, record, **changes) -> None:
@@ -130,12 +136,7 @@ def test_a_beat_in_the_future_is_never_fresh(tmux, run_dir):
 
 
 def test_stop_of_an_agent_whose_sidecar_pid_was_reused_does_not_wait_on_it(tmux, run_dir, spawn_process):
-    out = launch(tmux, run_dir, "victim", interval="30")
-    record = mosaic_hb.read(run_dir / "victim.hb")
-    os.kill(out["sidecar_pid"], signal.SIGKILL)
-    wait_for(lambda: gone(out["sidecar_pid"]), 10, "the sidecar to exit")
-    bystander = spawn_process(["sleep", "1000"])
-    rewrite(run_dir / "victim.hb", record, hb_pid=bystander.pid, epoch=record.epoch - 60)
+    bystander = sidecar_pid_reused(tmux, run_dir, "victim", spawn_process)
     done = mosaic_proc("stop", "victim", "--timeout", "30", *where(tmux, run_dir))
     assert done.returncode == 0, done.stderr
     assert "no sidecar was watching" in done.stdout
