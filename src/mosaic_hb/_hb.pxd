@@ -23,6 +23,7 @@ cdef extern from "hb.h" nogil:
         HB_GO_ON
         HB_STOP
         HB_HAND_OVER
+        HB_READ_STATE
 
     ctypedef struct hb_config:
         const char *agent
