@@ -36,6 +36,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help="where the temporary run dirs go (default: the system's temp dir); "
                              "a beat's cost depends on this file system")
     parser.add_argument("--quiet", action="store_true", help="no progress on stderr")
+    parser.add_argument("--hooks", action="store_true",
+                        help="measure only the agent state hook (`mosaic-hb state`): one call's "
+                             "whole-process time against `python3 -c pass`, and the latency to "
+                             "the record; print the table, write nothing")
     live = parser.add_argument_group(
         "fleet with live agents",
         "`--fleet-live` runs only the fleet commands over live agents (fleet ps over 1-300 agents "
@@ -94,9 +98,35 @@ def main_fleet_live(args: argparse.Namespace, argv: list[str]) -> int:
     return 1 if result.ps_error or result.updown_error else 0
 
 
+def main_hooks(args: argparse.Namespace) -> int:
+    from . import hook_metrics
+
+    sidecar = args.sidecar
+    if sidecar is None:
+        import mosaic_hb
+
+        sidecar = mosaic_hb.sidecar_path()
+    calls, trials = (20, 5) if args.quick else (500, 50)
+    marker = f"{os.getpid()}-{secrets.token_hex(6)}"
+    os.environ[MARKER_VAR] = marker
+    with tempfile.TemporaryDirectory(prefix="mosaic-bench-", dir=args.scratch) as tmp:
+        ws = Workspace(Path(tmp), marker, quiet=args.quiet)
+        try:
+            result = hook_metrics.run(sidecar, ws, calls, trials)
+        except BenchError as exc:
+            print(f"hooks: {exc}", file=sys.stderr)
+            return 1
+        finally:
+            sweep(marker)
+    print(hook_metrics.render(result))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     args = parse_args(argv)
+    if args.hooks:
+        return main_hooks(args)
     if args.fleet_live:
         return main_fleet_live(args, argv)
     settings = QUICK if args.quick else FULL

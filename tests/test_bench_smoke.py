@@ -75,3 +75,16 @@ def test_compare_with_a_missing_interpreter_is_a_usage_error(tmp_path):
     assert done.returncode == 2
     assert len(done.stderr.strip().splitlines()) == 1 and "--compare" in done.stderr
     assert not (tmp_path / "b.md").exists()
+
+
+def test_quick_hooks_bench_completes(tmp_path):
+    """`--hooks --quick`: the state hook against `python3 -c pass`, and the
+    latency to the record; it prints its table and writes nothing."""
+    done = subprocess.run(
+        [sys.executable, "-m", "bench", "--hooks", "--quick", "--quiet", "--scratch", str(tmp_path)],
+        cwd=REPO_ROOT, env=dict(os.environ), stdin=subprocess.DEVNULL, capture_output=True,
+        text=True, timeout=120,
+    )
+    assert done.returncode == 0, f"stdout:\n{done.stdout}\nstderr:\n{done.stderr}"
+    assert "`mosaic-hb state STATE`, whole process" in done.stdout
+    assert "hook start -> record shows the state" in done.stdout

@@ -11,7 +11,7 @@ import mosaic_hb
 from tests.support.hb import record_with, sidecar
 from tests.support.wait import wait_for
 
-SAMPLE = re.compile(r'^(mosaic_agent_[a-z_]+)\{agent="([^"]*)",runtime="([^"]*)"\} (\S+)$')
+SAMPLE = re.compile(r'^(mosaic_agent_[a-z_]+)\{agent="([^"]*)",runtime="([^"]*)"(?:,state="([a-z]+)")?\} (\S+)$')
 
 
 def samples(path) -> dict[str, float]:
@@ -22,7 +22,9 @@ def samples(path) -> dict[str, float]:
             continue
         match = SAMPLE.match(line)
         assert match, f"not a sample line: {line!r}"
-        found[match.group(1)] = float(match.group(4))
+        # The state gauge is one-hot: keyed by its state label.
+        name = match.group(1) + (f"/{match.group(4)}" if match.group(4) else "")
+        found[name] = float(match.group(5))
     return found
 
 

@@ -176,13 +176,14 @@ def test_shipped_rules_pass_promtool():
     done = subprocess.run([PROMTOOL, "check", "rules", str(RULES)], capture_output=True, text=True,
                           timeout=60)
     assert done.returncode == 0, done.stdout + done.stderr
-    assert "SUCCESS: 3 rules found" in done.stdout + done.stderr
+    assert "SUCCESS: 4 rules found" in done.stdout + done.stderr
 
 
 @needs_prometheus
 def test_shipped_rules_unit_tests_pass():
     """docs/prometheus/mosaic-rules.test.yml: dead fires at once and not also
-    stale; stale fires after its for:; textfile errors fire."""
+    stale; stale fires after its for:; textfile errors fire; waiting fires
+    past 10 minutes of waiting, and not for a dead agent."""
     done = subprocess.run([PROMTOOL, "test", "rules", "mosaic-rules.test.yml"], cwd=DOCS,
                           capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stdout + done.stderr
@@ -206,11 +207,13 @@ def test_agent_up_then_dead_alert_fires(tmux, run_dir, textfile_dir, prometheus)
     up = wait_for(every(0.2, lambda: instant(prometheus, f'mosaic_agent_up{{agent="{name}"}}')),
                   SCRAPE_TIMEOUT, f"mosaic_agent_up{{agent={name!r}}} through Prometheus")
     assert up == {name: "1"}
-    # All four gauges arrive, with the agent's labels and the scrape's.
+    # All the gauges arrive, with the agent's labels and the scrape's; the
+    # state is one-hot, a series per state.
     series = api(prometheus, "series", **{"match[]": f'{{__name__=~"mosaic_agent_.+",agent="{name}"}}'})
     assert sorted(s["__name__"] for s in series) == [
         "mosaic_agent_heartbeat_interval_seconds", "mosaic_agent_heartbeat_timestamp_seconds",
-        "mosaic_agent_start_time_seconds", "mosaic_agent_up",
+        "mosaic_agent_start_time_seconds", *["mosaic_agent_state"] * 5,
+        "mosaic_agent_state_since_seconds", "mosaic_agent_up",
     ]
     assert all(s["runtime"] == "pi" and s["job"] == "node" and "pid" not in s for s in series)
     assert instant(prometheus, "node_textfile_scrape_error") == {"": "0"}

@@ -17,11 +17,29 @@ from mosaic_hb._hb import (
     wait_exit,
 )
 from mosaic_hb._version import __version__
-from mosaic_hb.record import RECORD_MAX_BYTES, STALE_INTERVALS, Record, RecordError, parse_record
+from mosaic_hb.record import (
+    RECORD_MAX_BYTES,
+    STALE_INTERVALS,
+    STATES,
+    AgentState,
+    Record,
+    RecordError,
+    StateFileError,
+    parse_record,
+    parse_state_file,
+    read_state_file,
+    record_state,
+)
 from mosaic_hb.rules import AGENT_NAME_RULE, INTERVAL_MAX, INTERVAL_MIN
 from mosaic_hb.sidecar import SidecarError, read, sidecar_path, spawn
 
 __all__ = [
+    "AgentState",
+    "STATES",
+    "StateFileError",
+    "parse_state_file",
+    "read_state_file",
+    "record_state",
     "AGENT_NAME_RULE",
     "INTERVAL_MAX",
     "INTERVAL_MIN",

@@ -10,6 +10,7 @@ cdef extern from "<signal.h>":
 cdef extern from "hb.h" nogil:
     int HB_AGENT_MAX
     int HB_RECORD_MAX
+    int HB_STATE_FILE_MAX
     double HB_INTERVAL_MIN
     double HB_INTERVAL_MAX
 
@@ -23,6 +24,7 @@ cdef extern from "hb.h" nogil:
         HB_GO_ON
         HB_STOP
         HB_HAND_OVER
+        HB_READ_STATE
 
     ctypedef struct hb_config:
         const char *agent

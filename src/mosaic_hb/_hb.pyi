@@ -7,6 +7,7 @@ AGENT_NAME_MAX: int
 INTERVAL_MIN: float
 INTERVAL_MAX: float
 RECORD_WRITE_MAX: int
+STATE_FILE_MAX: int
 
 class RunDirError(OSError): ...
 

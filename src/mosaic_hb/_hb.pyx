@@ -13,7 +13,7 @@ import time
 
 from cpython.exc cimport PyErr_CheckSignals
 from libc.errno cimport EINTR, errno
-from libc.string cimport strerror
+from libc.string cimport memset, strerror
 from posix.unistd cimport close, getpid
 
 # The rules shared with Python, from the one place they are defined (hb.h).
@@ -21,6 +21,7 @@ AGENT_NAME_MAX = HB_AGENT_MAX
 INTERVAL_MIN = HB_INTERVAL_MIN
 INTERVAL_MAX = HB_INTERVAL_MAX
 RECORD_WRITE_MAX = HB_RECORD_MAX
+STATE_FILE_MAX = HB_STATE_FILE_MAX
 
 
 class RunDirError(OSError):
@@ -136,6 +137,7 @@ def beat(agent, int pid, run_dir, *, status="ok", interval=15.0, seq=1,
     status_b = status.encode()
     runtime_b = runtime.encode() if runtime is not None else None
     cdef hb_record rec
+    memset(&rec, 0, sizeof(rec))  # no agent state: the hook's keys are the sidecar's
     rec.agent = agent_b
     rec.status = status_b
     rec.runtime = <const char *>runtime_b if runtime_b is not None else NULL
@@ -163,6 +165,10 @@ class _Stop(BaseException):
     pass
 
 
+class _StateChanged(BaseException):
+    pass
+
+
 cdef class _RunState:
     cdef object error
 
@@ -175,6 +181,8 @@ cdef int _on_interrupted(void *ctx) noexcept with gil:
         return HB_HAND_OVER
     except _Stop:
         return HB_STOP
+    except _StateChanged:
+        return HB_READ_STATE
     except BaseException as exc:  # KeyboardInterrupt, or a handler's error
         state.error = exc
         return HB_STOP
@@ -189,6 +197,10 @@ def _raise_stop(signum, frame):
     raise _Stop()
 
 
+def _raise_state_changed(signum, frame):
+    raise _StateChanged()
+
+
 _END_NAMES = {HB_END_DEAD: "dead", HB_END_STOPPED: "stopped", HB_END_REPLACED: "replaced"}
 
 
@@ -198,8 +210,10 @@ def run(agent, int pid, run_dir, interval=15.0, *, fsync=False, runtime=None,
     signal arrives ("stopped"), or a newer sidecar takes over ("replaced").
 
     The GIL is released while the loop waits. In the main thread, SIGTERM and
-    SIGHUP stop the loop (status=stopped) and SIGUSR1 hands over; Ctrl-C
-    writes status=stopped and then raises KeyboardInterrupt."""
+    SIGHUP stop the loop (status=stopped), SIGUSR1 hands over, and SIGUSR2
+    (from a `mosaic-hb state` hook) re-reads the agent's state; Ctrl-C writes
+    status=stopped and then raises KeyboardInterrupt. Elsewhere SIGUSR2 is
+    ignored while the loop runs, and the state is read only at its start."""
     if not valid_agent_name(agent):
         raise ValueError(f"invalid agent name {agent!r}")
     if runtime is not None and not valid_agent_name(runtime):
@@ -227,7 +241,8 @@ def run(agent, int pid, run_dir, interval=15.0, *, fsync=False, runtime=None,
     saved = {}
     if threading.current_thread() is threading.main_thread():
         for signum, handler in ((signal.SIGTERM, _raise_stop), (signal.SIGHUP, _raise_stop),
-                                (signal.SIGUSR1, _raise_hand_over)):
+                                (signal.SIGUSR1, _raise_hand_over),
+                                (signal.SIGUSR2, _raise_state_changed)):
             saved[signum] = signal.signal(signum, handler)
     cdef const char *why = NULL
     cdef int end

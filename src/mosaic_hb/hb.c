@@ -70,6 +70,7 @@ typedef struct hb_state {
     int lockfd;
     int textfile_dirfd;       /* -1 unless exporting metrics */
     double start_seconds;     /* the agent's start, unix seconds, for metrics */
+    hb_agent_state agent_state;  /* from AGENT.state: read at start and on SIGUSR2 */
     hb_record rec;
 } hb_state;
 
@@ -150,6 +151,14 @@ static int hb_loop(hb_state *st, hb_watch *watch)
                 return HB_END_STOPPED;
             if (action == HB_HAND_OVER)
                 return HB_END_REPLACED;
+            if (action == HB_READ_STATE) {
+                /* Only now, never on a plain beat: a beat stays 5 system
+                 * calls. A read error keeps the last known state. */
+                (void)hb_read_state(st->dirfd, cfg->agent, &st->agent_state);
+                st->rec.seq++;
+                if (hb_beat_now(st, "ok") == HB_END_REPLACED)
+                    return HB_END_REPLACED;
+            }
             continue;
         }
         long long now = hb_monotonic_ns();
@@ -177,6 +186,16 @@ int hb_run(const hb_config *cfg, const char **why)
     hb_state st = {.cfg = cfg, .dirfd = -1, .lockfd = -1, .textfile_dirfd = -1};
     hb_watch watch = {.fd = -1};
     int end = HB_END_ERROR;
+    /* A hook signals the pid in our record with SIGUSR2, whose default
+     * action would end us. A caller with no handler for it (the binding
+     * outside the main thread) gets it ignored: the state then waits for
+     * the next start, but the heartbeat lives. */
+    struct sigaction usr2_saved, ignore;
+    memset(&ignore, 0, sizeof ignore);
+    ignore.sa_handler = SIG_IGN;
+    int usr2_ignored = sigaction(SIGUSR2, NULL, &usr2_saved) == 0
+                       && usr2_saved.sa_handler == SIG_DFL
+                       && sigaction(SIGUSR2, &ignore, NULL) == 0;
 
     if (!hb_valid_agent_name(cfg->agent) || cfg->pid <= 0
         || !(cfg->interval >= HB_INTERVAL_MIN && cfg->interval <= HB_INTERVAL_MAX)) {
@@ -217,6 +236,9 @@ int hb_run(const hb_config *cfg, const char **why)
     st.rec.pid_start = pid_start;
     st.rec.interval = cfg->interval;
     st.rec.seq = 1;
+    /* A relaunched sidecar keeps the agent's last reported state. */
+    (void)hb_read_state(st.dirfd, cfg->agent, &st.agent_state);
+    st.rec.state = &st.agent_state;
     if (hb_beat_now(&st, "ok") != 0) {
         *why = "cannot write the first heartbeat";
         goto out;
@@ -235,10 +257,81 @@ no_such_process:
     *why = "no such process";
     errno = ESRCH;
 out:
-    /* The one way out: both keep errno. */
+    /* The one way out: all three keep errno. */
     hb_watch_close(&watch);
     hb_state_close(&st);
+    if (usr2_ignored) {
+        int err = errno;
+        sigaction(SIGUSR2, &usr2_saved, NULL);
+        errno = err;
+    }
     return end;
+}
+
+/* ---- the hook: reporting the agent's state --------------------------------- */
+
+/* Tell the sidecar writing DIRFD/AGENT.hb that the state changed. Only a
+ * process that started no later than the record's last beat (plus a second
+ * for the platforms' rounding of start times) can be the writer: a reused
+ * pid is a newer process, and SIGUSR2 would kill it.
+ *   1  signalled
+ *   0  no running sidecar to tell (or it cannot be told apart from a stranger)
+ *  -1  error (errno) */
+static int hb_notify_sidecar(int dirfd, const char *agent)
+{
+    pid_t hb_pid;
+    double epoch, started;
+    int found = hb_read_record_owner(dirfd, agent, &hb_pid, &epoch);
+    if (found != 1)
+        return found;
+    unsigned long long start;
+    if (hb_pid == getpid() || hb_proc_start_time(hb_pid, &start) != 1
+        || hb_proc_start_seconds(start, &started) != 1 || started > epoch + 1.0)
+        return 0;
+    if (kill(hb_pid, SIGUSR2) != 0)
+        return errno == ESRCH ? 0 : -1;
+    return 1;
+}
+
+int hb_report_state(const char *run_dir, const char *agent, const char *state,
+                    const char *waiting_for, const char **why)
+{
+    *why = NULL;
+    if (!hb_valid_agent_name(agent) || !hb_valid_state(state)
+        || (waiting_for != NULL && waiting_for[0] != '\0' && !hb_valid_waiting_for(waiting_for))) {
+        errno = EINVAL;
+        return -1;
+    }
+    /* Never create the run dir: a hook outside a live mosaic agent does
+     * nothing. An unsafe one is not ours to write in. */
+    const char *unsafe;
+    int dirfd = hb_open_run_dir(run_dir, 0, &unsafe);
+    if (dirfd < 0)
+        return 0;
+
+    hb_agent_state next, current;
+    memset(&next, 0, sizeof next);
+    snprintf(next.state, sizeof next.state, "%s", state);
+    if (strcmp(state, "waiting") == 0 && waiting_for != NULL)
+        snprintf(next.waiting_for, sizeof next.waiting_for, "%s", waiting_for);
+    /* PreToolUse fires on every tool call: a repeat keeps the state's start
+     * and costs one read, and the sidecar already knows. */
+    if (hb_read_state(dirfd, agent, &current) == 1 && strcmp(current.state, next.state) == 0
+        && strcmp(current.waiting_for, next.waiting_for) == 0) {
+        close(dirfd);
+        return 1;
+    }
+    next.epoch = hb_realtime();
+    int result = 1;
+    if (hb_write_state(dirfd, agent, &next) != 0) {
+        *why = "cannot write the state file";
+        result = -1;
+    } else if (hb_notify_sidecar(dirfd, agent) < 0) {
+        *why = "cannot signal the sidecar";
+        result = -1;
+    }
+    hb_close_quietly(dirfd);
+    return result;
 }
 
 /* ---- the daemon ----------------------------------------------------------- */

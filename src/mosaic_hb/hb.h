@@ -26,6 +26,7 @@
 #define HB_AGENT_MAX 64          /* agent names: [A-Za-z0-9][A-Za-z0-9_-]{0,63} */
 #define HB_RUNTIME_MAX 32
 #define HB_RECORD_MAX 1024       /* a record is always well under this */
+#define HB_STATE_FILE_MAX 512    /* an AGENT.state file is always well under this */
 #define HB_INTERVAL_MIN 0.05
 #define HB_INTERVAL_MAX 86400.0
 
@@ -42,6 +43,7 @@ enum hb_interrupt {
     HB_GO_ON = 0,
     HB_STOP = 1,          /* write status=stopped and end */
     HB_HAND_OVER = 2,     /* end quietly: the new owner writes from now on */
+    HB_READ_STATE = 3,    /* a hook wrote AGENT.state (SIGUSR2): read it, beat now */
 };
 
 typedef struct hb_config {
@@ -67,6 +69,13 @@ typedef struct hb_config {
     void (*started)(void *ctx);
 } hb_config;
 
+/* The agent's state as its CLI's hooks last reported it (AGENT.state). */
+typedef struct hb_agent_state {
+    char state[16];        /* starting, working, waiting, idle; "" when unknown */
+    char waiting_for[16];  /* permission, question; "" when not said */
+    double epoch;          /* when the state began, unix seconds */
+} hb_agent_state;
+
 /* The record for one beat. */
 typedef struct hb_record {
     const char *agent;
@@ -77,6 +86,7 @@ typedef struct hb_record {
     unsigned long long pid_start; /* 0 when the platform cannot tell */
     unsigned long long seq;
     double interval;
+    const hb_agent_state *state;  /* NULL (or state[0] == 0) when unknown */
 } hb_record;
 
 /* -- names and arguments ------------------------------------------------ */
@@ -87,6 +97,13 @@ int hb_valid_agent_name(const char *name);
 /* Parse an interval in seconds. 0 and *out set on success; -1 if TEXT is not
  * a finite number within [HB_INTERVAL_MIN, HB_INTERVAL_MAX]. */
 int hb_parse_interval(const char *text, double *out);
+
+/* 1 if NAME is a state a hook may report (starting, working, waiting,
+ * idle), else 0. "unknown" is what readers say when no hook has spoken. */
+int hb_valid_state(const char *name);
+
+/* 1 if NAME is what a waiting agent may wait for (permission, question). */
+int hb_valid_waiting_for(const char *name);
 
 /* -- processes (hb_watch.c; platform code in hb_proc_*.c) ------------- */
 
@@ -135,6 +152,28 @@ int hb_write_record(int dirfd, const hb_record *rec, int do_fsync);
 /* Format REC as Prometheus text exposition (gauges, no timestamps) for
  * node_exporter's textfile collector. Returns the length, or -1. */
 int hb_format_metrics(const hb_record *rec, double epoch, double start_seconds, char *buf, size_t size);
+
+/* -- the agent's state (the `mosaic-hb state` hook) ----------------------- */
+
+/* Format STATE of AGENT as an AGENT.state file (key=value lines). Returns the
+ * length, or -1 if it does not fit. */
+int hb_format_state(const hb_agent_state *state, const char *agent, char *buf, size_t size);
+
+/* Parse LEN bytes of TEXT (NUL-terminated) as AGENT's state file, with the
+ * record reader's rules (key=value lines, each ending in \n, no key twice).
+ *   1  valid: *out set
+ *   0  not a valid state file for AGENT */
+int hb_parse_state(const char *text, size_t len, const char *agent, hb_agent_state *out);
+
+/* Report STATE (WAITING_FOR: NULL or "") for AGENT in RUN_DIR, as a hook:
+ * write RUN_DIR/AGENT.state atomically, then tell the agent's running
+ * sidecar (SIGUSR2) if there is one. A repeat of the current state changes
+ * nothing, so that the state's epoch stays the time it began.
+ *   1  written (or already current)
+ *   0  not applicable: RUN_DIR is missing or not safe to write in
+ *  -1  failed (errno); *why names the step, or is NULL */
+int hb_report_state(const char *run_dir, const char *agent, const char *state,
+                    const char *waiting_for, const char **why);
 
 /* -- the loop -------------------------------------------------------------- */
 

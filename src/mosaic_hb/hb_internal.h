@@ -79,6 +79,23 @@ void hb_file_name(char *buf, size_t size, const char *agent, const char *suffix)
 /* Atomically replace DIRFD/mosaic_AGENT.prom with REC as metrics. */
 int hb_write_metrics(int dirfd, const hb_record *rec, double start_seconds);
 
+/* Read DIRFD/AGENT.state.
+ *   1  a valid state file: *out set
+ *   0  none there, or not a valid one (*out then says unknown)
+ *  -1  could not read it (errno); *out untouched */
+int hb_read_state(int dirfd, const char *agent, hb_agent_state *out);
+
+/* Atomically replace DIRFD/AGENT.state with STATE. The temp file's name
+ * carries our pid, as hooks of one agent may run at the same time. */
+int hb_write_state(int dirfd, const char *agent, const hb_agent_state *state);
+
+/* Who writes DIRFD/AGENT.hb: a record with status=ok gives its writer's
+ * pid and the time of its last beat.
+ *   1  *hb_pid and *epoch set
+ *   0  no record, not a valid one, or its sidecar has ended
+ *  -1  could not read it (errno) */
+int hb_read_record_owner(int dirfd, const char *agent, pid_t *hb_pid, double *epoch);
+
 /* ---- hb_posix.c -------------------------------------------------------- */
 
 long long hb_monotonic_ns(void);
@@ -92,6 +109,15 @@ int hb_mkdirs(const char *dir);
  * TMP_NAME removed and NAME untouched. */
 int hb_write_atomic(int dirfd, const char *name, const char *tmp_name,
                     const char *buf, size_t len, mode_t mode, int do_fsync);
+
+/* Read the regular file NAME in DIRFD (never through a symlink, never
+ * blocking on a FIFO) into BUF, NUL-terminated. The length, or -1 (errno:
+ * ENOENT if missing, EFBIG if it holds SIZE - 1 bytes or more, EINVAL if it
+ * is not a regular file). */
+ssize_t hb_read_small(int dirfd, const char *name, char *buf, size_t size);
+
+/* Unix time now, in seconds. */
+double hb_realtime(void);
 
 /* Open (creating, 0600, never through a symlink) NAME in DIRFD to lock it.
  * The fd, or -1 (errno). */

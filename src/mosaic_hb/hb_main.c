@@ -9,7 +9,9 @@
 #include "hb.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,7 +25,8 @@
 
 #define USAGE_LINE \
     "usage: mosaic-hb AGENT PID [--run-dir DIR] [--interval SECONDS] [--runtime NAME]\n" \
-    "                 [--textfile-dir DIR] [--foreground] [--fsync] | --version | --help\n"
+    "                 [--textfile-dir DIR] [--foreground] [--fsync] | --version | --help\n" \
+    "       mosaic-hb state STATE [--for WHAT] [IGNORED...]\n"
 
 static const char help_text[] =
     USAGE_LINE
@@ -45,22 +48,46 @@ static const char help_text[] =
     "  --fsync             make every beat durable (fsync file and directory)\n"
     "\n"
     "MOSAIC_HB_WATCH=poll uses the kill(pid, 0) fallback instead of pidfd/kqueue.\n"
+    "SIGUSR2 makes the sidecar read DIR/AGENT.state and beat at once.\n"
     "\n"
     "Exit status: 0 running (or, in the foreground, ended cleanly); 1 failed to\n"
-    "start; 2 usage error.\n";
+    "start; 2 usage error.\n"
+    "\n"
+    "mosaic-hb state STATE [--for WHAT]: the hook an agent's CLI runs to report\n"
+    "its state (starting, working, waiting, idle; WHAT, with waiting only:\n"
+    "permission or question). It writes $MOSAIC_HEARTBEAT_RUN_DIR/\n"
+    "$MOSAIC_AGENT_NAME.state and tells the agent's sidecar (SIGUSR2). Outside a\n"
+    "mosaic pane (either variable unset, or no such run dir) it does nothing and\n"
+    "exits 0. Further arguments (Codex's JSON) and stdin (Claude's JSON) are\n"
+    "ignored; stdin is drained without waiting. Exit status: 0 done or nothing\n"
+    "to do; 1 the state could not be written; 2 usage error.\n"
+    "An agent may still be named \"state\": \"mosaic-hb state PID ...\" (a\n"
+    "number, or an option, after it) starts its sidecar as before.\n";
 
 static volatile sig_atomic_t stop_request = HB_GO_ON;
+static volatile sig_atomic_t state_request = 0;
 
 static void on_stop_signal(int sig)
 {
     stop_request = sig == SIGUSR1 ? HB_HAND_OVER : HB_STOP;
 }
 
+static void on_state_signal(int sig)
+{
+    (void)sig;
+    state_request = 1;
+}
+
+/* A stop or hand-over outranks a state change: the loop is ending anyway. */
 static int on_interrupted(void *ctx)
 {
     (void)ctx;
     int action = stop_request;
     stop_request = HB_GO_ON;
+    if (action == HB_GO_ON && state_request) {
+        state_request = 0;
+        action = HB_READ_STATE;
+    }
     return action;
 }
 
@@ -137,8 +164,80 @@ static int is_option(const char *arg, const char *name)
     return strncmp(arg, name, len) == 0 && (arg[len] == '\0' || arg[len] == '=');
 }
 
+/* ---- mosaic-hb state -------------------------------------------------------- */
+
+#define STDIN_DRAIN_MAX (1 << 20)
+
+/* Read what is already on stdin, never waiting: Claude writes its JSON to
+ * a hook's stdin, and a pipe whose writer never closes must not hang us.
+ * A terminal is left alone (reading it would eat the user's keys). The
+ * bound keeps a huge stream from holding us; a writer cut short gets EPIPE,
+ * as with any hook that exits without reading. */
+static void drain_stdin(void)
+{
+    if (isatty(0))
+        return;
+    char buf[16384];
+    size_t total = 0;
+    while (total < STDIN_DRAIN_MAX) {
+        struct pollfd pfd = {.fd = 0, .events = POLLIN, .revents = 0};
+        if (poll(&pfd, 1, 0) <= 0 || !(pfd.revents & (POLLIN | POLLHUP)))
+            break;
+        ssize_t n = read(0, buf, sizeof buf);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            break;
+        total += (size_t)n;
+    }
+    close(0);
+}
+
+/* argv[1] is "state": the hook, unless argv[2] makes it the sidecar of an
+ * agent named "state" (a PID, or an option such as --help). */
+static int is_state_command(int argc, char **argv)
+{
+    return argc > 2 && strcmp(argv[1], "state") == 0 && argv[2][0] != '-'
+           && !(argv[2][0] >= '0' && argv[2][0] <= '9');
+}
+
+static int state_main(int argc, char **argv)
+{
+    const char *state = argv[2], *waiting_for = NULL;
+    if (!hb_valid_state(state))
+        usage_error("invalid state '%s': use starting, working, waiting or idle", state);
+    for (int i = 3; i < argc; i++) {
+        /* Only --for is ours; anything else (Codex's JSON) is ignored. */
+        if (is_option(argv[i], "--for")) {
+            waiting_for = option_value(argc, argv, &i, "--for");
+            if (!hb_valid_waiting_for(waiting_for))
+                usage_error("invalid --for '%s': use permission or question", waiting_for);
+        }
+    }
+    if (waiting_for != NULL && strcmp(state, "waiting") != 0)
+        usage_error("--for goes with the state waiting only%s", "");
+    drain_stdin();
+
+    const char *agent = getenv("MOSAIC_AGENT_NAME");
+    const char *run_dir = getenv("MOSAIC_HEARTBEAT_RUN_DIR");
+    /* Outside a mosaic pane: nothing to do, and nothing to say. */
+    if (agent == NULL || run_dir == NULL || run_dir[0] == '\0' || !hb_valid_agent_name(agent))
+        return 0;
+    signal(SIGPIPE, SIG_IGN);
+    signal(SIGXFSZ, SIG_IGN);
+    const char *why = NULL;
+    if (hb_report_state(run_dir, agent, state, waiting_for, &why) < 0)
+        fail(why ? why : "cannot report the state", agent, errno);
+    return 0;
+}
+
+/* ---- the sidecar ---------------------------------------------------------------- */
+
 int main(int argc, char **argv)
 {
+    if (is_state_command(argc, argv))
+        return state_main(argc, argv);
+
     const char *agent = NULL, *pid_text = NULL, *run_dir = NULL, *interval_text = NULL;
     const char *runtime = NULL, *textfile_dir = NULL;
     int foreground = 0, do_fsync = 0, positional = 0, options_done = 0;
@@ -258,8 +357,9 @@ int main(int argc, char **argv)
         fail(why ? why : "cannot create the run dir", run_dir, why ? 0 : errno);
     close(dirfd);
 
-    /* Stop signals stay blocked except while the loop waits, so a signal is
-     * never lost between a check and a wait. A write past RLIMIT_FSIZE must
+    /* Stop signals (and SIGUSR2, a hook's "the state changed") stay blocked
+     * except while the loop waits, so a signal is never lost between a
+     * check and a wait. A write past RLIMIT_FSIZE must
      * fail with EFBIG rather than kill us. */
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
@@ -267,8 +367,9 @@ int main(int argc, char **argv)
     sigemptyset(&sa.sa_mask);
     sigset_t stop_signals, wait_mask;
     sigemptyset(&stop_signals);
-    const int handled[] = {SIGTERM, SIGINT, SIGHUP, SIGUSR1};
+    const int handled[] = {SIGTERM, SIGINT, SIGHUP, SIGUSR1, SIGUSR2};
     for (size_t k = 0; k < sizeof handled / sizeof handled[0]; k++) {
+        sa.sa_handler = handled[k] == SIGUSR2 ? on_state_signal : on_stop_signal;
         sigaction(handled[k], &sa, NULL);
         sigaddset(&stop_signals, handled[k]);
     }

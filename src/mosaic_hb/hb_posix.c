@@ -35,6 +35,13 @@ struct timespec hb_ns_to_timespec(long long ns)
     return ts;
 }
 
+double hb_realtime(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
 /* ---- directories --------------------------------------------------------- */
 
 int hb_mkdirs(const char *dir)
@@ -145,6 +152,38 @@ fail:;
     unlinkat(dirfd, tmp_name, 0);
     errno = err;
     return -1;
+}
+
+/* ---- reading ------------------------------------------------------------- */
+
+/* O_NONBLOCK, so that a FIFO planted under the name cannot hang the
+ * reader; the fstat then refuses it. One read: the writers replace these
+ * files whole by rename, so a short file is the whole file. */
+ssize_t hb_read_small(int dirfd, const char *name, char *buf, size_t size)
+{
+    int fd = openat(dirfd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+    if (fd < 0)
+        return -1;
+    struct stat st;
+    ssize_t n = -1;
+    if (fstat(fd, &st) != 0)
+        goto out;
+    if (!S_ISREG(st.st_mode)) {
+        errno = EINVAL;
+        goto out;
+    }
+    do {
+        n = read(fd, buf, size - 1);
+    } while (n < 0 && errno == EINTR);
+    if (n >= 0 && (size_t)n >= size - 1) {
+        errno = EFBIG;
+        n = -1;
+    }
+    if (n >= 0)
+        buf[n] = '\0';
+out:
+    hb_close_quietly(fd);
+    return n;
 }
 
 /* ---- the lock ------------------------------------------------------------ */

@@ -14,12 +14,22 @@ never a mix. Its format, a superset of the bash sidecar's:
 
 Anything else raises ``RecordError`` and nothing else: ``fleet ps`` shows
 such a file as ``corrupt``.
+
+The agent's state (issue 13). A hook (``mosaic-hb state``) writes
+``<run dir>/<agent>.state``, with the same line rules: ``state``, ``source``
+(``hook``), ``epoch`` (when the state began), ``agent``, and ``waiting_for``
+for a waiting agent. The sidecar copies it into its record as ``state``,
+``state_source``, ``state_epoch`` and ``waiting_for``, which ``Record.extra``
+keeps; ``record_state()`` reads them back, ``parse_state_file()`` and
+``read_state_file()`` read the file itself when no sidecar runs.
 """
 
 from __future__ import annotations
 
 import math
+import os
 import re
+import stat
 from dataclasses import dataclass, field
 
 # The agent-name rule and the interval bounds: defined once, in C (hb.h).
@@ -47,8 +57,35 @@ _UINT = re.compile(r"\d{1,20}\Z")
 _DECIMAL = re.compile(r"\d{1,20}(\.\d{1,20})?([eE][+-]?\d{1,3})?\Z")
 
 
+# The states: the four a hook reports, and what readers say when none has.
+HOOK_STATES = ("starting", "working", "waiting", "idle")
+STATES = HOOK_STATES + ("unknown",)
+WAITING_FOR = ("permission", "question")
+STATE_SOURCES = ("hook", "pane")
+# An AGENT.state file is always well under this (HB_STATE_FILE_MAX in hb.h).
+STATE_FILE_MAX_BYTES = 512
+
+
 class RecordError(ValueError):
     """A heartbeat file that is not a valid record."""
+
+
+class StateFileError(ValueError):
+    """An AGENT.state file that is not a valid state file."""
+
+
+@dataclass(frozen=True)
+class AgentState:
+    """An agent's state. ``state`` is one of STATES; the rest is None when
+    unknown: ``source`` (hook or pane), ``epoch`` (unix time the state
+    began) and ``waiting_for`` (permission or question, for waiting)."""
+    state: str = "unknown"
+    source: str | None = None
+    epoch: float | None = None
+    waiting_for: str | None = None
+
+
+UNKNOWN_STATE = AgentState()
 
 
 @dataclass(frozen=True)
@@ -90,14 +127,15 @@ def _seconds(key: str, text: str) -> float:
     return value
 
 
-def parse_record(data: bytes) -> Record:
-    """Parse the bytes of a heartbeat file. Raises RecordError only."""
+def _parse_fields(data: bytes, max_bytes: int) -> dict[str, str]:
+    """The key=value lines of a record or a state file (the rules in the
+    module's docstring), at most MAX_BYTES. Raises RecordError only."""
     if not isinstance(data, (bytes, bytearray)):
         raise RecordError("not bytes")
     if len(data) == 0:
         raise RecordError("empty")
-    if len(data) > RECORD_MAX_BYTES:
-        raise RecordError(f"larger than {RECORD_MAX_BYTES} bytes")
+    if len(data) > max_bytes:
+        raise RecordError(f"larger than {max_bytes} bytes")
     try:
         text = bytes(data).decode("utf-8")
     except UnicodeDecodeError:
@@ -114,6 +152,12 @@ def parse_record(data: bytes) -> Record:
         if any(c < " " or c == "\x7f" for c in value):
             raise RecordError(f"line {number}: control character in {key!r}")
         fields[key] = value
+    return fields
+
+
+def parse_record(data: bytes) -> Record:
+    """Parse the bytes of a heartbeat file. Raises RecordError only."""
+    fields = _parse_fields(data, RECORD_MAX_BYTES)
     missing = [key for key in REQUIRED_KEYS if key not in fields]
     if missing:
         raise RecordError("missing " + ", ".join(missing))
@@ -164,3 +208,87 @@ def format_record(record: Record) -> bytes:
     data = "".join(f"{key}={value}\n" for key, value in fields.items()).encode()
     parse_record(data)  # never write what a reader would call corrupt
     return data
+
+
+# ---- the agent's state ------------------------------------------------------
+
+
+def _state_epoch(text: str | None) -> float | None:
+    """TEXT as a state's start (positive finite seconds), else None."""
+    if text is None or not _DECIMAL.match(text):
+        return None
+    value = float(text)
+    return value if math.isfinite(value) and value > 0 else None
+
+
+def record_state(record: Record) -> AgentState:
+    """The hook state a sidecar copied into RECORD (its ``state``,
+    ``state_source``, ``state_epoch`` and ``waiting_for`` keys, kept in
+    ``Record.extra``), validated: a state this version does not know, a
+    source other than hook, or an epoch that is not a finite positive number
+    gives UNKNOWN_STATE, as does a record without them (an older sidecar).
+    ``waiting_for`` is kept only for waiting, and only a known value."""
+    extra = record.extra
+    state = extra.get("state")
+    epoch = _state_epoch(extra.get("state_epoch"))
+    if state not in HOOK_STATES or extra.get("state_source") != "hook" or epoch is None:
+        return UNKNOWN_STATE
+    waiting_for = extra.get("waiting_for")
+    if state != "waiting" or waiting_for not in WAITING_FOR:
+        waiting_for = None
+    return AgentState(state=state, source="hook", epoch=epoch, waiting_for=waiting_for)
+
+
+def parse_state_file(data: bytes, agent: str | None = None) -> AgentState:
+    """Parse the bytes of an AGENT.state file, with the record's line rules
+    and at most STATE_FILE_MAX_BYTES. With AGENT, its ``agent`` key must
+    match. Raises StateFileError only."""
+    try:
+        fields = _parse_fields(data, STATE_FILE_MAX_BYTES)
+    except RecordError as exc:
+        raise StateFileError(str(exc)) from None
+    missing = [key for key in ("state", "source", "epoch", "agent") if key not in fields]
+    if missing:
+        raise StateFileError("missing " + ", ".join(missing))
+    state = fields["state"]
+    if state not in HOOK_STATES:
+        raise StateFileError(f"state: unknown {state[:20]!r}")
+    if fields["source"] != "hook":
+        raise StateFileError(f"source: unknown {fields['source'][:20]!r}")
+    epoch = _state_epoch(fields["epoch"])
+    if epoch is None:
+        raise StateFileError("epoch: not a positive finite number")
+    if not AGENT_NAME.match(fields["agent"]):
+        raise StateFileError("agent: not a valid agent name")
+    if agent is not None and fields["agent"] != agent:
+        raise StateFileError(f"agent: {fields['agent']!r}, not {agent!r}")
+    waiting_for = fields.get("waiting_for")
+    if waiting_for is not None and waiting_for not in WAITING_FOR:
+        raise StateFileError(f"waiting_for: unknown {waiting_for[:20]!r}")
+    return AgentState(state=state, source="hook", epoch=epoch,
+                      waiting_for=waiting_for if state == "waiting" else None)
+
+
+def read_state_file(path: str | os.PathLike[str], agent: str | None = None) -> AgentState:
+    """Read and parse an AGENT.state file: never through a symlink, never
+    blocking (a FIFO is refused), at most STATE_FILE_MAX_BYTES. Raises
+    FileNotFoundError if it does not exist, StateFileError otherwise."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK)
+    except FileNotFoundError:
+        raise
+    except OSError as exc:
+        raise StateFileError(f"unreadable: {exc.strerror}") from None
+    try:
+        if not _is_regular(fd):
+            raise StateFileError("not a regular file")
+        data = os.read(fd, STATE_FILE_MAX_BYTES + 1)
+    except OSError as exc:
+        raise StateFileError(f"unreadable: {exc.strerror}") from None
+    finally:
+        os.close(fd)
+    return parse_state_file(data, agent)
+
+
+def _is_regular(fd: int) -> bool:
+    return stat.S_ISREG(os.fstat(fd).st_mode)
