@@ -115,3 +115,27 @@ def test_setup_compiles_exactly_one_platform_file_per_platform():
             assert all(Path(s).is_file() for s in sources), sources
     finally:
         os.chdir(cwd)
+
+
+def test_pi_extension_is_package_data_next_to_the_sidecar():
+    """`pi -e` loads it from the installed package, and it finds mosaic-hb
+    next to itself: the wheel (package-data) and the sdist (MANIFEST.in)
+    must both carry it; scripts/check-dist checks the built wheel."""
+    import fnmatch
+
+    from mosaic_launch import hooks
+
+    extension = Path(hooks.pi_extension_path())
+    assert extension.is_file() and extension.parent == Path(mosaic_hb.sidecar_path()).parent
+    root = Path(__file__).resolve().parent.parent
+    if not (root / "pyproject.toml").is_file():
+        return  # run against an installed wheel without the sources
+    try:
+        import tomllib
+    except ModuleNotFoundError:  # Python 3.10
+        import tomli as tomllib
+    data = tomllib.loads((root / "pyproject.toml").read_text())["tool"]["setuptools"]["package-data"]
+    assert any(fnmatch.fnmatch(extension.name, glob) for glob in data["mosaic_hb"])
+    manifest = [line.split() for line in (root / "MANIFEST.in").read_text().splitlines()]
+    assert any(words[:2] == ["recursive-include", "src/mosaic_hb"]
+               and any(fnmatch.fnmatch(extension.name, glob) for glob in words[2:]) for words in manifest)

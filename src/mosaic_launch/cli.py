@@ -18,6 +18,7 @@ import typer
 from mosaic_launch.cli_support import command_group, RunDirOption, SocketOption, PROG, OneLineCommand, reporting, say_error, say_warning
 from mosaic_launch.errors import MosaicError, UsageError, seconds
 from mosaic_launch.fleet.cli import fleet_app
+from mosaic_launch.hooks_cli import hooks_app
 
 
 app = command_group(
@@ -26,6 +27,7 @@ app = command_group(
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 app.add_typer(fleet_app, name="fleet")
+app.add_typer(hooks_app, name="hooks")
 
 
 def _require_posix() -> None:
@@ -97,6 +99,10 @@ def launch(
         typer.Option("--env", metavar="KEY=VALUE", show_default=False,
                      help="Set a variable in the pane; repeatable."),
     ] = None,
+    no_hooks: Annotated[
+        bool,
+        typer.Option("--no-hooks", help="Do not give the agent's CLI (claude, codex, pi) mosaic's state hooks."),
+    ] = False,
     attach: Annotated[bool, typer.Option("--attach", help="Attach once launched.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as one JSON object.")] = False,
 ) -> None:
@@ -112,6 +118,7 @@ def launch(
         agent = settings.resolve_launch(
             name, socket=socket, runtime=runtime, workdir=workdir, command=command,
             runtime_bin=runtime_bin or (), run_dir=run_dir, interval=interval, env=env or (),
+            hooks=not no_hooks,
         )
         result = launcher.launch_agent(agent)
         for warning in result.warnings:

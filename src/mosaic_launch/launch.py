@@ -26,10 +26,11 @@ from typing import NoReturn
 import mosaic_hb
 from mosaic_hb.record import format_record
 
-from mosaic_launch import runfiles, shellcmd, tmux
+from mosaic_launch import hooks, runfiles, shellcmd, tmux
 from mosaic_launch.errors import MosaicError, NotRunning, UsageError, one_line
 from mosaic_launch.fleet.status import sidecar_problem
-from mosaic_launch.settings import DEFAULT_SOCKET, ENV_NAME, ENV_RUNTIME, ENV_TEXTFILE_DIR, LaunchSettings, lookup
+from mosaic_launch.settings import (DEFAULT_SOCKET, ENV_NAME, ENV_RUN_DIR, ENV_RUNTIME, ENV_TEXTFILE_DIR,
+                                    LaunchSettings, lookup)
 
 LAUNCHED = "launched"
 ALREADY_RUNNING = "already running"
@@ -137,13 +138,21 @@ def pane_argv(command: str, shell: str = shellcmd.SHELL) -> list[str]:
     return [shell, "-c", shellcmd.exec_form(command)]
 
 
+def agent_command(settings: LaunchSettings) -> str:
+    """The command the pane runs: the user's, with the state hooks of its
+    CLI inserted (hooks.launch_command) unless hooks are off."""
+    return hooks.launch_command(settings.command) if settings.hooks else settings.command
+
+
 def pane_env(settings: LaunchSettings) -> list[tuple[str, str]]:
     """Variables set in the pane on top of the tmux server's environment
-    (PATH apart, see tmux.new_session): the agent's own name and runtime,
-    then --env pairs (which win)."""
+    (PATH apart, see tmux.new_session): the agent's own name, runtime and
+    run dir (where its hook program, mosaic-hb state, writes), then --env
+    pairs (which win)."""
     return [
         (ENV_NAME, settings.name),
         (ENV_RUNTIME, settings.runtime),
+        (ENV_RUN_DIR, str(settings.run_dir)),
         *settings.env,
     ]
 
@@ -309,7 +318,7 @@ def precheck(settings: LaunchSettings) -> None:
     environment, fits in what tmux accepts. Raises a usage error (exit 2).
     ``fleet up`` runs it for every agent before it launches any."""
     s = settings
-    tmux.check_new_session(s.name, pane_argv(s.command, s.shell), workdir=str(s.workdir),
+    tmux.check_new_session(s.name, pane_argv(agent_command(s), s.shell), workdir=str(s.workdir),
                            env=pane_env(s), path=s.pane_path)
 
 
@@ -351,7 +360,7 @@ def _launch_locked(s: LaunchSettings) -> LaunchResult:
 
     created = _make_dirs(s.workdir)
     try:
-        pane_pid = tmux.new_session(s.socket, s.name, pane_argv(s.command, s.shell),
+        pane_pid = tmux.new_session(s.socket, s.name, pane_argv(agent_command(s), s.shell),
                                     workdir=str(s.workdir), env=pane_env(s), path=s.pane_path)
     except tmux.DuplicateSession:
         winner = [p for p in _panes_or_empty(s.socket, s.name) if not p.dead]

@@ -78,6 +78,7 @@ class LaunchSettings:
     run_dir: Path  # absolute; may not exist yet (the sidecar creates it 0700)
     interval: float
     shell: str = shellcmd.SHELL  # runs the command: bash if on PATH, else /bin/sh
+    hooks: bool = True  # give the agent's CLI mosaic's state hooks (see hooks.py)
 
     @property
     def hb_file(self) -> Path:
@@ -330,6 +331,7 @@ def resolve_launch(
     run_dir: str | os.PathLike | None = None,
     interval: str | float | None = None,
     env: Iterable[str] = (),
+    hooks: bool = True,
     environ: Mapping[str, str] | None = None,
 ) -> LaunchSettings:
     """Resolve and validate every setting of ``mosaic launch``.
@@ -369,4 +371,5 @@ def resolve_launch(
         run_dir=runs,
         interval=seconds,
         shell=sh,
+        hooks=bool(hooks),
     )

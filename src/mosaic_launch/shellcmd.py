@@ -192,6 +192,19 @@ def exec_position(command: str) -> int | None:
     return None  # only assignments (or nothing): nothing to exec
 
 
+def command_word(command: str) -> tuple[int, int] | None:
+    """The span (start, end) of COMMAND's command word, the program it runs,
+    when COMMAND is one simple command that ``exec_position`` would exec;
+    else None. Its text is as typed (quotes and all)."""
+    at = exec_position(command)
+    if at is None:
+        return None
+    for start, end in _words(command):
+        if start == at:
+            return start, end
+    return None  # pragma: no cover - exec_position returns a word's start
+
+
 def exec_form(command: str) -> str:
     """The script given to ``/bin/sh -c`` for COMMAND: COMMAND itself, with
     ``exec `` inserted before its command word when it is a simple command."""

@@ -5,6 +5,7 @@ TOML, default ``~/.config/mosaic/fleet.toml``::
     socket = "mosaic-factory"          # optional: defaults for the whole file
     run_dir = "~/.config/mosaic/fleet/run"
     interval = 15
+    hooks = true                       # false: no state hooks for any agent (like --no-hooks)
 
     [[agent]]
     name = "alpha"                     # required
@@ -13,10 +14,12 @@ TOML, default ``~/.config/mosaic/fleet.toml``::
     command = "claude --continue"
     env = { ANTHROPIC_LOG = "info" }
     runtime_bin = ["~/.local/bin"]
+    hooks = false                      # this agent only; wins over the top-level key
 
-Top-level keys: ``socket``, ``run_dir``, ``interval`` and the ``agent``
-array. Agent keys: ``name`` (required), ``runtime``, ``workdir``, ``command``,
-``env`` (a table of strings) and ``runtime_bin`` (a list of strings). Any
+Top-level keys: ``socket``, ``run_dir``, ``interval``, ``hooks`` and the
+``agent`` array. Agent keys: ``name`` (required), ``runtime``, ``workdir``,
+``command``, ``env`` (a table of strings), ``runtime_bin`` (a list of
+strings) and ``hooks`` (a boolean; default true). Any
 other key is an error, so that a typo never passes silently and hosts can
 share files. Relative paths (``workdir``, ``run_dir``, ``runtime_bin``) are
 relative to the file's directory; ``~`` is the home directory.
@@ -53,8 +56,8 @@ except ModuleNotFoundError:  # pragma: no cover - Python 3.10
 FLEET_FILE_UNDER_HOME = Path(".config", "mosaic", "fleet.toml")
 FILE_MAX_BYTES = 1 << 20
 
-TOP_KEYS = ("socket", "run_dir", "interval", "agent")
-AGENT_KEYS = ("name", "runtime", "workdir", "command", "env", "runtime_bin")
+TOP_KEYS = ("socket", "run_dir", "interval", "hooks", "agent")
+AGENT_KEYS = ("name", "runtime", "workdir", "command", "env", "runtime_bin", "hooks")
 
 _TOML_POSITION = re.compile(r"\s*\(at line (\d+), column (\d+)\)\s*$")
 _TOML_END = re.compile(r"\s*\(at end of document\)\s*$")
@@ -86,6 +89,7 @@ class FleetAgent:
     command: str | None = None
     env: tuple[tuple[str, str], ...] = ()
     runtime_bin: tuple[str, ...] = ()
+    hooks: bool | None = None  # None: the file's top-level key, else true
 
 
 @dataclass(frozen=True)
@@ -96,6 +100,7 @@ class FleetFile:
     run_dir: str | None
     interval: float | None
     agents: tuple[FleetAgent, ...]
+    hooks: bool | None = None
 
     # -- positions ---------------------------------------------------------
 
@@ -167,6 +172,7 @@ class FleetFile:
                     run_dir=self._file_path(self.run_dir),
                     interval=self.interval,
                     env=[f"{key}={value}" for key, value in agent.env],
+                    hooks=_first_set(agent.hooks, self.hooks, True),
                     environ=environ,
                 ))
             except UsageError as exc:
@@ -186,6 +192,10 @@ class FleetFile:
         if message.startswith("workdir ") and agent.workdir is not None:
             return self.agent_key_line(agent, "workdir")
         return agent.line
+
+
+def _first_set(*values):
+    return next(value for value in values if value is not None)
 
 
 def _file_words(message: str) -> str:
@@ -329,6 +339,10 @@ def _validate(document: dict, text: str, path: Path) -> FleetFile:
         if not math.isfinite(interval):
             raise fail(_top_key_line(text, "interval"), "interval must be a finite number of seconds")
 
+    hooks = document.get("hooks")
+    if hooks is not None and not isinstance(hooks, bool):
+        raise fail(_top_key_line(text, "hooks"), f"hooks must be true or false, not {_type_name(hooks)}")
+
     tables = document.get("agent", [])
     if not isinstance(tables, list) or not all(isinstance(t, dict) for t in tables):
         raise fail(_top_key_line(text, "agent"), "agent must be an array of tables ([[agent]])")
@@ -378,9 +392,13 @@ def _validate(document: dict, text: str, path: Path) -> FleetFile:
             if not isinstance(entry, str):
                 raise fail(key_line("runtime_bin"),
                            f"agent {name}: runtime_bin entries must be strings, not {_type_name(entry)}")
+        agent_hooks = table.get("hooks")
+        if agent_hooks is not None and not isinstance(agent_hooks, bool):
+            raise fail(key_line("hooks"),
+                       f"agent {name}: hooks must be true or false, not {_type_name(agent_hooks)}")
         agents.append(FleetAgent(
             name=name, line=header, runtime=runtime, workdir=workdir, command=command,
-            env=tuple(env_table.items()), runtime_bin=tuple(bins),
+            env=tuple(env_table.items()), runtime_bin=tuple(bins), hooks=agent_hooks,
         ))
     return FleetFile(path=path, text=text, socket=socket, run_dir=run_dir, interval=interval,
-                     agents=tuple(agents))
+                     agents=tuple(agents), hooks=hooks)
