@@ -8,6 +8,7 @@ in this process (``run()``).
 from mosaic_hb._hb import (
     RunDirError,
     SidecarError,
+    Spawning,
     alive,
     beat,
     check_interval,
@@ -17,6 +18,7 @@ from mosaic_hb._hb import (
     run,
     sidecar_path,
     spawn,
+    spawn_start,
     valid_agent_name,
     wait_exit,
 )
@@ -33,6 +35,7 @@ __all__ = [
     "RecordError",
     "RunDirError",
     "SidecarError",
+    "Spawning",
     "STALE_INTERVALS",
     "__version__",
     "alive",
@@ -45,6 +48,7 @@ __all__ = [
     "run",
     "sidecar_path",
     "spawn",
+    "spawn_start",
     "valid_agent_name",
     "wait_exit",
 ]

@@ -53,3 +53,18 @@ def spawn(
     textfile_dir: _Path | None = None,
     timeout: float = 10.0,
 ) -> int: ...
+
+class Spawning:
+    def wait(self) -> int: ...
+
+def spawn_start(
+    agent: str,
+    pid: int,
+    run_dir: _Path,
+    interval: float = 15.0,
+    *,
+    fsync: bool = False,
+    runtime: str | None = None,
+    textfile_dir: _Path | None = None,
+    timeout: float = 10.0,
+) -> Spawning: ...

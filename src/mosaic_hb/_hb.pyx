@@ -280,6 +280,43 @@ def spawn(agent, int pid, run_dir, interval=15.0, *, fsync=False, runtime=None,
     $MOSAIC_TEXTFILE_DIR, read by the sidecar) adds a Prometheus textfile.
     Raises SidecarError with the sidecar's one-line reason if it could not
     start."""
+    return spawn_start(agent, pid, run_dir, interval, fsync=fsync, runtime=runtime,
+                       textfile_dir=textfile_dir, timeout=timeout).wait()
+
+
+class Spawning:
+    """A sidecar on its way up (see spawn_start); wait() for its pid."""
+
+    def __init__(self, argv, proc, timeout):
+        self._argv = argv
+        self._proc = proc
+        self._timeout = timeout
+        self._deadline = time.monotonic() + timeout
+
+    def wait(self) -> int:
+        """The sidecar's pid, once its first beat is on disk; raises
+        SidecarError (as spawn does) if it could not start."""
+        proc = self._proc
+        try:
+            out, err = proc.communicate(timeout=max(0.0, self._deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.communicate()
+            exc = subprocess.TimeoutExpired(self._argv, self._timeout)
+            raise SidecarError(f"cannot run {self._argv[0]}: {exc}") from None
+        if proc.returncode != 0:
+            lines = err.decode(errors="replace").strip().splitlines()
+            reason = lines[-1] if lines else f"exit status {proc.returncode}"
+            raise SidecarError(reason.removeprefix("mosaic-hb: "))
+        return int(out.strip())
+
+
+def spawn_start(agent, int pid, run_dir, interval=15.0, *, fsync=False, runtime=None,
+                textfile_dir=None, timeout=10.0) -> Spawning:
+    """spawn() in two halves: start the sidecar and return at once; the
+    result's wait() waits (TIMEOUT seconds from now at most) for the first
+    beat and returns the pid. Many sidecars can come up together this way
+    (``mosaic fleet up``)."""
     if not valid_agent_name(agent):
         raise ValueError(f"invalid agent name {agent!r}")
     seconds = check_interval(interval)
@@ -292,12 +329,8 @@ def spawn(agent, int pid, run_dir, interval=15.0, *, fsync=False, runtime=None,
     if fsync:
         argv.append("--fsync")
     try:
-        done = subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True,
-                              timeout=timeout, check=False)
-    except (OSError, subprocess.TimeoutExpired) as exc:
+        proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE)
+    except OSError as exc:
         raise SidecarError(f"cannot run {argv[0]}: {exc}") from None
-    if done.returncode != 0:
-        lines = done.stderr.decode(errors="replace").strip().splitlines()
-        reason = lines[-1] if lines else f"exit status {done.returncode}"
-        raise SidecarError(reason.removeprefix("mosaic-hb: "))
-    return int(done.stdout.strip())
+    return Spawning(argv, proc, timeout)
