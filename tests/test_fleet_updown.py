@@ -64,15 +64,15 @@ def test_up_launches_every_agent_and_nothing_the_second_time(tmux, run_dir, flee
     assert sessions(tmux) == ["alpha", "beta", "gamma"]
 
 
-def test_up_goes_through_launch_agent(tmux, run_dir, fleet_file, monkeypatch):
+def test_up_goes_through_launch_agents(tmux, run_dir, fleet_file, monkeypatch):
     seen = []
-    real = launcher.launch_agent
+    real = launcher.launch_agents
 
-    def spy(settings):
-        seen.append(settings)
-        return real(settings)
+    def spy(items, **kwargs):
+        seen.extend(items)
+        return real(items, **kwargs)
 
-    monkeypatch.setattr(launcher, "launch_agent", spy)
+    monkeypatch.setattr(launcher, "launch_agents", spy)
     up(fleet_file)
     assert [s.name for s in seen] == ["alpha", "beta", "gamma"]
     assert all(s.socket == tmux.socket_name and s.run_dir == run_dir and s.interval == 2 for s in seen)
@@ -108,14 +108,15 @@ def test_up_mixes_running_and_new_agents_and_restarts_a_heartbeat(tmux, run_dir,
 
 
 def test_up_reports_a_failure_and_goes_on(tmux, run_dir, fleet_file, monkeypatch):
-    real = launcher.launch_agent
+    real = launcher.launch_agents
 
-    def flaky(settings):
-        if settings.name == "beta":
-            raise MosaicError("tmux new-session failed for beta: out of ptys")
-        return real(settings)
+    def flaky(items, **kwargs):
+        kept = [s for s in items if s.name != "beta"]
+        results = dict(zip((s.name for s in kept), real(kept, **kwargs)))
+        failure = MosaicError("tmux new-session failed for beta: out of ptys")
+        return [results.get(s.name, failure) for s in items]
 
-    monkeypatch.setattr(launcher, "launch_agent", flaky)
+    monkeypatch.setattr(launcher, "launch_agents", flaky)
     result = up(fleet_file, code=1)
     assert outcomes(result) == {"alpha": "launched", "beta": "failed: tmux new-session failed for beta: out of ptys",
                                 "gamma": "launched"}

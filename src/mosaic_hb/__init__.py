@@ -31,7 +31,7 @@ from mosaic_hb.record import (
     record_state,
 )
 from mosaic_hb.rules import AGENT_NAME_RULE, INTERVAL_MAX, INTERVAL_MIN
-from mosaic_hb.sidecar import SidecarError, read, sidecar_path, spawn
+from mosaic_hb.sidecar import SidecarError, Spawning, read, sidecar_path, spawn, spawn_start
 
 __all__ = [
     "AgentState",
@@ -48,6 +48,7 @@ __all__ = [
     "RecordError",
     "RunDirError",
     "SidecarError",
+    "Spawning",
     "STALE_INTERVALS",
     "__version__",
     "alive",
@@ -60,6 +61,7 @@ __all__ = [
     "run",
     "sidecar_path",
     "spawn",
+    "spawn_start",
     "valid_agent_name",
     "wait_exit",
 ]

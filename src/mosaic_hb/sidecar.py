@@ -7,6 +7,7 @@ from __future__ import annotations
 import operator
 import os
 import subprocess
+import time
 
 from mosaic_hb._hb import check_interval, valid_agent_name
 from mosaic_hb.record import RECORD_MAX_BYTES, Record, RecordError, parse_record
@@ -52,6 +53,44 @@ def spawn(agent: str, pid: int, run_dir: str | os.PathLike[str], interval: float
     $MOSAIC_TEXTFILE_DIR, read by the sidecar) adds a Prometheus textfile.
     Raises SidecarError with the sidecar's one-line reason if it could not
     start."""
+    return spawn_start(agent, pid, run_dir, interval, fsync=fsync, runtime=runtime,
+                       textfile_dir=textfile_dir, timeout=timeout).wait()
+
+
+class Spawning:
+    """A sidecar on its way up (see spawn_start); wait() for its pid."""
+
+    def __init__(self, argv: list[str], proc: subprocess.Popen, timeout: float):
+        self._argv = argv
+        self._proc = proc
+        self._timeout = timeout
+        self._deadline = time.monotonic() + timeout
+
+    def wait(self) -> int:
+        """The sidecar's pid, once its first beat is on disk; raises
+        SidecarError (as spawn does) if it could not start."""
+        proc = self._proc
+        try:
+            out, err = proc.communicate(timeout=max(0.0, self._deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.communicate()
+            exc = subprocess.TimeoutExpired(self._argv, self._timeout)
+            raise SidecarError(f"cannot run {self._argv[0]}: {exc}") from None
+        if proc.returncode != 0:
+            lines = err.decode(errors="replace").strip().splitlines()
+            reason = lines[-1] if lines else f"exit status {proc.returncode}"
+            raise SidecarError(reason.removeprefix("mosaic-hb: "))
+        return int(out.strip())
+
+
+def spawn_start(agent: str, pid: int, run_dir: str | os.PathLike[str], interval: float = 15.0, *,
+                fsync: bool = False, runtime: str | None = None,
+                textfile_dir: str | os.PathLike[str] | None = None, timeout: float = 10.0) -> Spawning:
+    """spawn() in two halves: start the sidecar and return at once; the
+    result's wait() waits (TIMEOUT seconds from now at most) for the first
+    beat and returns the pid. Many sidecars can come up together this way
+    (``mosaic fleet up``)."""
     pid = operator.index(pid)  # as the C int it was when spawn() lived in the binding
     if not -2**31 <= pid < 2**31:
         raise OverflowError("value too large to convert to int")
@@ -67,12 +106,8 @@ def spawn(agent: str, pid: int, run_dir: str | os.PathLike[str], interval: float
     if fsync:
         argv.append("--fsync")
     try:
-        done = subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True,
-                              timeout=timeout, check=False)
-    except (OSError, subprocess.TimeoutExpired) as exc:
+        proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE)
+    except OSError as exc:
         raise SidecarError(f"cannot run {argv[0]}: {exc}") from None
-    if done.returncode != 0:
-        lines = done.stderr.decode(errors="replace").strip().splitlines()
-        reason = lines[-1] if lines else f"exit status {done.returncode}"
-        raise SidecarError(reason.removeprefix("mosaic-hb: "))
-    return int(done.stdout.strip())
+    return Spawning(argv, proc, timeout)

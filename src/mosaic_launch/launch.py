@@ -17,7 +17,7 @@ import os
 import shlex
 import signal
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -199,7 +199,38 @@ def _start_sidecar(settings: LaunchSettings, pane_pid: int) -> tuple[int | None,
         return mosaic_hb.spawn(settings.name, pane_pid, settings.run_dir, settings.interval,
                                runtime=settings.runtime), ()
     except (mosaic_hb.SidecarError, OSError, ValueError) as exc:
+        return _sidecar_failed(settings, pane_pid, one_line(exc))
+
+
+_SidecarOutcome = Callable[[], "tuple[int | None, tuple[str, ...]]"]
+
+
+def _begin_sidecar(settings: LaunchSettings, pane_pid: int, deferred: bool) -> _SidecarOutcome:
+    """Start the sidecar for PANE_PID; what _start_sidecar returns comes
+    from the callable returned. If DEFERRED, the sidecar's first beat is
+    waited for only when it is called (``fleet up`` starts many sidecars
+    before it waits for any); else before this returns."""
+    if not deferred:
+        outcome = _start_sidecar(settings, pane_pid)
+        return lambda: outcome
+    try:
+        spawning = mosaic_hb.spawn_start(settings.name, pane_pid, settings.run_dir, settings.interval,
+                                         runtime=settings.runtime)
+    except (mosaic_hb.SidecarError, OSError, ValueError) as exc:
         reason = one_line(exc)
+        return lambda: _sidecar_failed(settings, pane_pid, reason)
+
+    def finish() -> tuple[int | None, tuple[str, ...]]:
+        try:
+            return spawning.wait(), ()
+        except (mosaic_hb.SidecarError, OSError, ValueError) as exc:
+            return _sidecar_failed(settings, pane_pid, one_line(exc))
+
+    return finish
+
+
+def _sidecar_failed(settings: LaunchSettings, pane_pid: int, reason: str) -> tuple[None, tuple[str, ...]]:
+    """The sidecar for PANE_PID could not start, for REASON: the warning."""
     if not mosaic_hb.alive(pane_pid):
         # The agent died before a sidecar could watch it: leave the record a
         # sidecar would have left, so that `fleet ps` shows it dead.
@@ -291,6 +322,76 @@ def launch_agent(settings: LaunchSettings) -> LaunchResult:
     s = settings
     tmux.tmux_path()  # before anything is created
     precheck(s)
+    with _prepared(s) as lock_file:
+        with _launch_lock(lock_file, s.name):
+            return _launch_locked(s, None, deferred=False)()
+
+
+LAUNCH_BATCH = 32  # agents whose locks and starting sidecars `launch_agents` holds at once
+
+
+def launch_agents(items: list[LaunchSettings], *,
+                  sessions: dict[str, list[tmux.PaneInfo]] | None = None) -> list[LaunchResult | MosaicError]:
+    """launch_agent for each of ITEMS, in order; one LaunchResult, or the
+    MosaicError that prevented the launch, per item (``mosaic fleet up``).
+    Raises TmuxNotInstalled before anything is created.
+
+    The same steps as launch_agent, with less waiting: each sidecar's first
+    beat is waited for only after the next agents' sessions and sidecars
+    have been started (up to LAUNCH_BATCH of them); each agent's launch lock
+    is held until then, so a concurrent launch still finds a session *and*
+    its heartbeat. A lock held elsewhere is waited for only once this call
+    holds no other lock (so two of them can never wait for each other).
+
+    SESSIONS is a ``tmux.panes_by_session`` listing taken before any of
+    these launches; an agent it shows no session for is created without a
+    tmux call to look (tmux refuses a duplicate, and a session another
+    launch created meanwhile is then looked at afresh); an agent it shows is
+    looked at afresh under its lock."""
+    tmux.tmux_path()
+    results: list[LaunchResult | MosaicError | None] = [None] * len(items)
+    held: list[tuple[int, int, Callable[[], LaunchResult]]] = []  # (index, lock fd, finish)
+
+    def settle() -> None:
+        while held:
+            index, fd, finish = held.pop(0)
+            try:
+                results[index] = finish()
+            finally:
+                os.close(fd)
+
+    try:
+        for index, s in enumerate(items):
+            try:
+                precheck(s)
+                with _prepared(s) as lock_file:
+                    fd = _open_lock(lock_file)
+                    try:
+                        if not _try_lock(fd):
+                            settle()  # wait for no lock while holding others
+                            _wait_lock(fd, lock_file, s.name)
+                        finish = _launch_locked(s, sessions, deferred=True)
+                    except BaseException:
+                        os.close(fd)
+                        raise
+                held.append((index, fd, finish))
+                if len(held) >= LAUNCH_BATCH:
+                    settle()
+            except tmux.TmuxNotInstalled:
+                raise
+            except MosaicError as exc:
+                results[index] = exc
+        settle()
+    finally:
+        for _, fd, _ in held:  # only on an exception that ends the whole call
+            os.close(fd)
+    return results  # type: ignore[return-value]
+
+
+@contextmanager
+def _prepared(s: LaunchSettings) -> Iterator[Path]:
+    """The run dir checked (created if missing); yields the agent's lock
+    file. If the body fails, a run dir this made is removed again."""
     missing = _missing_dirs(s.run_dir)
     lock_file = s.run_dir / f"{s.name}.launch.lock"
     done = False
@@ -299,10 +400,8 @@ def launch_agent(settings: LaunchSettings) -> LaunchResult:
             mosaic_hb.check_run_dir(s.run_dir, create=True)
         except OSError as exc:
             raise MosaicError(f"run dir {s.run_dir}: {exc.strerror or exc}") from None
-        with _launch_lock(lock_file, s.name):
-            result = _launch_locked(s)
+        yield lock_file
         done = True
-        return result
     finally:
         if not done and missing:  # the run dir is ours alone: take it back
             try:
@@ -324,37 +423,56 @@ def precheck(settings: LaunchSettings) -> None:
 
 @contextmanager
 def _launch_lock(path: Path, name: str) -> Iterator[None]:
+    fd = _open_lock(path)
     try:
-        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
-    except OSError as exc:
-        raise MosaicError(f"cannot open the launch lock {path}: {exc.strerror or exc}") from None
-    try:
-        deadline = time.monotonic() + LOCK_WAIT
-        while True:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                if time.monotonic() > deadline:
-                    raise MosaicError(f"another launch of {name} has held {path} "
-                                      f"for over {LOCK_WAIT:g}s") from None
-                time.sleep(0.005)
+        if not _try_lock(fd):
+            _wait_lock(fd, path, name)
         yield
     finally:
         os.close(fd)
 
 
-def _launch_locked(s: LaunchSettings) -> LaunchResult:
+def _open_lock(path: Path) -> int:
+    try:
+        return os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+    except OSError as exc:
+        raise MosaicError(f"cannot open the launch lock {path}: {exc.strerror or exc}") from None
+
+
+def _try_lock(fd: int) -> bool:
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        return True
+    except BlockingIOError:
+        return False
+
+
+def _wait_lock(fd: int, path: Path, name: str) -> None:
+    deadline = time.monotonic() + LOCK_WAIT
+    while not _try_lock(fd):
+        if time.monotonic() > deadline:
+            raise MosaicError(f"another launch of {name} has held {path} "
+                              f"for over {LOCK_WAIT:g}s") from None
+        time.sleep(0.005)
+
+
+def _launch_locked(s: LaunchSettings, sessions: dict[str, list[tmux.PaneInfo]] | None,
+                   *, deferred: bool) -> Callable[[], LaunchResult]:
+    """The launch, under the agent's lock; what it returns gives the result
+    (and waits for a sidecar DEFERRED, see _begin_sidecar). SESSIONS: see
+    launch_agents."""
     result = dict(name=s.name, socket=s.socket, run_dir=s.run_dir, hb_file=s.hb_file,
                   attach_command=attach_command(s.name, s.socket))
-    panes = tmux.session_panes(s.socket, s.name)
+    listed = sessions is not None and s.name not in sessions
+    panes = [] if listed else tmux.session_panes(s.socket, s.name)
     live = [p for p in panes if not p.dead]
     if panes and not panes[0].dead:
-        return _already_running(s, panes[0], result)
+        return _already_running(s, panes[0], result, deferred)
     if live:  # the agent's pane is dead but the user's other panes live on
-        return LaunchResult(outcome=ALREADY_RUNNING, pane_pid=live[0].pid, sidecar_pid=None,
+        done = LaunchResult(outcome=ALREADY_RUNNING, pane_pid=live[0].pid, sidecar_pid=None,
                             warnings=(f"the agent pane of {s.name} is dead; other panes keep "
                                       f"the session: mosaic stop {s.name} first",), **result)
+        return lambda: done
     for pane in panes:  # dead: replace it (by pane id, so a racing launch's session is safe)
         tmux.kill_pane(s.socket, pane.pane_id)
 
@@ -363,28 +481,43 @@ def _launch_locked(s: LaunchSettings) -> LaunchResult:
         pane_pid = tmux.new_session(s.socket, s.name, pane_argv(agent_command(s), s.shell),
                                     workdir=str(s.workdir), env=pane_env(s), path=s.pane_path)
     except tmux.DuplicateSession:
+        if listed:  # created since SESSIONS was listed: look at it as launch_agent would
+            return _launch_locked(s, None, deferred=deferred)
         winner = [p for p in _panes_or_empty(s.socket, s.name) if not p.dead]
-        return LaunchResult(outcome=ALREADY_RUNNING, pane_pid=winner[0].pid if winner else None,
+        done = LaunchResult(outcome=ALREADY_RUNNING, pane_pid=winner[0].pid if winner else None,
                             sidecar_pid=None, **result)
+        return lambda: done
     except BaseException:
         _remove_dirs(created)
         raise
-    sidecar_pid, warnings = _start_sidecar(s, pane_pid)
-    return LaunchResult(outcome=LAUNCHED, pane_pid=pane_pid, sidecar_pid=sidecar_pid,
-                        warnings=warnings, **result)
+    sidecar = _begin_sidecar(s, pane_pid, deferred)
+
+    def finish() -> LaunchResult:
+        sidecar_pid, warnings = sidecar()
+        return LaunchResult(outcome=LAUNCHED, pane_pid=pane_pid, sidecar_pid=sidecar_pid,
+                            warnings=warnings, **result)
+
+    return finish
 
 
-def _already_running(s: LaunchSettings, pane: tmux.PaneInfo, result: dict) -> LaunchResult:
+def _already_running(s: LaunchSettings, pane: tmux.PaneInfo, result: dict,
+                     deferred: bool) -> Callable[[], LaunchResult]:
     record, unreadable = _load_record(s.hb_file)
     problem = _record_problem(record, unreadable, pane.pid)
     if problem is None:
-        return LaunchResult(outcome=ALREADY_RUNNING, pane_pid=pane.pid, sidecar_pid=record.hb_pid, **result)
-    sidecar_pid, warnings = _start_sidecar(s, pane.pid)
-    outcome = HEARTBEAT_RESTARTED if sidecar_pid is not None else ALREADY_RUNNING
-    if sidecar_pid is None:
-        warnings = (f"the heartbeat of {s.name} is {problem}", *warnings)
-    return LaunchResult(outcome=outcome, pane_pid=pane.pid, sidecar_pid=sidecar_pid,
-                        warnings=warnings, **result)
+        done = LaunchResult(outcome=ALREADY_RUNNING, pane_pid=pane.pid, sidecar_pid=record.hb_pid, **result)
+        return lambda: done
+    sidecar = _begin_sidecar(s, pane.pid, deferred)
+
+    def finish() -> LaunchResult:
+        sidecar_pid, warnings = sidecar()
+        outcome = HEARTBEAT_RESTARTED if sidecar_pid is not None else ALREADY_RUNNING
+        if sidecar_pid is None:
+            warnings = (f"the heartbeat of {s.name} is {problem}", *warnings)
+        return LaunchResult(outcome=outcome, pane_pid=pane.pid, sidecar_pid=sidecar_pid,
+                            warnings=warnings, **result)
+
+    return finish
 
 
 def attach(socket: str, name: str) -> NoReturn:

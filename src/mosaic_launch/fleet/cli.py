@@ -4,7 +4,7 @@
   -a`` call) and prints one row per agent (``watch``, ``snapshot``); the
   rules and the JSON schema are in ``status``, the tables in ``render``.
 * ``fleet up`` launches every agent of a fleet file (``file``) that is
-  not running, through ``launch.launch_agent``, the code path of ``mosaic
+  not running, through ``launch.launch_agents``, the code path of ``mosaic
   launch``; ``fleet down`` stops them through ``launch.stop_agent``.
 
 Exit status: 0 done; 1 a runtime failure (an agent failed, an unsafe run

@@ -1,6 +1,7 @@
 """``mosaic fleet up`` and ``fleet down``: one tally loop over the agents.
 
-Each agent goes through the code of ``mosaic launch`` (``launch.launch_agent``)
+Each agent goes through the code of ``mosaic launch`` (``launch.launch_agents``: the
+steps of ``launch_agent``, with the sidecars' first beats waited for together)
 or ``mosaic stop`` (``launch.stop_agents``, all agents at once); ``tally`` prints one line per
 agent, ``NAME: OUTCOME``, then the counts (``render.tally``). An agent's
 failure is its line; only a missing tmux ends the loop early.
@@ -55,8 +56,25 @@ def up(file: Optional[str]) -> bool:
     for item in agents.values():  # all or nothing: every check before any launch
         launch.precheck(item)
 
+    # Every agent is launched first (see launch.launch_agents: the sidecars
+    # come up together); the lines follow, in the file's order. One listing
+    # per socket serves every agent.
+    items = list(agents.values())
+    outcomes = {}
+    for sock in dict.fromkeys(item.socket for item in items):
+        try:
+            listing = tmux.panes_by_session(sock)
+        except tmux.TmuxNotInstalled:
+            raise
+        except tmux.TmuxError:
+            listing = None  # each launch looks for itself, and fails on its own line
+        group = [item for item in items if item.socket == sock]
+        outcomes.update(zip((item.name for item in group), launch.launch_agents(group, sessions=listing)))
+
     def step(name: str) -> Tuple[str, str]:
-        result = launch.launch_agent(agents[name])
+        result = outcomes[name]
+        if isinstance(result, MosaicError):
+            raise result
         for warning in result.warnings:
             say_warning(warning)
         return render.up_outcome(result)
