@@ -18,7 +18,8 @@ from tests.support.run import mosaic_proc
 
 GOOD_ROW = {"name": "web-1", "runtime": "pi", "pane": "alive", "exit_status": None, "exit_signal": None,
             "heartbeat": "ok", "detail": None, "healthy": True, "age_s": 0.5, "activity_s": 2.0,
-            "pid": 4242, "hb_pid": 4243, "uptime_s": 60.0, "cpu_percent": 1.5, "rss_bytes": 1048576}
+            "pid": 4242, "hb_pid": 4243, "uptime_s": 60.0, "cpu_percent": 1.5, "rss_bytes": 1048576,
+            "state": "idle", "state_source": "hook", "state_age_s": 12.5, "waiting_for": None}
 
 # Each host's answer: a document whose one agent row holds one bad value
 # (written as raw JSON text: NaN and friends are what Python's json emits).

@@ -19,6 +19,7 @@ such a file as ``corrupt``.
 from __future__ import annotations
 
 import math
+import os
 import re
 from dataclasses import dataclass, field
 
@@ -90,8 +91,9 @@ def _seconds(key: str, text: str) -> float:
     return value
 
 
-def parse_record(data: bytes) -> Record:
-    """Parse the bytes of a heartbeat file. Raises RecordError only."""
+def _parse_fields(data: bytes) -> dict[str, str]:
+    """The key=value lines of DATA, by the record's rules (bounded, UTF-8,
+    every line ended, keys unique, no control characters). RecordError only."""
     if not isinstance(data, (bytes, bytearray)):
         raise RecordError("not bytes")
     if len(data) == 0:
@@ -114,6 +116,12 @@ def parse_record(data: bytes) -> Record:
         if any(c < " " or c == "\x7f" for c in value):
             raise RecordError(f"line {number}: control character in {key!r}")
         fields[key] = value
+    return fields
+
+
+def parse_record(data: bytes) -> Record:
+    """Parse the bytes of a heartbeat file. Raises RecordError only."""
+    fields = _parse_fields(data)
     missing = [key for key in REQUIRED_KEYS if key not in fields]
     if missing:
         raise RecordError("missing " + ", ".join(missing))
@@ -164,3 +172,91 @@ def format_record(record: Record) -> bytes:
     data = "".join(f"{key}={value}\n" for key, value in fields.items()).encode()
     parse_record(data)  # never write what a reader would call corrupt
     return data
+
+
+# -- the agent's state (issue 13) ------------------------------------------------
+#
+# The hook program (``mosaic-hb state``) writes ``<run dir>/<agent>.state``:
+# ``state=``, ``source=``, ``epoch=``, ``agent=`` and, for waiting,
+# ``waiting_for=``; the sidecar copies it into the record as ``state=``,
+# ``state_source=``, ``state_epoch=`` and ``waiting_for=`` (kept in
+# Record.extra). Both are read here with the same rules, and a value that is
+# not one of these is never passed on: an unknown state is ``unknown``, a
+# bad epoch or waiting_for is None.
+
+STATES = ("starting", "working", "waiting", "idle", "unknown")
+STATE_SOURCES = ("hook", "pane")
+WAITING_FOR = ("permission", "question")
+STATE_SUFFIX = ".state"
+
+
+@dataclass(frozen=True)
+class AgentState:
+    """An agent's state as its CLI's hooks reported it."""
+
+    state: str                       # one of STATES
+    source: str = "hook"             # one of STATE_SOURCES
+    epoch: float | None = None       # unix time the state began
+    waiting_for: str | None = None   # one of WAITING_FOR, only when waiting
+
+
+def _state_from(fields: dict[str, str], state_key: str, source_key: str, epoch_key: str) -> AgentState | None:
+    state = fields.get(state_key)
+    if state is None:
+        return None
+    if state not in STATES:
+        state = "unknown"
+    source = fields.get(source_key)
+    if source not in STATE_SOURCES:
+        source = "hook"
+    epoch = None
+    text = fields.get(epoch_key)
+    if text is not None:
+        try:
+            epoch = _seconds(epoch_key, text)
+        except RecordError:
+            epoch = None
+    waiting_for = fields.get("waiting_for")
+    if state != "waiting" or waiting_for not in WAITING_FOR:
+        waiting_for = None
+    return AgentState(state=state, source=source, epoch=epoch, waiting_for=waiting_for)
+
+
+def record_state(record: Record) -> AgentState | None:
+    """The state the sidecar copied into RECORD (``state``, ``state_source``,
+    ``state_epoch``, ``waiting_for``); None if it holds none."""
+    return _state_from(record.extra, "state", "state_source", "state_epoch")
+
+
+def parse_state(data: bytes) -> dict[str, str]:
+    """The key=value fields of a ``<agent>.state`` file, by the record
+    parser's rules (at most RECORD_MAX_BYTES, UTF-8, every line ended, keys
+    unique). Raises RecordError only."""
+    return _parse_fields(data)
+
+
+def state_file_state(fields: dict[str, str], agent: str) -> AgentState | None:
+    """The state in a parsed ``.state`` file of AGENT; None if it holds none
+    or is another agent's."""
+    if fields.get("agent", agent) != agent:
+        return None
+    return _state_from(fields, "state", "source", "epoch")
+
+
+def read_state_file(path: str | os.PathLike[str]) -> dict[str, str]:
+    """The fields of the ``.state`` file at PATH, read as records are: no
+    symlink followed, never blocking (a FIFO reads empty), bounded. Raises
+    FileNotFoundError if there is none, RecordError if it is not valid."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK)
+    except FileNotFoundError:
+        raise
+    except OSError as exc:
+        raise RecordError(f"unreadable: {exc.strerror}") from None
+    try:
+        data = os.read(fd, RECORD_MAX_BYTES + 1)
+    except OSError as exc:
+        raise RecordError(f"unreadable: {exc.strerror}") from None
+    finally:
+        os.close(fd)
+    return parse_state(data)
