@@ -241,7 +241,8 @@ def _bell_args(name: str) -> list[str]:
     looks at the window."""
     target = f"={name}:"
     return [";", "set-option", "-w", "-t", target, "monitor-bell", "on",
-            ";", "set-hook", "-w", "-t", target, "alert-bell",
+            # A session hook (not -w, which needs tmux 3.2): tmux 3.0 takes it.
+            ";", "set-hook", "-t", target, "alert-bell",
             f'set-option -F -w {BELL_OPTION} "#{{window_activity}}"']
 
 

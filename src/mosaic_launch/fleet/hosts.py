@@ -23,7 +23,8 @@ ssh's whole process group when it expires. A host that fails (cannot connect,
 refuses the key, has no ``mosaic``, answers with something that is not a
 ``fleet ps`` document, misses the deadline) becomes one error row; the other
 hosts' rows are still shown. Within a document, every value of a row is
-checked (type, range, finite; see INT_RANGES and FLOAT_RANGES): a row with a
+checked (type, range, finite, one of the known words; see INT_RANGES,
+FLOAT_RANGES and CHOICES, the states of issue 13 among them): a row with a
 bad one is ``corrupt``, with the reasons in ``detail``. NaN, Infinity and
 integer literals too long for any field never reach the table or the JSON
 output.
