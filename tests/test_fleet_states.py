@@ -163,6 +163,16 @@ def test_no_state_for_a_dead_pane_or_a_stopped_agent(tmux, run_dir):
     write_record(run_dir, "nosession", pane_pid=os.getpid(), state="idle", state_source="hook")
     row = rows(ps(tmux, run_dir))["nosession"]
     assert row["pane"] == "gone" and row["state"] is None
+    # Stopped on purpose while its pane still lives (the sidecar alone was
+    # stopped): no state, even with a hook's file there.
+    live = new_session(tmux, "halted")
+    record = Record(ts="2026-01-01T00:00:00+0000", pid=live, status="stopped", agent="halted", epoch=time.time(),
+                    seq=1, interval=60, hb_pid=os.getpid(), pid_start=mosaic_hb.proc_start_time(live),
+                    extra={"stopped_by": "test", "state": "working", "state_source": "hook"})
+    (run_dir / "halted.hb").write_bytes(format_record(record))
+    write_state_file(run_dir, "halted", "waiting")
+    row = rows(ps(tmux, run_dir))["halted"]
+    assert (row["pane"], row["heartbeat"], row["state"]) == ("alive", "stopped", None)
 
 
 # ---- the Esc gap ---------------------------------------------------------------------------------
