@@ -8,17 +8,11 @@ table and ``--json`` (strict JSON) come out, with no traceback."""
 from __future__ import annotations
 
 import json
-import os
 import shlex
-import stat
-from pathlib import Path
 
+from tests.support.remote import GOOD_ROW, fake_ssh, strict_json
 from tests.support.run import mosaic_proc
 
-
-GOOD_ROW = {"name": "web-1", "runtime": "pi", "pane": "alive", "exit_status": None, "exit_signal": None,
-            "heartbeat": "ok", "detail": None, "healthy": True, "age_s": 0.5, "activity_s": 2.0,
-            "pid": 4242, "hb_pid": 4243, "uptime_s": 60.0, "cpu_percent": 1.5, "rss_bytes": 1048576}
 
 # Each host's answer: a document whose one agent row holds one bad value
 # (written as raw JSON text: NaN and friends are what Python's json emits).
@@ -32,13 +26,6 @@ BAD_VALUES = {
 }
 
 
-def strict_json(text: str):
-    """TEXT as JSON, refusing NaN and Infinity, which are not JSON."""
-    def refuse(token):
-        raise ValueError(f"{token} is not JSON")
-    return json.loads(text, parse_constant=refuse)
-
-
 def answer(key: str | None = None, raw: str | None = None) -> str:
     """A `fleet ps --json` document with the good row, and (with KEY) a row
     `bad-1` whose KEY is the JSON text RAW."""
@@ -47,24 +34,6 @@ def answer(key: str | None = None, raw: str | None = None) -> str:
         bad = json.dumps({**GOOD_ROW, "name": "bad-1", key: 0})
         rows.insert(0, bad.replace(f'"{key}": 0', f'"{key}": {raw}'))
     return '{"schema": 1, "socket": "s", "run_dir": "/r", "agents": [%s]}\n' % ", ".join(rows)
-
-
-def fake_ssh(directory: Path, answers: dict[str, str]) -> dict:
-    """An `ssh` on the PATH that answers for host H with ANSWERS[H] (and
-    fails, as a host without mosaic would, for any other host); the
-    environment to run mosaic with."""
-    bin_dir = directory / "bin"
-    answer_dir = directory / "answers"
-    bin_dir.mkdir()
-    answer_dir.mkdir()
-    for host, text in answers.items():
-        (answer_dir / host).write_text(text)
-    ssh = bin_dir / "ssh"
-    # The destination is the next-to-last word: ssh [OPTIONS] -- DEST COMMAND.
-    ssh.write_text("#!/bin/sh\nwhile [ $# -gt 2 ]; do shift; done\n"
-                   f"exec cat {shlex.quote(str(answer_dir))}/\"$1\"\n")
-    ssh.chmod(ssh.stat().st_mode | stat.S_IXUSR)
-    return dict(os.environ, PATH=f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
 
 
 def test_remote_answers_with_nan_infinity_and_huge_integers(tmp_path):

@@ -26,7 +26,7 @@ from hypothesis import strategies as st
 from mosaic_launch.fleet import hosts as fleet_hosts
 from mosaic_launch.fleet import status
 from tests.support.run import mosaic
-from tests.test_fleet_remote_answers import GOOD_ROW, fake_ssh, strict_json
+from tests.support.remote import GOOD_ROW, fake_ssh, strict_json
 from tests.support.tmux import new_session
 
 FUZZ = settings(

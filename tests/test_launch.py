@@ -629,7 +629,8 @@ def test_one_tmux_call_creates_the_session(tmux, run_dir, tmp_path, monkeypatch)
     new = calls[1]
     assert new[:9] == ["-L", tmux.socket_name, "new-session", "-d", "-P", "-F", "#{pane_pid}", "-s", "shape"]
     separator = new.index(";")
-    assert new[separator + 1:] == ["set-option", "-w", "-t", "=shape:", "remain-on-exit", "on"]
+    following = new[separator + 1:]
+    assert following[:following.index(";")] == ["set-option", "-w", "-t", "=shape:", "remain-on-exit", "on"]
     assert new[separator - 3:separator] == [shellcmd.shell(), "-c", "exec sleep 1000"]
 
 

@@ -62,6 +62,7 @@ HOOK_STATES = ("starting", "working", "waiting", "idle")
 STATES = HOOK_STATES + ("unknown",)
 WAITING_FOR = ("permission", "question")
 STATE_SOURCES = ("hook", "pane")
+STATE_SUFFIX = ".state"  # <run dir>/<agent>.state, written by the hook program
 # An AGENT.state file is always well under this (HB_STATE_FILE_MAX in hb.h).
 STATE_FILE_MAX_BYTES = 512
 

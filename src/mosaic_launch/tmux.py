@@ -32,6 +32,8 @@ ENV_PROGRAM = "/usr/bin/env"
 TIMEOUT_SECONDS = 10.0
 INSTALL_HINT = "tmux not found on PATH; install it (e.g. apt-get install tmux or brew install tmux)"
 
+# A window option of mosaic's sessions: when the last bell rang (see _bell_args).
+BELL_OPTION = "@mosaic_bell_at"
 _PANE_FIELDS = (
     "#{pid}",  # the server's
     "#{pane_id}",
@@ -40,6 +42,8 @@ _PANE_FIELDS = (
     "#{pane_dead_status}",
     "#{pane_dead_signal}",
     "#{window_activity}",
+    "#{window_bell_flag}",
+    "#{@mosaic_bell_at}",  # BELL_OPTION, set by new_session's alert-bell hook; empty elsewhere
     "#{session_name}",  # last: the only field that is not a number or an id
 )
 _NO_SERVER = ("no server running", "error connecting to")
@@ -97,6 +101,8 @@ class PaneInfo:
     dead_status: int | None  # its exit status, if it exited
     dead_signal: int | None  # the signal that killed it, if one did
     activity: int  # window_activity: unix seconds of the last output
+    bell: bool = False  # window_bell_flag: a bell rang (monitor-bell) and nobody has looked since
+    bell_at: int = 0  # window_activity when the last bell rang (unix seconds); 0 if not known
 
 
 def tmux_path() -> str:
@@ -221,7 +227,23 @@ def _new_session_args(
     args += [_arg(a) for a in argv]
     if remain_on_exit:
         args += [";", "set-option", "-w", "-t", f"={name}:", "remain-on-exit", "on"]
+    args += _bell_args(name)
     return args, client_env
+
+
+def _bell_args(name: str) -> list[str]:
+    """The tmux commands, chained to new-session, that let fleet ps see a
+    bell as ``waiting`` (the pane fallback of agent states): monitor-bell on
+    (a user's config may turn it off), so that the bell flag is set in a
+    detached session; and a hook noting when the bell rang (as the window's
+    activity time, whole seconds), so that output after it (the answer to
+    the prompt) ends the wait even though tmux keeps the flag until someone
+    looks at the window."""
+    target = f"={name}:"
+    return [";", "set-option", "-w", "-t", target, "monitor-bell", "on",
+            # A session hook (not -w, which needs tmux 3.2): tmux 3.0 takes it.
+            ";", "set-hook", "-t", target, "alert-bell",
+            f'set-option -F -w {BELL_OPTION} "#{{window_activity}}"']
 
 
 def _check_size(name: str, args: Sequence[str]) -> None:
@@ -290,7 +312,7 @@ def _list_panes(socket: str) -> tuple[list[PaneInfo], int | None]:
         parts = line.split("\t", len(_PANE_FIELDS) - 1)
         if len(parts) != len(_PANE_FIELDS):
             continue
-        server, pane_id, pid, dead, status, signum, activity, session = parts
+        server, pane_id, pid, dead, status, signum, activity, bell, bell_at, session = parts
         try:
             panes.append(PaneInfo(
                 session=session,
@@ -300,6 +322,8 @@ def _list_panes(socket: str) -> tuple[list[PaneInfo], int | None]:
                 dead_status=int(status) if status.isdigit() else None,
                 dead_signal=int(signum) if signum.isdigit() else None,
                 activity=int(activity) if activity.isdigit() else 0,
+                bell=bell == "1",
+                bell_at=int(bell_at) if bell_at.isdigit() and len(bell_at) <= 20 else 0,
             ))
             server_pid = int(server)
         except ValueError:

@@ -10,5 +10,6 @@ into fixtures and holds nothing else but the leak guard.
                processes carry the test's leak token
 - services.py  servers a test talks to (sshd, Prometheus, node_exporter) and
                free_port
+- remote.py    hosts for --host without a network: an ssh stand-in
 - wait.py      waiting on an event with a bound, never a sleep
 """

@@ -77,7 +77,13 @@ def ps(
         typer.Option("--stale-after", metavar="SECONDS", show_default=False,
                      help="A beat older than this is stale; default 3 intervals of each agent's record."),
     ] = None,
-    problems: Annotated[bool, typer.Option("--problems", help="List unhealthy agents first.")] = False,
+    problems: Annotated[bool, typer.Option("--problems", help="List agents waiting for you first, then "
+                                                              "unhealthy agents.")] = False,
+    state: Annotated[
+        Optional[List[str]],
+        typer.Option("--state", metavar="STATE", show_default=False,
+                     help="Only agents in STATE: starting, working, waiting, idle or unknown (repeatable)."),
+    ] = None,
     show_all: Annotated[
         bool, typer.Option("--all", "-a", help="Also list agents stopped on purpose (not listed by default)."),
     ] = False,
@@ -97,6 +103,12 @@ def ps(
     (a record that cannot be read). A missing run dir or tmux server is an
     empty fleet.
 
+    STATE is what the agent does, from its CLI's hooks: working, waiting
+    (for you; :permission or :question when the hook says), idle, starting;
+    a trailing ~ marks a guess from the pane (recent output: working; a
+    bell: waiting), for agents without hooks. See the README for how it
+    combines with HB.
+
     With --host (or MOSAIC_FLEET_HOSTS), `mosaic fleet ps --json` runs on
     each host over ssh (BatchMode, a connect timeout and a per-host
     deadline) and the rows are merged; a host that cannot be asked is one
@@ -108,7 +120,7 @@ def ps(
 
         show(patterns=list(patterns or []), socket=socket, run_dir=run_dir, as_json=as_json,
              every=_seconds_option(watch, "--watch"), stale_after=_seconds_option(stale_after, "--stale-after"),
-             check=check, problems=problems, host=host, show_all=show_all)
+             check=check, problems=problems, host=host, show_all=show_all, states=list(state or []))
 
 
 # -- fleet up / down -------------------------------------------------------------------

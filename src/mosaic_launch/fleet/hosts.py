@@ -23,7 +23,8 @@ ssh's whole process group when it expires. A host that fails (cannot connect,
 refuses the key, has no ``mosaic``, answers with something that is not a
 ``fleet ps`` document, misses the deadline) becomes one error row; the other
 hosts' rows are still shown. Within a document, every value of a row is
-checked (type, range, finite; see INT_RANGES and FLOAT_RANGES): a row with a
+checked (type, range, finite, one of the known words; see INT_RANGES,
+FLOAT_RANGES and CHOICES, the states of issue 13 among them): a row with a
 bad one is ``corrupt``, with the reasons in ``detail``. NaN, Infinity and
 integer literals too long for any field never reach the table or the JSON
 output.
@@ -75,8 +76,8 @@ from mosaic_hb import valid_agent_name
 
 from mosaic_launch.settings import lookup
 from mosaic_launch.errors import UsageError, seconds, show
-from mosaic_launch.fleet.status import (HEARTBEAT_STATES, PANE_STATES, SCHEMA_VERSION, AgentStatus,
-                                        problems_first)
+from mosaic_launch.fleet.status import (HEARTBEAT_STATES, PANE_STATES, SCHEMA_VERSION, STATE_SOURCES,
+                                        STATES, WAITING_FOR, AgentStatus, problems_first)
 
 ENV_HOSTS = "MOSAIC_FLEET_HOSTS"
 ENV_SSH_CONFIG = "MOSAIC_SSH_CONFIG"
@@ -282,6 +283,15 @@ FLOAT_RANGES = {
     "activity_s": (0.0, SECONDS_MAX),
     "uptime_s": (0.0, SECONDS_MAX),
     "cpu_percent": (0.0, CPU_PERCENT_MAX),
+    "state_age_s": (0.0, SECONDS_MAX),
+}
+# The values a remote row's words may take.
+CHOICES = {
+    "pane": PANE_STATES,
+    "heartbeat": HEARTBEAT_STATES,
+    "state": STATES,
+    "state_source": STATE_SOURCES,
+    "waiting_for": WAITING_FOR,
 }
 # No valid value of any field is longer: a longer integer literal is refused
 # before Python converts it (which costs time quadratic in its length, and
@@ -398,8 +408,8 @@ def _row(data: object, host: str) -> AgentStatus:
 
     take("name", _name_field)
     take("runtime", _name_field)
-    take("pane", lambda key, value: _choice_field(key, value, PANE_STATES))
-    take("heartbeat", lambda key, value: _choice_field(key, value, HEARTBEAT_STATES))
+    for key, choices in CHOICES.items():
+        take(key, lambda key, value, choices=choices: _choice_field(key, value, choices))
     for key in INT_RANGES:
         take(key, _int_field)
     for key in FLOAT_RANGES:

@@ -36,7 +36,7 @@ def color_wanted() -> bool:
 
 # -- fleet ps ------------------------------------------------------------------
 
-COLUMNS = ("NAME", "RUNTIME", "PANE", "HB", "AGE", "ACTIVITY", "PID", "UPTIME", "CPU%", "RSS")
+COLUMNS = ("NAME", "RUNTIME", "PANE", "HB", "STATE", "AGE", "ACTIVITY", "PID", "UPTIME", "CPU%", "RSS")
 _RIGHT = {"AGE", "ACTIVITY", "PID", "UPTIME", "CPU%", "RSS"}
 
 _RESET = "\x1b[0m"
@@ -44,6 +44,9 @@ _STYLES = {"green": "\x1b[32m", "yellow": "\x1b[33m", "red": "\x1b[31m", "dim": 
 _HB_STYLE = {"ok": "green", "stale": "yellow", "stopped": "yellow", "missing": "yellow",
              "dead": "red", "corrupt": "red"}
 _PANE_STYLE = {"alive": "green", "dead": "red", "gone": "dim"}
+_STATE_STYLE = {"waiting": "yellow", "working": "green"}
+# Marks a state guessed from the pane (tmux's output and bell), not told by a hook.
+PANE_GUESS_MARK = "~"
 
 
 def duration(seconds: float | None) -> str:
@@ -89,12 +92,27 @@ def pane_text(row: AgentStatus) -> str:
     return "dead"
 
 
+def state_text(row: AgentStatus) -> str:
+    """The STATE column: ``working``, ``waiting:permission`` (what a hook
+    says it waits for), ``idle~`` (``~``: a guess from the pane); '-' for none.
+    One word, so that the table splits on whitespace."""
+    if row.state is None:
+        return "-"
+    text = row.state
+    if row.waiting_for:
+        text += f":{row.waiting_for}"
+    if row.state_source == "pane":
+        text += PANE_GUESS_MARK
+    return text
+
+
 def row_cells(row: AgentStatus) -> tuple[str, ...]:
     return (
         row.name,
         row.runtime or "-",
         pane_text(row),
         row.heartbeat,
+        state_text(row),
         duration(row.age_s),
         duration(row.activity_s),
         "-" if row.pid is None else str(row.pid),
@@ -129,13 +147,15 @@ def render_table(rows: list[AgentStatus], *, color: bool = False) -> list[str]:
         styles[0] = "bold" if row.problem else None
         styles[2] = _PANE_STYLE.get(row.pane)
         styles[3] = _HB_STYLE.get(row.heartbeat)
+        styles[4] = _STATE_STYLE.get(row.state or "")
         lines.append(line(values, tuple(styles)))
     return lines
 
 
 def summary(rows: list[AgentStatus], hidden: int = 0) -> str:
-    """'3 agents: 2 ok, 1 dead; 1 not healthy' (by heartbeat state), then
-    how many agents stopped on purpose are HIDDEN (listed with --all)."""
+    """'3 agents: 2 ok, 1 dead; 1 not healthy; 1 waiting' (by heartbeat
+    state; then how many wait for their operator), then how many agents
+    stopped on purpose are HIDDEN (listed with --all)."""
     counts = {state: 0 for state in HEARTBEAT_STATES}
     for row in rows:
         counts[row.heartbeat] = counts.get(row.heartbeat, 0) + 1
@@ -145,6 +165,9 @@ def summary(rows: list[AgentStatus], hidden: int = 0) -> str:
     text = f"{len(rows)} {noun}: {', '.join(parts)}"
     if unhealthy:
         text += f"; {unhealthy} not healthy"
+    waiting = sum(row.state == "waiting" for row in rows)
+    if waiting:
+        text += f"; {waiting} waiting"
     return text + stopped_hint(hidden, "; ")
 
 

@@ -60,7 +60,30 @@ uptime_s        float    since the agent's process started
 cpu_percent     float    CPU% of the agent's process tree (100 = one core):
                          over its lifetime; with --watch, since the last refresh
 rss_bytes       int      resident memory of the agent's process tree
+state           str      ``starting``, ``working``, ``waiting`` (for you),
+                         ``idle`` or ``unknown``; null when the pane is dead
+                         or gone, or the heartbeat dead or stopped
+state_source    str      ``hook`` (the CLI's own hooks said so) or ``pane``
+                         (a guess from tmux: output, the bell)
+state_age_s     float    since the state began (hook: its epoch; pane idle:
+                         since the last output; pane waiting: since the bell)
+waiting_for     str      ``permission`` or ``question``, when a hook says
+                         what the agent waits for
 ==============  =======  =====================================================
+
+How the state is found (the README's table says the same):
+
+* A hook state: the record's (``state=``, copied by the sidecar) while the
+  heartbeat is ``ok``; else (the sidecar stale, lost, absent, or too old to
+  copy states) the hook's own file, ``<agent>.state``. ``unknown`` is no
+  hook state.
+* The pane's guess (source ``pane``): a bell rang (``window_bell_flag``,
+  with monitor-bell on) and the pane has printed nothing since:
+  ``waiting``; printed within PANE_WORKING_S: ``working``; else ``idle``.
+* A hook state wins over the pane's, except a hook ``working`` whose pane
+  has been silent for more than PANE_SILENT_S: ``idle`` from the pane (no
+  hook fires when Claude is interrupted with Esc).
+* No state (null) for a dead or gone pane, or a dead or stopped heartbeat.
 
 New keys may be added within schema 1; a change to the meaning or type of an
 existing key bumps ``schema``.
@@ -77,6 +100,8 @@ from typing import Iterable, Protocol
 
 import mosaic_hb
 import psutil
+from mosaic_hb.record import (STATE_SOURCES, STATE_SUFFIX, STATES, WAITING_FOR, AgentState, read_state_file,
+                             record_state)
 
 HEARTBEAT_STATES = ("ok", "stale", "lost", "dead", "stopped", "missing", "corrupt")
 # How far a process's start time (from the kernel, in boot-clock ticks turned
@@ -86,6 +111,14 @@ START_SLACK_S = 1.0
 # A beat this far in the future is not fresh: the wall clock was set back.
 FUTURE_SLACK_S = 1.0
 PANE_STATES = ("alive", "dead", "gone")
+# The pane's guess at an agent's state: output within this many seconds is
+# working, older output idle (window_activity is in whole seconds).
+PANE_WORKING_S = 5.0
+# A hook `working` whose pane has printed nothing for this long is idle (the
+# Esc gap: no hook fires on an interrupt).
+PANE_SILENT_S = 30.0
+# Heartbeat states that leave an agent without a state.
+STATELESS_HEARTBEATS = ("dead", "stopped")
 SCHEMA_VERSION = 1
 RECORD_SUFFIX = ".hb"
 
@@ -99,6 +132,8 @@ class PaneState(Protocol):
     dead_status: int | None
     dead_signal: int | None
     activity: int  # unix seconds of the last output; 0 if unknown
+    bell: bool  # a bell rang and nobody has looked at the window since
+    bell_at: int  # window_activity when the last bell rang; 0 if unknown
 
 
 @dataclass
@@ -120,6 +155,10 @@ class AgentStatus:
     rss_bytes: int | None = None       # of the agent's process tree
     detail: str | None = None          # why: corrupt, lost, future beat; who stopped it
     host: str | None = None            # set by a multi-host ps
+    state: str | None = None           # one of STATES
+    state_source: str | None = None    # one of STATE_SOURCES
+    state_age_s: float | None = None   # since the state began
+    waiting_for: str | None = None     # one of WAITING_FOR, when waiting
     _pid_start: int = field(default=0, repr=False)  # 0: not known
 
     @property
@@ -154,6 +193,10 @@ class AgentStatus:
             "uptime_s": _seconds(self.uptime_s),
             "cpu_percent": self.cpu_percent,
             "rss_bytes": self.rss_bytes,
+            "state": self.state,
+            "state_source": self.state_source,
+            "state_age_s": _seconds(self.state_age_s),
+            "waiting_for": self.waiting_for,
         }
 
 
@@ -260,6 +303,8 @@ def collect(
     now = time.time() if now is None else now
     patterns = list(patterns)
     rows: dict[str, AgentStatus] = {}
+    hook_states: dict[str, AgentState] = {}  # from records written by a live sidecar
+    agent_panes: dict[str, PaneState] = {}
     for agent, path in list_records(run_dir):
         if patterns and not matches(agent, patterns):
             continue
@@ -281,6 +326,9 @@ def collect(
         row._pid_start = record.pid_start
         row.age_s = max(0.0, now - record.epoch)
         row.heartbeat, row.detail = _heartbeat_state(record, now, stale_after)
+        hook = record_state(record) if row.heartbeat == "ok" else None
+        if hook is not None and hook.state != "unknown":
+            hook_states[agent] = hook
     seen_sessions = set()
     for pane in panes:
         # The agent runs in its session's first pane; others are the user's.
@@ -293,6 +341,7 @@ def collect(
         row = rows.get(session)
         if row is None:
             row = rows[session] = AgentStatus(name=session)
+        agent_panes[session] = pane
         if pane.dead:
             row.pane = "dead"
             row.exit_status = pane.dead_status
@@ -304,12 +353,64 @@ def collect(
                 row._pid_start = 0
         if pane.activity:
             row.activity_s = max(0.0, now - pane.activity)
+    for row in rows.values():
+        _fill_state(row, run_dir, hook_states.get(row.name), agent_panes.get(row.name), now)
     return sorted(rows.values(), key=lambda row: row.name)
 
 
+def _state_file(run_dir: Path, agent: str) -> AgentState | None:
+    """The state in AGENT's own ``.state`` file (written by its hooks); None
+    if there is none, or it is not valid (never a reason to fail ps)."""
+    try:
+        return read_state_file(Path(run_dir, agent + STATE_SUFFIX), agent)
+    except (OSError, ValueError):  # missing, a symlink, unreadable, malformed, another agent's
+        return None
+
+
+def _fill_state(row: AgentStatus, run_dir: Path, hook: AgentState | None, pane: PaneState | None,
+                now: float) -> None:
+    """ROW's state, by the rules of the module doc. HOOK: the state in the
+    record of a live sidecar, if any."""
+    if pane is None or pane.dead or row.heartbeat in STATELESS_HEARTBEATS:
+        return
+    if hook is None:
+        hook = _state_file(run_dir, row.name)
+    if hook is not None and hook.state == "unknown":
+        hook = None
+    silent = max(0.0, now - pane.activity) if pane.activity else None
+    if hook is not None:
+        # The Esc gap: silent since both the last output and the hook itself.
+        since = max(pane.activity or 0.0, hook.epoch or 0.0)
+        esc_gap = hook.state == "working" and silent is not None and now - since > PANE_SILENT_S
+        if not esc_gap:
+            row.state, row.state_source, row.waiting_for = hook.state, hook.source, hook.waiting_for
+            row.state_age_s = None if hook.epoch is None else max(0.0, now - hook.epoch)
+            return
+    row.state_source = "pane"
+    if pane.bell and not (pane.bell_at and pane.activity > pane.bell_at):
+        # A bell, and no output after it (to the second): the agent asks.
+        row.state = "waiting"
+        row.state_age_s = max(0.0, now - pane.bell_at) if pane.bell_at else None
+    elif silent is None:
+        row.state, row.state_source = "unknown", None
+    elif silent <= PANE_WORKING_S:
+        row.state = "working"
+    else:
+        row.state, row.state_age_s = "idle", silent
+
+
 def problems_first(rows: list[AgentStatus]) -> list[AgentStatus]:
-    """ROWS (sorted by name) with the problems first, each group by name."""
-    return [row for row in rows if row.problem] + [row for row in rows if not row.problem]
+    """ROWS (sorted by name) with the agents waiting for their operator
+    first, then the other problems, each group by name."""
+    waiting = [row for row in rows if row.state == "waiting"]
+    rest = [row for row in rows if row.state != "waiting"]
+    return waiting + [row for row in rest if row.problem] + [row for row in rest if not row.problem]
+
+
+def with_states(rows: list[AgentStatus], states: Iterable[str]) -> list[AgentStatus]:
+    """The ROWS whose state is one of STATES (all of them if none given)."""
+    wanted = set(states)
+    return [row for row in rows if not wanted or row.state in wanted]
 
 
 def needs_sampling(row: AgentStatus) -> bool:

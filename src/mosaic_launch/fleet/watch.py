@@ -24,26 +24,29 @@ from mosaic_launch.fleet.snapshot import Snapshot, take_snapshot
 
 def show(*, patterns: List[str], socket: Optional[str], run_dir: Optional[str], as_json: bool,
          every: Optional[float], check: bool, stale_after: Optional[float], problems: bool,
-         host: Optional[List[str]], show_all: bool = False) -> None:
+         host: Optional[List[str]], show_all: bool = False, states: List[str] = ()) -> None:
     """fleet ps, once or every EVERY seconds; typer.Exit(1) if CHECK finds
     an agent that needs its operator. Agents stopped on purpose are listed
-    only with SHOW_ALL."""
+    only with SHOW_ALL; with STATES, only agents in one of them."""
     if every is not None and check:
         raise UsageError("--check and --watch cannot be combined")
+    states = check_states(states)
     if host or fleet_hosts.ENV_HOSTS in os.environ:
         hosts = fleet_hosts.parse_hosts(host)
         if hosts:
             if socket is not None:
                 settings.resolve_socket(socket)  # the same rule here as on the hosts
             _show_hosts(hosts, socket=socket, run_dir=run_dir, patterns=patterns, show_all=show_all,
-                        stale_after=stale_after, as_json=as_json, check=check, problems=problems, every=every)
+                        stale_after=stale_after, as_json=as_json, check=check, problems=problems, every=every,
+                        states=states)
             return
     sock = settings.resolve_socket(socket)
     runs = settings.resolve_run_dir(run_dir)
     color = not as_json and render.color_wanted()
 
     if every is None:
-        snapshot = _listed(take_snapshot(sock, runs, patterns=patterns, stale_after=stale_after), show_all)
+        snapshot = _listed(take_snapshot(sock, runs, patterns=patterns, stale_after=stale_after), show_all,
+                           states)
         if as_json:
             text = _ps_json(snapshot, socket=sock, run_dir=runs, problems=problems, indent=2)
         else:
@@ -59,7 +62,7 @@ def show(*, patterns: List[str], socket: Optional[str], run_dir: Optional[str], 
 
     def frame() -> List[str]:
         snapshot = _listed(take_snapshot(sock, runs, patterns=patterns, stale_after=stale_after, sampler=sampler),
-                           show_all)
+                           show_all, states)
         if as_json:
             return [_ps_json(snapshot, socket=sock, run_dir=runs, problems=problems, indent=None)]
         head = f"every {every:g}s: socket {sock}, run dir {runs}  {time.strftime('%H:%M:%S')}"
@@ -69,9 +72,24 @@ def show(*, patterns: List[str], socket: Optional[str], run_dir: Optional[str], 
     loop(every, frame, tty=tty)
 
 
-def _listed(snapshot: Snapshot, show_all: bool) -> Snapshot:
+def check_states(states) -> List[str]:
+    """The --state values, each one of status.STATES; UsageError otherwise."""
+    for state in states:
+        if state not in status.STATES:
+            shown = repr(state) if len(state) <= 40 else repr(state[:36]) + "..."
+            raise UsageError(f"invalid --state {shown}: expected one of {', '.join(status.STATES)}")
+    return list(dict.fromkeys(states))
+
+
+def _listed(snapshot: Snapshot, show_all: bool, states: List[str] = ()) -> Snapshot:
     """SNAPSHOT without the agents stopped on purpose, unless SHOW_ALL (as
-    ``docker ps`` leaves out stopped containers without ``-a``)."""
+    ``docker ps`` leaves out stopped containers without ``-a``), and with
+    STATES only the agents in one of them."""
+    if states:
+        rows = status.with_states(snapshot.rows, states)
+        if len(rows) != len(snapshot.rows):
+            empty_reason = snapshot.empty_reason or f"no agents in state {', '.join(states)}"
+            snapshot = Snapshot(rows, empty_reason, hidden=snapshot.hidden)
     if show_all:
         return snapshot
     rows = [row for row in snapshot.rows if not row.retired]
@@ -98,13 +116,19 @@ def _ps_json(snapshot: Snapshot, *, socket: str, run_dir, problems: bool, indent
 
 
 def _show_hosts(hosts, *, socket, run_dir, patterns, show_all, stale_after, as_json, check, problems,
-                every) -> None:
-    """fleet ps on HOSTS over ssh (fleet.hosts), merged, with a HOST column."""
+                every, states=()) -> None:
+    """fleet ps on HOSTS over ssh (fleet.hosts), merged, with a HOST column.
+    STATES filters here, not on the hosts: an older mosaic there has no
+    --state; a host's error row is always kept."""
     color = not as_json and render.color_wanted()
 
     def look():
-        return fleet_hosts.ps_hosts(hosts, socket=socket, run_dir=run_dir, stale_after=stale_after,
-                                    patterns=patterns, show_all=show_all)
+        results = fleet_hosts.ps_hosts(hosts, socket=socket, run_dir=run_dir, stale_after=stale_after,
+                                       patterns=patterns, show_all=show_all)
+        if states:
+            for result in results:
+                result.agents = status.with_states(result.agents, states)
+        return results
 
     def lines(results, indent) -> List[str]:
         if as_json:
