@@ -34,6 +34,7 @@ classify with certainty runs as typed.
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 import shutil
@@ -221,9 +222,14 @@ def shell(path: str | None = None) -> str:
     return os.path.abspath(found) if found else SHELL
 
 
+@functools.lru_cache(maxsize=256)
 def syntax_error(command: str, sh: str = SHELL) -> str | None:
     """None if COMMAND is valid syntax for shell SH, else the shell's one-line
-    complaint. Runs ``SH -n``, which parses without executing anything."""
+    complaint. Runs ``SH -n``, which parses without executing anything.
+
+    Cached: a fleet file usually gives many agents the same command, and
+    each check is a process (about 5 ms, 20 of them were a tenth of a 20-agent
+    ``fleet up``); the answer for the same text and shell does not change."""
     try:
         done = subprocess.run(
             [sh, "-n", "-c", command],
