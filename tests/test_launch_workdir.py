@@ -7,11 +7,12 @@ line naming the problem, and leave no session, sidecar or record behind."""
 
 from __future__ import annotations
 
+import json
 import os
 
 import pytest
 
-from tests.support.run import mosaic_proc
+from tests.support.run import mosaic, mosaic_proc, one_line_error
 
 
 def refused(tmux, run_dir, workdir) -> str:
@@ -54,3 +55,35 @@ def test_workdir_without_search_permission_is_refused(tmux, run_dir, tmp_path):
 def test_workdir_that_cannot_be_created_is_a_usage_error(tmux, run_dir):
     line = refused(tmux, run_dir, "/proc/self/mosaic-workdir")
     assert "workdir" in line
+
+
+def test_a_workdir_that_vanishes_before_tmux_enters_it_fails_the_launch(tmux, run_dir, tmp_path, monkeypatch):
+    """The race the settings cannot see: the workdir is removed after it was
+    checked (and made), in the instant before tmux enters it. tmux starts
+    the pane elsewhere without a word; the launch must notice and fail."""
+    from mosaic_launch import launch as launcher
+    from mosaic_launch import tmux as tmux_mod
+
+    workdir = tmp_path / "fleeting"
+    real_new_session = tmux_mod.new_session
+
+    def remove_then_start(*args, **kwargs):
+        workdir.rmdir()
+        return real_new_session(*args, **kwargs)
+
+    monkeypatch.setattr(launcher.tmux, "new_session", remove_then_start)
+    result = mosaic("launch", "wd", "--socket", tmux.socket_name, "--run-dir", run_dir,
+                    "--command", "sleep 1000", "--workdir", workdir)
+    line = one_line_error(result, 2)
+    assert f"workdir {workdir} could not be entered" in line
+    assert tmux.cmd("list-sessions", check=False).returncode != 0  # no session left
+    assert not (run_dir / "wd.hb").exists()
+
+
+def test_a_command_may_change_into_a_subdirectory(tmux, run_dir, tmp_path):
+    workdir = tmp_path / "here"
+    (workdir / "sub").mkdir(parents=True)
+    done = mosaic_proc("launch", "wd", "--socket", tmux.socket_name, "--run-dir", run_dir,
+                       "--command", "cd sub && exec sleep 1000", "--workdir", workdir, "--json")
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["outcome"] == "launched"

@@ -494,10 +494,70 @@ def _launch_locked(s: LaunchSettings, sessions: dict[str, list[tmux.PaneInfo]] |
 
     def finish() -> LaunchResult:
         sidecar_pid, warnings = sidecar()
+        _check_entered(s, pane_pid, sidecar_pid)
         return LaunchResult(outcome=LAUNCHED, pane_pid=pane_pid, sidecar_pid=sidecar_pid,
                             warnings=warnings, **result)
 
     return finish
+
+
+EXEC_WAIT = 5.0  # seconds to wait for tmux's child to exec the agent's command
+
+
+def _start_dir(pane_pid: int) -> str | None:
+    """Where tmux started the pane, as the PWD it gave the pane's process;
+    None if that cannot be told (the process is gone or not ours to look
+    at, it has not left tmux within EXEC_WAIT seconds, or tmux set no PWD).
+
+    tmux changes directory in the child it forks, and sets PWD to where it
+    landed, before it execs the command; a process's environment (unlike
+    its cwd) keeps that PWD while the shell runs the user's command, and
+    passes it on to what the shell execs, unless the command changed
+    directory first (``cd sub && exec pi``)."""
+    import psutil  # only a launch that started a pane needs it
+
+    try:
+        tmux_exe = os.path.realpath(tmux.tmux_path())
+        proc = psutil.Process(pane_pid)
+        deadline = time.monotonic() + EXEC_WAIT
+        while os.path.realpath(proc.exe()) == tmux_exe:
+            if time.monotonic() > deadline:
+                return None
+            time.sleep(0.002)
+        return proc.environ().get("PWD")
+    except (psutil.Error, OSError):
+        return None
+
+
+def _within(path: str, directory: Path) -> bool:
+    """PATH is DIRECTORY or lies below it (symlinks resolved)."""
+    real, top = os.path.realpath(path), os.path.realpath(directory)
+    return real == top or real.startswith(top.rstrip(os.sep) + os.sep)
+
+
+def _check_entered(s: LaunchSettings, pane_pid: int, sidecar_pid: int | None) -> None:
+    """Raise a usage error, with nothing of the launch left running, if tmux
+    did not start the agent in its workdir (or below it: the command may
+    change into a subdirectory before it execs the agent).
+
+    tmux does not fail when it cannot enter a new session's directory: it
+    starts the pane elsewhere, silently (tmux(1), new-session -c), and a
+    coding agent would edit the wrong tree. The settings refuse every
+    workdir they can tell is unusable; this catches the rest, such as a
+    workdir removed or made unsearchable in the instant before tmux enters it."""
+    start = _start_dir(pane_pid)
+    if start is None or _within(start, s.workdir):
+        return
+    tmux.kill_session(s.socket, s.name)
+    mosaic_hb.wait_exit(pane_pid, 0, STOP_TIMEOUT)
+    if sidecar_pid is not None:  # it records the death; then the record goes
+        mosaic_hb.wait_exit(sidecar_pid, 0, STOP_TIMEOUT)
+    try:
+        runfiles.remove(s.run_dir, f"{s.name}.hb")
+    except OSError:
+        pass
+    raise UsageError(f"workdir {s.workdir} could not be entered: tmux started the agent in {start}; "
+                     f"its session is removed")
 
 
 def _already_running(s: LaunchSettings, pane: tmux.PaneInfo, result: dict,
