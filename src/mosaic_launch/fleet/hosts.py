@@ -73,11 +73,11 @@ from dataclasses import dataclass, field
 from typing import Iterable, Mapping, Sequence
 
 from mosaic_hb import valid_agent_name
+from mosaic_hb.record import STATE_SOURCES, STATES, WAITING_FOR
 
-from mosaic_launch.settings import lookup
 from mosaic_launch.errors import UsageError, seconds, show
-from mosaic_launch.fleet.status import (HEARTBEAT_STATES, PANE_STATES, SCHEMA_VERSION, STATE_SOURCES,
-                                        STATES, WAITING_FOR, AgentStatus, problems_first)
+from mosaic_launch.settings import lookup
+from mosaic_launch.fleet.status import HEARTBEAT_STATES, PANE_STATES, SCHEMA_VERSION, AgentStatus, problems_first
 
 ENV_HOSTS = "MOSAIC_FLEET_HOSTS"
 ENV_SSH_CONFIG = "MOSAIC_SSH_CONFIG"

@@ -100,8 +100,9 @@ from typing import Iterable, Protocol
 
 import mosaic_hb
 import psutil
-from mosaic_hb.record import (STATE_SOURCES, STATE_SUFFIX, STATES, WAITING_FOR, AgentState, read_state_file,
-                             record_state)
+
+from mosaic_launch.fleet.proctable import ProcessTable
+from mosaic_hb.record import STATE_SUFFIX, AgentState, read_state_file, record_state
 
 HEARTBEAT_STATES = ("ok", "stale", "lost", "dead", "stopped", "missing", "corrupt")
 # How far a process's start time (from the kernel, in boot-clock ticks turned
@@ -419,12 +420,12 @@ def needs_sampling(row: AgentStatus) -> bool:
 
 
 class ProcessTreeSampler:
-    """CPU% and RSS of each agent's process tree, through psutil.
+    """CPU% and RSS of each agent's process tree.
 
-    Every process on the host is looked at once per snapshot (one pass of
-    ``psutil.process_iter``, for the parent of each), and each agent's tree
-    is then read off that map: the cost is one scan plus each agent's own
-    processes, not a scan per agent.
+    Every process on the host is looked at once per snapshot (a
+    ``proctable.ProcessTable``), and each agent's tree is then read off that
+    table: the cost is one pass plus a few lookups per agent, not a scan per
+    agent.
 
     A single look gives CPU% as CPU time over the agent's lifetime (as ps(1)
     does); a sampler kept across refreshes (`--watch`) gives the CPU% since
@@ -437,64 +438,30 @@ class ProcessTreeSampler:
         rows = [row for row in rows if needs_sampling(row)]
         if not rows:
             return
-        children = children_map()
+        table = ProcessTable.take()
         wall = time.time() if now is None else now
         for row in rows:
-            self._fill(row, children, wall)
+            self._fill(row, table, wall)
 
-    def _fill(self, row: AgentStatus, children: dict[int, list[int]], wall: float) -> None:
+    def _fill(self, row: AgentStatus, table: ProcessTable, wall: float) -> None:
+        root = table.processes.get(row.pid)
+        if root is None:
+            return
         try:
-            root = psutil.Process(row.pid)
             if row._pid_start and mosaic_hb.proc_start_time(row.pid) != row._pid_start:
                 return  # not our agent any more
-            created = root.create_time()
-        except (psutil.Error, OSError):
+        except OSError:
             return
-        cpu_seconds = 0.0
-        rss = 0
-        for pid in [row.pid, *_descendants(row.pid, children)]:
-            try:  # a child in the map may have exited since: psutil.Process raises then
-                proc = root if pid == row.pid else psutil.Process(pid)
-                with proc.oneshot():
-                    times = proc.cpu_times()
-                    cpu_seconds += times.user + times.system
-                    rss += proc.memory_info().rss
-            except (psutil.Error, OSError):
-                continue
-        row.uptime_s = max(0.0, wall - created)
+        cpu_seconds, rss = table.usage(row.pid)
+        row.uptime_s = max(0.0, wall - root.created)
         row.rss_bytes = rss
-        key = (row.pid, created)
+        key = (row.pid, round(root.created, 2))
         previous = self._previous.get(key)
         self._previous[key] = (wall, cpu_seconds)
         if previous and wall > previous[0]:
             row.cpu_percent = round(100.0 * max(0.0, cpu_seconds - previous[1]) / (wall - previous[0]), 1)
         elif row.uptime_s > 0:
             row.cpu_percent = round(100.0 * cpu_seconds / row.uptime_s, 1)
-
-
-def children_map() -> dict[int, list[int]]:
-    """Every process's children, from one pass over the process table."""
-    children: dict[int, list[int]] = {}
-    for proc in psutil.process_iter(["ppid"]):
-        ppid = proc.info["ppid"]
-        if ppid is not None:
-            children.setdefault(ppid, []).append(proc.pid)
-    return children
-
-
-def _descendants(pid: int, children: dict[int, list[int]]) -> list[int]:
-    """PID's descendants in CHILDREN (a process's pid is never its own
-    ancestor, but a map read while processes come and go is checked anyway)."""
-    found: list[int] = []
-    seen = {pid}
-    todo = [pid]
-    while todo:
-        for child in children.get(todo.pop(), ()):
-            if child not in seen:
-                seen.add(child)
-                found.append(child)
-                todo.append(child)
-    return found
 
 
 def to_document(rows: list[AgentStatus], *, socket: str, run_dir: Path) -> dict:

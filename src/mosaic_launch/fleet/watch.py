@@ -14,6 +14,7 @@ import time
 from typing import Callable, List, Optional
 
 import typer
+from mosaic_hb.record import STATES
 
 from mosaic_launch import settings
 from mosaic_launch.errors import UsageError
@@ -73,11 +74,11 @@ def show(*, patterns: List[str], socket: Optional[str], run_dir: Optional[str], 
 
 
 def check_states(states) -> List[str]:
-    """The --state values, each one of status.STATES; UsageError otherwise."""
+    """The --state values, each one of STATES; UsageError otherwise."""
     for state in states:
-        if state not in status.STATES:
+        if state not in STATES:
             shown = repr(state) if len(state) <= 40 else repr(state[:36]) + "..."
-            raise UsageError(f"invalid --state {shown}: expected one of {', '.join(status.STATES)}")
+            raise UsageError(f"invalid --state {shown}: expected one of {', '.join(STATES)}")
     return list(dict.fromkeys(states))
 
 

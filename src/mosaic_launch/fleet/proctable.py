@@ -1,0 +1,130 @@
+"""One look at every process on the host, for ``fleet ps``'s resource columns.
+
+A ``ProcessTable`` is taken once per snapshot; each agent's process tree is
+then read off it (``tree``, ``usage``), so a snapshot costs one pass over
+the host's processes plus a few dictionary lookups per agent, however many
+agents there are.
+
+On Linux the pass reads ``/proc/PID/stat`` once per process: that one line
+holds the parent, the CPU times, the start time and the resident size. Other
+platforms go through psutil (``process_iter``), which reads what the
+platform offers.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from dataclasses import dataclass
+
+import psutil
+
+
+@dataclass(frozen=True)
+class ProcessInfo:
+    ppid: int
+    cpu_seconds: float  # user + system, over the process's life
+    rss_bytes: int
+    created: float  # unix time the process started
+
+
+class ProcessTable:
+    """Every process on the host at one moment: pid -> ProcessInfo, and
+    each process's children."""
+
+    def __init__(self, processes: dict[int, ProcessInfo], *, linux: bool = False):
+        self.processes = processes
+        self._linux = linux
+        self.children: dict[int, list[int]] = {}
+        for pid, info in processes.items():
+            self.children.setdefault(info.ppid, []).append(pid)
+
+    @classmethod
+    def take(cls) -> "ProcessTable":
+        if sys.platform.startswith("linux") and os.path.isdir("/proc/self"):
+            return cls(_read_proc(), linux=True)
+        return cls(_read_psutil())
+
+    def tree(self, pid: int) -> list[int]:
+        """PID and its descendants that the table holds (a pid is never its
+        own ancestor, but a table read while processes come and go is
+        checked anyway)."""
+        if pid not in self.processes:
+            return []
+        found = [pid]
+        seen = {pid}
+        todo = [pid]
+        while todo:
+            for child in self.children.get(todo.pop(), ()):
+                if child not in seen:
+                    seen.add(child)
+                    found.append(child)
+                    todo.append(child)
+        return found
+
+    def usage(self, pid: int) -> tuple[float, int] | None:
+        """(CPU seconds, RSS bytes) of PID's whole tree; None if PID is not
+        in the table."""
+        pids = self.tree(pid)
+        if not pids:
+            return None
+        cpu = sum(self.processes[p].cpu_seconds for p in pids)
+        return cpu, sum(self._rss(p) for p in pids)
+
+    def _rss(self, pid: int) -> int:
+        # On Linux the pass took RSS from /proc/PID/stat, which proc(5)
+        # calls inaccurate (per-thread counters, folded in late); statm's
+        # is what psutil and ps report. Read for the agents' trees only.
+        if self._linux:
+            try:
+                with open(f"/proc/{pid}/statm", "rb") as statm:
+                    return int(statm.read().split()[1]) * _PAGE
+            except (OSError, IndexError, ValueError):
+                pass
+        return self.processes[pid].rss_bytes
+
+
+_PAGE = os.sysconf("SC_PAGE_SIZE")
+
+
+def _read_proc() -> dict[int, ProcessInfo]:
+    ticks = os.sysconf("SC_CLK_TCK")
+    boot = psutil.boot_time()
+    found: dict[int, ProcessInfo] = {}
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{name}/stat", "rb") as stat:
+                line = stat.read()
+        except OSError:  # gone since the listing, or not ours to read
+            continue
+        # The command name (field 2) is in parentheses and may hold spaces
+        # or parentheses itself: the fields that follow start after the last ')'.
+        fields = line[line.rfind(b")") + 2:].split()
+        try:
+            found[int(name)] = ProcessInfo(
+                ppid=int(fields[1]),
+                cpu_seconds=(int(fields[11]) + int(fields[12])) / ticks,
+                rss_bytes=max(0, int(fields[21])) * _PAGE,
+                created=boot + int(fields[19]) / ticks,
+            )
+        except (IndexError, ValueError):
+            continue
+    return found
+
+
+def _read_psutil() -> dict[int, ProcessInfo]:
+    found: dict[int, ProcessInfo] = {}
+    for proc in psutil.process_iter(["ppid", "cpu_times", "memory_info", "create_time"]):
+        info = proc.info
+        if info["ppid"] is None or info["create_time"] is None:
+            continue
+        times, memory = info["cpu_times"], info["memory_info"]
+        found[proc.pid] = ProcessInfo(
+            ppid=info["ppid"],
+            cpu_seconds=(times.user + times.system) if times is not None else 0.0,
+            rss_bytes=memory.rss if memory is not None else 0,
+            created=info["create_time"],
+        )
+    return found
