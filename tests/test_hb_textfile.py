@@ -65,3 +65,20 @@ def test_spawn_passes_the_textfile_dir(spawn_process, run_dir, tmp_path):
     assert (tmp_path / "mosaic_bravo.prom").exists()
     target.kill()
     wait_for(record_with(run_dir / "bravo.hb", status="dead", hb_pid=hb_pid), 5, "status=dead")
+
+
+def test_the_longest_names_keep_whole_labels(spawn_process, run_dir, tmp_path):
+    """An agent and a runtime of 64 characters each (the most the name rule
+    allows) still give complete label sets: the label buffer once held a
+    32-character runtime only, and cut the line short."""
+    target = spawn_process(["sleep", "300"])
+    agent, runtime = "a" * 64, "r" * 64
+    done = sidecar(agent, str(target.pid), "--run-dir", str(run_dir), "--interval", "0.05",
+                   "--runtime", runtime, "--textfile-dir", str(tmp_path))
+    assert done.returncode == 0, done.stderr
+    text = (tmp_path / f"mosaic_{agent}.prom").read_text()
+    values = samples(tmp_path / f"mosaic_{agent}.prom")  # every line parses
+    assert values["mosaic_agent_up"] == 1
+    assert text.count(f'agent="{agent}",runtime="{runtime}"') >= 4
+    target.kill()
+    wait_for(record_with(run_dir / f"{agent}.hb", status="dead"), 5, "status=dead")

@@ -24,7 +24,7 @@
 #endif
 
 #define HB_AGENT_MAX 64          /* agent names: [A-Za-z0-9][A-Za-z0-9_-]{0,63} */
-#define HB_RUNTIME_MAX 32
+#define HB_RUNTIME_MAX 64        /* runtimes follow the agent-name rule (hb_valid_agent_name) */
 #define HB_RECORD_MAX 1024       /* a record is always well under this */
 #define HB_STATE_FILE_MAX 512    /* an AGENT.state file is always well under this */
 #define HB_INTERVAL_MIN 0.05
