@@ -39,6 +39,7 @@ LOCK_WAIT = 30.0  # seconds a launch waits for a concurrent launch of the same a
 MISSING = "missing"
 OTHER_PID = "for another pid"
 STOP_TIMEOUT = 10.0  # seconds `stop` waits for the agent and its record
+SIDECAR_KILL_WAIT = 1.0  # seconds to wait for a sidecar killed because it missed the stop
 
 
 @dataclass(frozen=True)
@@ -401,6 +402,16 @@ def _signal(pid: int, start: int, signum: int) -> None:
         pass
 
 
+def _signal_sidecar(pid: int, start: int, signum: int) -> None:
+    """Send SIGNUM to the sidecar PID, if PID is still that process."""
+    if not mosaic_hb.alive(pid, start):
+        return
+    try:
+        os.kill(pid, signum)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
 @dataclass
 class _Stopping:
     """One agent on its way down (see stop_agents)."""
@@ -550,6 +561,14 @@ def _finish(socket: str, agent: _Stopping, run_dir: Path, deadline: float, timeo
     if agent.hb_start is not None:
         left = max(0.0, deadline - time.monotonic())
         sidecar_gone = mosaic_hb.wait_exit(agent.record.hb_pid, agent.hb_start, left)
+        if not sidecar_gone and stopped:
+            # A sidecar that could not record the death in time (stopped,
+            # starved) would write "dead" over the stop record once it runs
+            # again: the agent it watched is gone, so end it.
+            _signal_sidecar(agent.record.hb_pid, agent.hb_start, signal.SIGKILL)
+            sidecar_gone = mosaic_hb.wait_exit(agent.record.hb_pid, agent.hb_start, SIDECAR_KILL_WAIT)
+            warnings.append(f"the heartbeat sidecar of {name} (pid {agent.record.hb_pid}) did not record "
+                            f"the stop within {timeout:g}s; killed it")
         if not sidecar_gone:
             warnings.append(f"the heartbeat sidecar of {name} (pid {agent.record.hb_pid}) "
                             f"was still running after {timeout:g}s")
