@@ -87,3 +87,26 @@ def test_stop_and_ps_with_stdout_closed(tmux, run_dir, fleet_file):
     done = with_closed_stdout("stop", "--all", "--socket", tmux.socket_name, "--run-dir", run_dir)
     assert (done.returncode, done.stderr) == (0, "")
     assert tmux.cmd("list-sessions", check=False).returncode != 0
+
+
+def with_closed_descriptors(*args) -> subprocess.CompletedProcess:
+    """mosaic ARGS started with stdout and stderr closed (`>&- 2>&-`), as a
+    cron job or a daemon may start it: Python then has no sys.stdout."""
+    script = f"{mosaic_words(*args)} >&- 2>&-"
+    return subprocess.run(["bash", "-c", script], capture_output=True, text=True, timeout=120,
+                          stdin=subprocess.DEVNULL, cwd=os.environ["HOME"])
+
+
+def test_closed_stdout_and_stderr_do_the_work_and_exit_with_its_status(tmux, run_dir, fleet_file):
+    where = ["--socket", tmux.socket_name, "--run-dir", str(run_dir)]
+    launched = with_closed_descriptors("launch", "shut", "--command", "sleep 1000", *where)
+    assert launched.returncode == 0, launched
+    assert agents(tmux, run_dir)["shut"]["pane"] == "alive"
+
+    assert with_closed_descriptors("fleet", "up", "-f", fleet_file).returncode == 0
+    assert with_closed_descriptors("fleet", "ps", *where).returncode == 0
+    assert with_closed_descriptors("stop", "shut", *where).returncode == 0
+    assert with_closed_descriptors("fleet", "down", "-f", fleet_file).returncode == 0
+    assert agents(tmux, run_dir) == {}
+    # an error still sets the status, with nowhere to say it
+    assert with_closed_descriptors("stop", "nobody", *where).returncode == 1
