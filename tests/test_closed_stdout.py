@@ -110,3 +110,15 @@ def test_closed_stdout_and_stderr_do_the_work_and_exit_with_its_status(tmux, run
     assert agents(tmux, run_dir) == {}
     # an error still sets the status, with nowhere to say it
     assert with_closed_descriptors("stop", "nobody", *where).returncode == 1
+
+
+@pytest.mark.parametrize("as_json", [False, True])
+def test_fleet_ps_watch_through_head_ends_when_the_reader_leaves(tmux, run_dir, as_json):
+    # The pipe guard keeps a command going after its reader left; a watch has
+    # no work of its own, so going on would mean refreshing for nobody, forever.
+    where = ["--socket", tmux.socket_name, "--run-dir", str(run_dir)]
+    assert mosaic_proc("launch", "seen", "--command", "sleep 1000", *where).returncode == 0
+    json_flag = ["--json"] if as_json else []
+    done = through_head("fleet", "ps", "--watch", "0.1", *json_flag, *where)
+    assert done.returncode == 0, done
+    assert done.stdout.count("\n") == 1, done.stdout
