@@ -60,6 +60,8 @@ def test_a_fleet_down_interrupted_midway_still_records_deliberate_stops(tmux, ru
         f'\n[[agent]]\nname = "{name}"\ncommand = {json.dumps(SLOW_EXIT)}\n' for name in names))
     assert mosaic_proc("fleet", "up", "-f", fleet).returncode == 0
     pids = [launched["pid"] for launched in map(lambda n: row_of(tmux, run_dir, n), names)]
+    # the trap is set once the loop runs: its `sleep 1` child is there
+    wait_for(lambda: all(psutil.Process(pid).children() for pid in pids), 10, "the agents' traps to be set")
 
     down = subprocess.Popen(mosaic_argv("fleet", "down", "-f", fleet), stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True, stdin=subprocess.DEVNULL)
