@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import pwd
 import shutil
+import signal
 import subprocess
 import uuid
 from pathlib import Path
@@ -21,6 +22,12 @@ from tests.support.tmux import TmuxServer
 from tests.support.wait import settle
 
 LEAK_WAIT_SECONDS = 5.0
+
+# A suite started in the background of a script (`pytest &`) inherits SIGINT
+# ignored, and so would every mosaic it starts: the tests that press Ctrl-C
+# on one would then wait for nothing. A handled signal is reset on exec.
+if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 @pytest.fixture(autouse=True)

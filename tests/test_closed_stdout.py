@@ -87,3 +87,38 @@ def test_stop_and_ps_with_stdout_closed(tmux, run_dir, fleet_file):
     done = with_closed_stdout("stop", "--all", "--socket", tmux.socket_name, "--run-dir", run_dir)
     assert (done.returncode, done.stderr) == (0, "")
     assert tmux.cmd("list-sessions", check=False).returncode != 0
+
+
+def with_closed_descriptors(*args) -> subprocess.CompletedProcess:
+    """mosaic ARGS started with stdout and stderr closed (`>&- 2>&-`), as a
+    cron job or a daemon may start it: Python then has no sys.stdout."""
+    script = f"{mosaic_words(*args)} >&- 2>&-"
+    return subprocess.run(["bash", "-c", script], capture_output=True, text=True, timeout=120,
+                          stdin=subprocess.DEVNULL, cwd=os.environ["HOME"])
+
+
+def test_closed_stdout_and_stderr_do_the_work_and_exit_with_its_status(tmux, run_dir, fleet_file):
+    where = ["--socket", tmux.socket_name, "--run-dir", str(run_dir)]
+    launched = with_closed_descriptors("launch", "shut", "--command", "sleep 1000", *where)
+    assert launched.returncode == 0, launched
+    assert agents(tmux, run_dir)["shut"]["pane"] == "alive"
+
+    assert with_closed_descriptors("fleet", "up", "-f", fleet_file).returncode == 0
+    assert with_closed_descriptors("fleet", "ps", *where).returncode == 0
+    assert with_closed_descriptors("stop", "shut", *where).returncode == 0
+    assert with_closed_descriptors("fleet", "down", "-f", fleet_file).returncode == 0
+    assert agents(tmux, run_dir) == {}
+    # an error still sets the status, with nowhere to say it
+    assert with_closed_descriptors("stop", "nobody", *where).returncode == 1
+
+
+@pytest.mark.parametrize("as_json", [False, True])
+def test_fleet_ps_watch_through_head_ends_when_the_reader_leaves(tmux, run_dir, as_json):
+    # The pipe guard keeps a command going after its reader left; a watch has
+    # no work of its own, so going on would mean refreshing for nobody, forever.
+    where = ["--socket", tmux.socket_name, "--run-dir", str(run_dir)]
+    assert mosaic_proc("launch", "seen", "--command", "sleep 1000", *where).returncode == 0
+    json_flag = ["--json"] if as_json else []
+    done = through_head("fleet", "ps", "--watch", "0.1", *json_flag, *where)
+    assert done.returncode == 0, done
+    assert done.stdout.count("\n") == 1, done.stdout

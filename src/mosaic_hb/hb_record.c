@@ -33,6 +33,10 @@ int hb_parse_interval(const char *text, double *out)
 {
     if (text == NULL || *text == '\0' || isspace((unsigned char)*text))
         return -1;
+    /* Decimal only, as the Python side reads seconds: strtod would also take
+     * hex ("0x10" is 16) and "inf"/"nan". */
+    if (text[strspn(text, "0123456789.eE+-")] != '\0')
+        return -1;
     char *end;
     errno = 0;
     double value = strtod(text, &end);

@@ -92,11 +92,17 @@ class ClosedPipeGuard:
 @contextmanager
 def _guarded_streams() -> Iterator[None]:
     saved = sys.stdout, sys.stderr
-    sys.stdout, sys.stderr = ClosedPipeGuard(sys.stdout), ClosedPipeGuard(sys.stderr)
+    # A descriptor closed before start (`mosaic ... >&-`) leaves the stream
+    # None: it is a reader gone from the first write on, not a crash.
+    streams = [open(os.devnull, "w") if stream is None else stream for stream in saved]
+    sys.stdout, sys.stderr = (ClosedPipeGuard(stream) for stream in streams)
     try:
         yield
     finally:
         sys.stdout, sys.stderr = saved
+        for stream, was in zip(streams, saved):
+            if was is None:
+                stream.close()
 
 
 @contextmanager

@@ -9,6 +9,7 @@ exception is a bug.
 from __future__ import annotations
 
 import math
+import re
 
 
 class MosaicError(Exception):
@@ -29,6 +30,9 @@ class NotRunning(MosaicError):
     exit_code = 1
 
 
+_DECIMAL = re.compile(r"[0-9.eE+-]+")
+
+
 def one_line(text: object) -> str:
     """TEXT with every run of whitespace (newlines included) as one space."""
     return " ".join(str(text).split())
@@ -47,7 +51,9 @@ def seconds(value: str, subject: str, *, low: float = 0.0, high: float = math.in
     option and variable. Otherwise UsageError ``invalid SUBJECT: expected
     ...``, where SUBJECT names the value and where it came from."""
     try:
-        number = float(value)
+        # Decimal ASCII only, as the C core reads an interval: float() would
+        # also take "1_0" and other scripts' digits ("１").
+        number = float(value) if _DECIMAL.fullmatch(str(value).strip()) else math.nan
     except ValueError:
         number = math.nan
     above = low <= number if include_low else low < number

@@ -40,6 +40,7 @@ LOCK_WAIT = 30.0  # seconds a launch waits for a concurrent launch of the same a
 MISSING = "missing"
 OTHER_PID = "for another pid"
 STOP_TIMEOUT = 10.0  # seconds `stop` waits for the agent and its record
+SIDECAR_KILL_WAIT = 1.0  # seconds to wait for a sidecar killed because it missed the stop
 
 
 @dataclass(frozen=True)
@@ -603,6 +604,16 @@ def _signal(pid: int, start: int, signum: int) -> None:
         pass
 
 
+def _signal_sidecar(pid: int, start: int, signum: int) -> None:
+    """Send SIGNUM to the sidecar PID, if PID is still that process."""
+    if not mosaic_hb.alive(pid, start):
+        return
+    try:
+        os.kill(pid, signum)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
 @dataclass
 class _Stopping:
     """One agent on its way down (see stop_agents)."""
@@ -722,23 +733,79 @@ def stop_agents(socket: str, names: list[str], run_dir: Path, timeout: float = S
             outcomes[name] = exc
 
     began = time.monotonic()
-    ended = []
-    for agent in stopping:
-        try:
-            tmux.kill_session(socket, agent.name)
-            ended.append(agent)
-        except MosaicError as exc:
-            outcomes[agent.name] = exc
-    running = _still_running(ended, began + timeout * 0.5)
-    for signum, name, share in ((signal.SIGTERM, "SIGTERM", 0.75), (signal.SIGKILL, "SIGKILL", 1.0)):
-        for agent in running:
-            _signal(agent.pane.pid, agent.start, signum)
-            agent.signal_sent = name
-        running = _still_running(running, began + timeout * share)
+    ended: list[_Stopping] = []
+    try:
+        with _terminate_as_interrupt():
+            for agent in stopping:
+                try:
+                    tmux.kill_session(socket, agent.name)
+                    ended.append(agent)
+                except MosaicError as exc:
+                    outcomes[agent.name] = exc
+            running = _still_running(ended, began + timeout * 0.5)
+            for signum, name, share in ((signal.SIGTERM, "SIGTERM", 0.75), (signal.SIGKILL, "SIGKILL", 1.0)):
+                for agent in running:
+                    _signal(agent.pane.pid, agent.start, signum)
+                    agent.signal_sent = name
+                running = _still_running(running, began + timeout * share)
 
-    for agent in ended:
-        outcomes[agent.name] = _finish(socket, agent, run_dir, began + timeout, timeout)
+            for agent in ended:
+                outcomes[agent.name] = _finish(socket, agent, run_dir, began + timeout, timeout)
+    except KeyboardInterrupt:
+        _record_interrupted(_hung_up(socket, stopping, ended), run_dir)
+        raise
     return [outcomes[name] for name in dict.fromkeys(names)]
+
+
+@contextmanager
+def _terminate_as_interrupt() -> Iterator[None]:
+    """SIGTERM, like SIGINT, raises KeyboardInterrupt here (main thread only),
+    so that a stop ended from outside still records what it did."""
+    try:
+        previous = signal.signal(signal.SIGTERM, signal.default_int_handler)
+    except ValueError:  # not the main thread: signals are not ours to take
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _hung_up(socket: str, stopping: list[_Stopping], ended: list[_Stopping]) -> list[_Stopping]:
+    """ENDED, plus those of STOPPING whose session is gone all the same (the
+    interrupt came while, or right after, tmux ended it)."""
+    done = {id(agent) for agent in ended}
+    rest = [agent for agent in stopping if id(agent) not in done]
+    if not rest:
+        return ended
+    try:
+        live = tmux.panes_by_session(socket)
+    except MosaicError:
+        return ended
+    return ended + [agent for agent in rest if agent.name not in live]
+
+
+def _record_interrupted(ended: list[_Stopping], run_dir: Path) -> None:
+    """A stop was interrupted after the sessions of ENDED were hung up: those
+    agents are going on purpose, so no sidecar may record a death once they
+    exit. End each watching sidecar, then record the stop (the agents are
+    left to exit on the hangup they already got)."""
+    for agent in ended:
+        if agent.hb_start is not None:
+            _signal_sidecar(agent.record.hb_pid, agent.hb_start, signal.SIGKILL)
+    deadline = time.monotonic() + SIDECAR_KILL_WAIT
+    for agent in ended:
+        if agent.pane.dead:
+            continue
+        if agent.hb_start is not None:
+            left = max(0.0, deadline - time.monotonic())
+            if not mosaic_hb.wait_exit(agent.record.hb_pid, agent.hb_start, left):
+                continue
+        try:
+            runfiles.replace(run_dir, f"{agent.name}.hb", _stopped_record(agent, time.time()))
+        except (OSError, ValueError, mosaic_hb.RecordError):
+            pass
 
 
 def _finish(socket: str, agent: _Stopping, run_dir: Path, deadline: float, timeout: float) -> StopResult:
@@ -752,6 +819,14 @@ def _finish(socket: str, agent: _Stopping, run_dir: Path, deadline: float, timeo
     if agent.hb_start is not None:
         left = max(0.0, deadline - time.monotonic())
         sidecar_gone = mosaic_hb.wait_exit(agent.record.hb_pid, agent.hb_start, left)
+        if not sidecar_gone and stopped:
+            # A sidecar that could not record the death in time (stopped,
+            # starved) would write "dead" over the stop record once it runs
+            # again: the agent it watched is gone, so end it.
+            _signal_sidecar(agent.record.hb_pid, agent.hb_start, signal.SIGKILL)
+            sidecar_gone = mosaic_hb.wait_exit(agent.record.hb_pid, agent.hb_start, SIDECAR_KILL_WAIT)
+            warnings.append(f"the heartbeat sidecar of {name} (pid {agent.record.hb_pid}) did not record "
+                            f"the stop within {timeout:g}s; killed it")
         if not sidecar_gone:
             warnings.append(f"the heartbeat sidecar of {name} (pid {agent.record.hb_pid}) "
                             f"was still running after {timeout:g}s")

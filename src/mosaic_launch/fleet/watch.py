@@ -162,8 +162,9 @@ def _show_hosts(hosts, *, socket, run_dir, patterns, show_all, stale_after, as_j
 
 
 def loop(interval: float, frame: Callable[[], List[str]], *, tty: bool) -> None:
-    """Print FRAME() every INTERVAL seconds until Ctrl-C; on a terminal, in
-    place (cursor home, each line cleared to its end)."""
+    """Print FRAME() every INTERVAL seconds until Ctrl-C, or until the reader
+    of stdout is gone (cli_support.ClosedPipeGuard); on a terminal, in place
+    (cursor home, each line cleared to its end)."""
     out = sys.stdout
     if tty:
         out.write("\x1b[?25l\x1b[H\x1b[2J")  # hide the cursor, clear the screen
@@ -176,6 +177,8 @@ def loop(interval: float, frame: Callable[[], List[str]], *, tty: bool) -> None:
             else:
                 out.write("".join(f"{line}\n" for line in lines))
             out.flush()
+            if getattr(out, "reader_gone", False):
+                return  # `fleet ps --watch | head`: nobody is left to watch
             time.sleep(max(0.0, interval - (time.monotonic() - started)))
     except KeyboardInterrupt:
         pass
