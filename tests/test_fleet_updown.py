@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
 
 import mosaic_hb
 import pytest
@@ -154,14 +155,16 @@ def test_down_all_stops_every_agent_session_on_the_socket(tmux, run_dir, fleet_f
 
 def test_down_failure_is_exit_1(tmux, run_dir, fleet_file, monkeypatch):
     up(fleet_file)
-    real = tmux_mod.kill_session
+    real = tmux_mod._run
 
-    def flaky(socket, name):
-        if name == "beta":
-            raise MosaicError("tmux kill-session failed for beta: server exited unexpectedly")
-        return real(socket, name)
+    def flaky(socket, args, env=None):
+        # Any tmux call that would kill beta fails, as if the server broke:
+        # the batched kill-session of fleet down, then beta's own retry.
+        if "kill-session" in args and "=beta" in args:
+            return subprocess.CompletedProcess(args, 1, "", "server exited unexpectedly\n")
+        return real(socket, args, env=env)
 
-    monkeypatch.setattr(tmux_mod, "kill_session", flaky)
+    monkeypatch.setattr(tmux_mod, "_run", flaky)
     result = mosaic("fleet", "down", "-f", fleet_file)
     assert result.exit_code == 1
     assert outcomes(result)["beta"].startswith("failed: tmux kill-session failed")

@@ -736,12 +736,12 @@ def stop_agents(socket: str, names: list[str], run_dir: Path, timeout: float = S
     ended: list[_Stopping] = []
     try:
         with _terminate_as_interrupt():
+            failed = tmux.kill_sessions(socket, [agent.name for agent in stopping])
             for agent in stopping:
-                try:
-                    tmux.kill_session(socket, agent.name)
+                if agent.name in failed:
+                    outcomes[agent.name] = failed[agent.name]
+                else:
                     ended.append(agent)
-                except MosaicError as exc:
-                    outcomes[agent.name] = exc
             running = _still_running(ended, began + timeout * 0.5)
             for signum, name, share in ((signal.SIGTERM, "SIGTERM", 0.75), (signal.SIGKILL, "SIGKILL", 1.0)):
                 for agent in running:

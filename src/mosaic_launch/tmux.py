@@ -360,6 +360,31 @@ def kill_session(socket: str, name: str) -> bool:
     raise TmuxError(f"tmux kill-session failed for {name}: {_reason(done)}")
 
 
+KILL_BATCH = 200  # sessions per tmux call: well within MAX_COMMAND_BYTES
+
+
+def kill_sessions(socket: str, names: Sequence[str]) -> dict[str, TmuxError]:
+    """Kill every session of NAMES, with one tmux call per KILL_BATCH names
+    (``kill-session -t =A ; kill-session -t =B ...``) instead of one each;
+    the names whose session could not be killed, with why. A session that
+    is already gone is not a failure. tmux stops a command sequence at its
+    first failure, so a batch that fails is done again one name at a time."""
+    failures: dict[str, TmuxError] = {}
+    for at in range(0, len(names), KILL_BATCH):
+        batch = names[at:at + KILL_BATCH]
+        args: list[str] = []
+        for name in batch:
+            args += [*([";"] if args else []), "kill-session", "-t", f"={name}"]
+        if batch and _run(socket, args).returncode == 0:
+            continue
+        for name in batch:
+            try:
+                kill_session(socket, name)
+            except TmuxError as exc:
+                failures[name] = exc
+    return failures
+
+
 def kill_pane(socket: str, pane_id: str) -> bool:
     """Kill the pane with id PANE_ID ("%N"); its session ends with its last
     pane. False if the pane is already gone. Targeting the id rather than

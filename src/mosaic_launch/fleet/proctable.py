@@ -26,6 +26,7 @@ class ProcessInfo:
     cpu_seconds: float  # user + system, over the process's life
     rss_bytes: int
     created: float  # unix time the process started
+    zombie: bool = False  # it has exited, and waits for its parent to reap it
 
 
 class ProcessTable:
@@ -108,6 +109,7 @@ def _read_proc() -> dict[int, ProcessInfo]:
                 cpu_seconds=(int(fields[11]) + int(fields[12])) / ticks,
                 rss_bytes=max(0, int(fields[21])) * _PAGE,
                 created=boot + int(fields[19]) / ticks,
+                zombie=fields[0] == b"Z",
             )
         except (IndexError, ValueError):
             continue
@@ -116,7 +118,7 @@ def _read_proc() -> dict[int, ProcessInfo]:
 
 def _read_psutil() -> dict[int, ProcessInfo]:
     found: dict[int, ProcessInfo] = {}
-    for proc in psutil.process_iter(["ppid", "cpu_times", "memory_info", "create_time"]):
+    for proc in psutil.process_iter(["ppid", "cpu_times", "memory_info", "create_time", "status"]):
         info = proc.info
         if info["ppid"] is None or info["create_time"] is None:
             continue
@@ -126,5 +128,6 @@ def _read_psutil() -> dict[int, ProcessInfo]:
             cpu_seconds=(times.user + times.system) if times is not None else 0.0,
             rss_bytes=memory.rss if memory is not None else 0,
             created=info["create_time"],
+            zombie=info["status"] == psutil.STATUS_ZOMBIE,
         )
     return found

@@ -18,6 +18,7 @@ from mosaic_launch import tmux
 from mosaic_launch.cli_support import say_warning
 from mosaic_launch.errors import MosaicError
 from mosaic_launch.fleet import status
+from mosaic_launch.fleet.proctable import ProcessTable
 
 
 class Snapshot:
@@ -62,14 +63,17 @@ def take_snapshot(socket: str, run_dir, *, patterns=(), stale_after=None, sample
             _warned_no_tmux.append(True)
             say_warning("tmux not found on PATH; showing the records only, every pane as gone")
         panes = []
+    # One look at every process serves the sidecar checks and the resource
+    # columns alike (fleet/proctable.py).
+    table = ProcessTable.take()
     try:
-        rows = status.collect(run_dir, panes, stale_after=stale_after, patterns=patterns)
+        rows = status.collect(run_dir, panes, stale_after=stale_after, patterns=patterns, table=table)
     except OSError as exc:
         raise MosaicError(f"cannot read run dir {run_dir}: {exc.strerror or exc}") from None
     if sampler is None and any(status.needs_sampling(row) for row in rows):
         sampler = status.ProcessTreeSampler()
     if sampler is not None:
-        sampler.fill_all(rows)
+        sampler.fill_all(rows, table=table)
     empty_reason = None
     if not rows:
         records = f"run dir {run_dir} does not exist" if not exists else f"no records in {run_dir}"

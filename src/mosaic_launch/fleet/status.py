@@ -233,11 +233,22 @@ def _alive(pid: int, pid_start: int) -> bool:
         return True
 
 
-def sidecar_problem(record: mosaic_hb.Record) -> str | None:
+def sidecar_problem(record: mosaic_hb.Record, table: ProcessTable | None = None) -> str | None:
     """None if the sidecar that wrote RECORD (``hb_pid``) still runs; else
     why not. A pid that now names a process started after the record's last
     beat is another process: the sidecar was alive at that beat. Cannot
-    tell (no permission): None."""
+    tell (no permission): None.
+
+    TABLE, a look at every process taken for this snapshot, answers without
+    a read of its own; a pid it does not hold is looked up afresh (a sidecar
+    may have started since the table was taken)."""
+    seen = table.processes.get(record.hb_pid) if table is not None else None
+    if seen is not None:
+        if seen.zombie:
+            return f"its sidecar (pid {record.hb_pid}) is gone"
+        if seen.created > record.epoch + START_SLACK_S:
+            return f"its sidecar's pid {record.hb_pid} now names another process"
+        return None
     try:
         proc = psutil.Process(record.hb_pid)
         with proc.oneshot():
@@ -254,8 +265,8 @@ def sidecar_problem(record: mosaic_hb.Record) -> str | None:
     return None
 
 
-def _heartbeat_state(record: mosaic_hb.Record, now: float,
-                     stale_after: float | None) -> tuple[str, str | None]:
+def _heartbeat_state(record: mosaic_hb.Record, now: float, stale_after: float | None,
+                     table: ProcessTable | None = None) -> tuple[str, str | None]:
     """The heartbeat state of a valid record, and the detail that goes with it."""
     if record.status == "stopped":
         who = record.extra.get("stopped_by")
@@ -264,7 +275,7 @@ def _heartbeat_state(record: mosaic_hb.Record, now: float,
         return record.status, None
     if not _alive(record.pid, record.pid_start):
         return "dead", None
-    lost = sidecar_problem(record)
+    lost = sidecar_problem(record, table)
     if lost:
         return "lost", lost
     if record.epoch > now + FUTURE_SLACK_S:
@@ -298,6 +309,7 @@ def collect(
     stale_after: float | None = None,
     now: float | None = None,
     patterns: Iterable[str] = (),
+    table: ProcessTable | None = None,
 ) -> list[AgentStatus]:
     """One AgentStatus per agent known to the run dir or to tmux (sessions
     named like agents), sorted by name; only names matching PATTERNS."""
@@ -326,7 +338,7 @@ def collect(
         row.hb_pid = record.hb_pid
         row._pid_start = record.pid_start
         row.age_s = max(0.0, now - record.epoch)
-        row.heartbeat, row.detail = _heartbeat_state(record, now, stale_after)
+        row.heartbeat, row.detail = _heartbeat_state(record, now, stale_after, table)
         hook = record_state(record) if row.heartbeat == "ok" else None
         if hook is not None and hook.state != "unknown":
             hook_states[agent] = hook
@@ -434,11 +446,13 @@ class ProcessTreeSampler:
     def __init__(self) -> None:
         self._previous: dict[tuple[int, float], tuple[float, float]] = {}  # (pid, created) -> (wall, cpu s)
 
-    def fill_all(self, rows: Iterable[AgentStatus], now: float | None = None) -> None:
+    def fill_all(self, rows: Iterable[AgentStatus], now: float | None = None,
+                 table: ProcessTable | None = None) -> None:
         rows = [row for row in rows if needs_sampling(row)]
         if not rows:
             return
-        table = ProcessTable.take()
+        if table is None:
+            table = ProcessTable.take()
         wall = time.time() if now is None else now
         for row in rows:
             self._fill(row, table, wall)
