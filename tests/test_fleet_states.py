@@ -236,7 +236,9 @@ def fleet_of_states(tmux, run_dir) -> None:
 
 def test_state_filter(tmux, run_dir):
     fleet_of_states(tmux, run_dir)
-    names = lambda *args: [row["name"] for row in ps(tmux, run_dir, *args, code=None)["agents"]]
+    def names(*args):
+        return [row["name"] for row in ps(tmux, run_dir, *args, code=None)["agents"]]
+
     assert names("--state", "waiting") == ["b-wait", "z-wait"]
     assert names("--state", "waiting", "--state", "idle") == ["a-idle", "b-wait", "z-wait"]
     assert names("--state", "starting") == []
