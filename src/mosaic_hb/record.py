@@ -274,21 +274,30 @@ def read_state_file(path: str | os.PathLike[str], agent: str | None = None) -> A
     """Read and parse an AGENT.state file: never through a symlink, never
     blocking (a FIFO is refused), at most STATE_FILE_MAX_BYTES. Raises
     FileNotFoundError if it does not exist, StateFileError otherwise."""
+    return parse_state_file(read_bounded(path, STATE_FILE_MAX_BYTES, StateFileError, regular=True), agent)
+
+
+def read_bounded(path: str | os.PathLike[str], limit: int, error: type[ValueError] = RecordError, *,
+                 regular: bool = False) -> bytes:
+    """At most LIMIT + 1 bytes of the run-dir file at PATH (one more than a
+    valid file may hold, so that the parser can tell it is too large):
+    never through a symlink, never blocking on a FIFO, and with REGULAR
+    nothing but a regular file. Raises FileNotFoundError if it does not
+    exist, ERROR("unreadable: ...") otherwise."""
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK)
     except FileNotFoundError:
         raise
     except OSError as exc:
-        raise StateFileError(f"unreadable: {exc.strerror}") from None
+        raise error(f"unreadable: {exc.strerror}") from None
     try:
-        if not _is_regular(fd):
-            raise StateFileError("not a regular file")
-        data = os.read(fd, STATE_FILE_MAX_BYTES + 1)
+        if regular and not _is_regular(fd):
+            raise error("not a regular file")
+        return os.read(fd, limit + 1)
     except OSError as exc:
-        raise StateFileError(f"unreadable: {exc.strerror}") from None
+        raise error(f"unreadable: {exc.strerror}") from None
     finally:
         os.close(fd)
-    return parse_state_file(data, agent)
 
 
 def _is_regular(fd: int) -> bool:

@@ -10,7 +10,7 @@ import subprocess
 import time
 
 from mosaic_hb._hb import check_interval, valid_agent_name
-from mosaic_hb.record import RECORD_MAX_BYTES, Record, RecordError, parse_record
+from mosaic_hb.record import RECORD_MAX_BYTES, Record, parse_record, read_bounded
 
 SIDECAR_NAME = "mosaic-hb"
 
@@ -23,19 +23,7 @@ def read(path: str | os.PathLike[str]) -> Record:
     """Read and parse a heartbeat file. Raises RecordError if it is not a
     valid record (a symlink, unreadable, too large, malformed), and
     FileNotFoundError if it does not exist."""
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK)
-    except FileNotFoundError:
-        raise
-    except OSError as exc:
-        raise RecordError(f"unreadable: {exc.strerror}") from None
-    try:
-        data = os.read(fd, RECORD_MAX_BYTES + 1)
-    except OSError as exc:
-        raise RecordError(f"unreadable: {exc.strerror}") from None
-    finally:
-        os.close(fd)
-    return parse_record(data)
+    return parse_record(read_bounded(path, RECORD_MAX_BYTES))
 
 
 def sidecar_path() -> str:

@@ -71,15 +71,7 @@ def up(file: Optional[str]) -> bool:
         group = [item for item in items if item.socket == sock]
         outcomes.update(zip((item.name for item in group), launch.launch_agents(group, sessions=listing)))
 
-    def step(name: str) -> Tuple[str, str]:
-        result = outcomes[name]
-        if isinstance(result, MosaicError):
-            raise result
-        for warning in result.warnings:
-            say_warning(warning)
-        return render.up_outcome(result)
-
-    return tally("up", render.UP_COUNTS, agents, step)
+    return tally("up", render.UP_COUNTS, agents, lambda name: _reported(outcomes[name], render.up_outcome))
 
 
 def down(file: Optional[str], *, all_sessions: bool, socket: Optional[str], run_dir: Optional[str]) -> bool:
@@ -110,13 +102,18 @@ def down(file: Optional[str], *, all_sessions: bool, socket: Optional[str], run_
     outcomes = dict(zip(names, launch.stop_agents(sock, names, runs, sessions=sessions, clear=False)))
 
     def step(name: str) -> Tuple[str, str]:
-        result = outcomes[name]
-        if isinstance(result, NotRunning):
+        if isinstance(outcomes[name], NotRunning):
             return "not running", "not running"
-        if isinstance(result, MosaicError):
-            raise result
-        for warning in result.warnings:
-            say_warning(warning)
-        return render.down_outcome(result)
+        return _reported(outcomes[name], render.down_outcome)
 
     return tally("down", render.DOWN_COUNTS, names, step)
+
+
+def _reported(result, describe: Callable[..., Tuple[str, str]]) -> Tuple[str, str]:
+    """RESULT's line (see tally) after its warnings; a failure is raised for
+    tally to report."""
+    if isinstance(result, MosaicError):
+        raise result
+    for warning in result.warnings:
+        say_warning(warning)
+    return describe(result)
