@@ -11,6 +11,7 @@ import shutil
 import signal
 import stat
 import subprocess
+import sys
 import time
 
 import pytest
@@ -252,13 +253,19 @@ def test_a_pid_reused_since_the_last_beat_is_not_signalled(spawn_process, run_di
 
 
 def test_the_process_that_wrote_the_record_is_signalled(spawn_process, run_dir):
-    """The control for the test above: the same fake, started before the
-    record's last beat, is taken for the sidecar and gets SIGUSR2."""
-    writer = spawn_process(["sleep", "300"])
+    """The control for the test above: a fake that handles SIGUSR2 (as a
+    sidecar does), started before the record's last beat, is taken for the
+    sidecar and gets SIGUSR2."""
+    catcher = ("import signal, sys\n"
+               "signal.signal(signal.SIGUSR2, lambda *_: sys.exit(7))\n"
+               "print('ready', flush=True)\n"
+               "signal.pause()\n")
+    writer = spawn_process([sys.executable, "-c", catcher], stdout=subprocess.PIPE, text=True)
+    assert writer.stdout.readline() == "ready\n"
     fake_record(run_dir, "control", writer.pid, time.time() + 5)
     done = hook("working", env=pane_env("control", run_dir))
     assert (done.returncode, done.stderr) == (0, "")
-    assert writer.wait(timeout=10) == -signal.SIGUSR2
+    assert writer.wait(timeout=10) == 7
 
 
 @pytest.mark.skipif(shutil.which("strace") is None, reason="strace is not installed")

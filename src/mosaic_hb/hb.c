@@ -273,7 +273,8 @@ out:
 /* Tell the sidecar writing DIRFD/AGENT.hb that the state changed. Only a
  * process that started no later than the record's last beat (plus a second
  * for the platforms' rounding of start times) can be the writer: a reused
- * pid is a newer process, and SIGUSR2 would kill it.
+ * pid is a newer process, and SIGUSR2 would kill it. Where the platform can
+ * say (Linux), the process must also handle SIGUSR2.
  *   1  signalled
  *   0  no running sidecar to tell (or it cannot be told apart from a stranger)
  *  -1  error (errno) */
@@ -287,6 +288,13 @@ static int hb_notify_sidecar(int dirfd, const char *agent)
     unsigned long long start;
     if (hb_pid == getpid() || hb_proc_start_time(hb_pid, &start) != 1
         || hb_proc_start_seconds(start, &started) != 1 || started > epoch + 1.0)
+        return 0;
+    /* A live process that started in time may still not be a sidecar (a
+     * record from mosaic_hb.beat() names the Python process that called it;
+     * a hand-made one names anything): only one with a SIGUSR2 handler can
+     * take the signal without dying of it. */
+    int handles = hb_proc_handles_signal(hb_pid, SIGUSR2);
+    if (handles == 0 || (handles < 0 && errno != ENOTSUP))
         return 0;
     if (kill(hb_pid, SIGUSR2) != 0)
         return errno == ESRCH ? 0 : -1;

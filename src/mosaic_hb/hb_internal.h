@@ -36,6 +36,12 @@
  *  -1  could not tell (errno) */
 int hb_proc_start_seconds(unsigned long long pid_start, double *out);
 
+/* PID has a handler for SIG (so a signal does not take its default action).
+ *   1  it handles SIG
+ *   0  it does not (default action or ignored), or it is gone
+ *  -1  could not tell (errno: ENOTSUP where the platform cannot say) */
+int hb_proc_handles_signal(pid_t pid, int sig);
+
 /* Attach the platform's exit notifier (pidfd, kqueue) to PID.
  *   1  attached: *fd is set, close-on-exec
  *   0  PID is already gone

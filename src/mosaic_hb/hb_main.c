@@ -57,10 +57,10 @@ static const char help_text[] =
     "its state (starting, working, waiting, idle; WHAT, with waiting only:\n"
     "permission or question). It writes $MOSAIC_HEARTBEAT_RUN_DIR/\n"
     "$MOSAIC_AGENT_NAME.state and tells the agent's sidecar (SIGUSR2). Outside a\n"
-    "mosaic pane (either variable unset, or no such run dir) it does nothing and\n"
-    "exits 0. Further arguments (Codex's JSON) and stdin (Claude's JSON) are\n"
-    "ignored; stdin is drained without waiting. Exit status: 0 done or nothing\n"
-    "to do; 1 the state could not be written; 2 usage error.\n"
+    "mosaic pane (either variable unset, a relative or missing run dir) it does\n"
+    "nothing and exits 0. Further arguments (Codex's JSON) and stdin (Claude's\n"
+    "JSON) are ignored; stdin is drained without waiting. Exit status: 0 done or\n"
+    "nothing to do; 1 the state could not be written; 2 usage error.\n"
     "An agent may still be named \"state\": \"mosaic-hb state PID ...\" (a\n"
     "number, or an option, after it) starts its sidecar as before.\n";
 
@@ -220,8 +220,10 @@ static int state_main(int argc, char **argv)
 
     const char *agent = getenv("MOSAIC_AGENT_NAME");
     const char *run_dir = getenv("MOSAIC_HEARTBEAT_RUN_DIR");
-    /* Outside a mosaic pane: nothing to do, and nothing to say. */
-    if (agent == NULL || run_dir == NULL || run_dir[0] == '\0' || !hb_valid_agent_name(agent))
+    /* Outside a mosaic pane: nothing to do, and nothing to say. Launch sets
+     * an absolute run dir; a relative one would name another directory each
+     * time the CLI changes its own, so it is no mosaic pane's either. */
+    if (agent == NULL || run_dir == NULL || run_dir[0] != '/' || !hb_valid_agent_name(agent))
         return 0;
     signal(SIGPIPE, SIG_IGN);
     signal(SIGXFSZ, SIG_IGN);

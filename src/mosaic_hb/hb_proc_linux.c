@@ -67,6 +67,45 @@ int hb_proc_start_time(pid_t pid, unsigned long long *start)
     return 1;
 }
 
+/* The SigCgt line of /proc/PID/status: the signals PID has handlers for
+ * (a hex mask, bit SIG-1). Handlers are per process, not per thread. */
+int hb_proc_handles_signal(pid_t pid, int sig)
+{
+    char path[64], buf[4096];
+    snprintf(path, sizeof path, "/proc/%d/status", (int)pid);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return errno == ENOENT || errno == ESRCH ? 0 : -1;
+    size_t len = 0;
+    ssize_t n;
+    while (len < sizeof buf - 1 && (n = read(fd, buf + len, sizeof buf - 1 - len)) != 0) {
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            int saved = errno;
+            close(fd);
+            errno = saved;
+            return saved == ESRCH ? 0 : -1;
+        }
+        len += (size_t)n;
+    }
+    close(fd);
+    buf[len] = '\0';
+    const char *line = strstr(buf, "\nSigCgt:");
+    if (line == NULL || sig < 1 || sig > 64) {
+        errno = EPROTO;
+        return -1;
+    }
+    char *end;
+    errno = 0;
+    unsigned long long mask = strtoull(line + 8, &end, 16);
+    if (errno != 0 || end == line + 8) {
+        errno = EPROTO;
+        return -1;
+    }
+    return (mask >> (sig - 1)) & 1ULL ? 1 : 0;
+}
+
 /* Linux counts start times from boot: add the boot time (btime). */
 int hb_proc_start_seconds(unsigned long long pid_start, double *out)
 {

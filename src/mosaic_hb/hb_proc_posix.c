@@ -26,6 +26,14 @@ int hb_proc_start_seconds(unsigned long long pid_start, double *out)
     return 0;
 }
 
+int hb_proc_handles_signal(pid_t pid, int sig)
+{
+    (void)pid;
+    (void)sig;
+    errno = ENOTSUP;
+    return -1;
+}
+
 int hb_notifier_open(pid_t pid, int *fd)
 {
     (void)pid;

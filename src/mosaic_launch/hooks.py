@@ -186,9 +186,19 @@ def is_mosaic_command(command: str) -> bool:
         words = shlex.split(command)
     except ValueError:
         return False
-    return is_mosaic_argv(words)
+    # Exactly the line mosaic writes (shlex.join): a user's own command that
+    # runs mosaic-hb state and then more (; && | $(...)) is the user's.
+    return is_mosaic_argv(words) and shlex.join(words) == command
+
+
+# What mosaic's own hooks say after "mosaic-hb state".
+_MOSAIC_STATE_ARGS = {(h.state,) if h.waiting_for is None else (h.state, "--for", h.waiting_for)
+                      for h in CLAUDE_HOOKS} | {("idle",), ("working",)}
 
 
 def is_mosaic_argv(words: list) -> bool:
-    return (len(words) >= 2 and isinstance(words[0], str) and os.path.basename(words[0]) == HB_NAME
-            and words[1] == "state")
+    """WORDS are one of mosaic's own hook commands, word for word (any
+    installation's mosaic-hb); a user's command with other words is not."""
+    return (len(words) >= 3 and all(isinstance(w, str) for w in words)
+            and os.path.basename(words[0]) == HB_NAME and words[1] == "state"
+            and tuple(words[2:]) in _MOSAIC_STATE_ARGS)

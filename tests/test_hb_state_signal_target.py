@@ -1,0 +1,84 @@
+"""`mosaic-hb state` signals the record's hb_pid, and SIGUSR2's default
+action kills. A record whose hb_pid names a live process that started
+before the last beat but does not handle SIGUSR2 (a record written by
+mosaic_hb.beat() from a long-lived Python process, or a hand-made one)
+must not cost that process its life. Real processes; waits are bounded."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+import mosaic_hb
+from mosaic_hb.record import Record, format_record
+
+# A process that handles SIGUSR2 (as a sidecar does) and says so on stdout.
+CATCHER = r"""
+import signal, sys
+def on_usr2(signum, frame):
+    print("usr2", flush=True)
+    sys.exit(0)
+signal.signal(signal.SIGUSR2, on_usr2)
+print("ready", flush=True)
+signal.pause()
+"""
+
+
+def hook(agent: str, run_dir) -> subprocess.CompletedProcess:
+    env = dict(os.environ, MOSAIC_AGENT_NAME=agent, MOSAIC_HEARTBEAT_RUN_DIR=str(run_dir))
+    return subprocess.run([mosaic_hb.sidecar_path(), "state", "working"], capture_output=True,
+                          text=True, env=env, stdin=subprocess.DEVNULL, timeout=10)
+
+
+def record_naming(run_dir, agent: str, hb_pid: int) -> None:
+    """A record with status ok whose last beat is now: HB_PID started before it."""
+    run_dir.mkdir(mode=0o700, exist_ok=True)
+    record = Record(ts=time.strftime("%Y-%m-%dT%H:%M:%S%z"), pid=os.getpid(), status="ok", agent=agent,
+                    epoch=time.time() + 2, seq=1, interval=15.0, hb_pid=hb_pid, pid_start=0)
+    (run_dir / f"{agent}.hb").write_bytes(format_record(record))
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc/PID/status")
+def test_a_process_that_does_not_handle_sigusr2_is_not_signalled(spawn_process, run_dir):
+    bystander = spawn_process(["sleep", "300"])
+    record_naming(run_dir, "bystander", bystander.pid)
+    done = hook("bystander", run_dir)
+    assert (done.returncode, done.stderr) == (0, "")
+    assert mosaic_hb.read_state_file(run_dir / "bystander.state").state == "working"
+    # A SIGUSR2 sent by the hook would be delivered before this SIGTERM.
+    bystander.send_signal(signal.SIGTERM)
+    assert bystander.wait(timeout=10) == -signal.SIGTERM
+
+
+def test_a_process_that_handles_sigusr2_is_signalled(spawn_process, run_dir):
+    catcher = spawn_process([sys.executable, "-c", CATCHER], stdout=subprocess.PIPE, text=True)
+    assert catcher.stdout.readline() == "ready\n"
+    record_naming(run_dir, "catcher", catcher.pid)
+    done = hook("catcher", run_dir)
+    assert (done.returncode, done.stderr) == (0, "")
+    assert catcher.stdout.readline() == "usr2\n"
+    assert catcher.wait(timeout=10) == 0
+
+
+def test_a_python_process_that_wrote_its_own_beat_survives_the_hook(spawn_process, run_dir):
+    """The documented one-shot API: mosaic_hb.beat() records the caller as
+    hb_pid. A hook for that agent must leave the caller alone."""
+    script = ("import mosaic_hb, os, sys, signal\n"
+              f"mosaic_hb.beat('selfbeat', os.getpid(), {str(run_dir)!r})\n"
+              "print('ready', flush=True)\n"
+              "sys.stdin.readline()\n"
+              "print('alive', flush=True)\n")
+    writer = spawn_process([sys.executable, "-c", script], stdin=subprocess.PIPE,
+                           stdout=subprocess.PIPE, text=True)
+    assert writer.stdout.readline() == "ready\n"
+    done = hook("selfbeat", run_dir)
+    assert (done.returncode, done.stderr) == (0, "")
+    writer.stdin.write("go\n")
+    writer.stdin.flush()
+    assert writer.stdout.readline() == "alive\n"
+    assert writer.wait(timeout=10) == 0
