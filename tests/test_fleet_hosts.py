@@ -238,13 +238,14 @@ def test_a_silent_host_meets_the_deadline_and_hosts_run_in_parallel():
             listeners.append(listener)
         hosts = [fleet_hosts.parse_host(f"127.0.0.1:{sock.getsockname()[1]}") for sock in listeners]
         started = time.monotonic()
-        results = fleet_hosts.ps_hosts(hosts, deadline=2.0, connect=60)
+        results = fleet_hosts.ps_hosts(hosts, deadline=5.0, connect=60)
         elapsed = time.monotonic() - started
     finally:
         for listener in listeners:
             listener.close()
-    assert [r.error for r in results] == ["no answer within 2s (killed ssh)"] * 2
-    assert 2.0 <= elapsed < 3.9, elapsed  # in parallel: not 2 x 2 s
+    assert [r.error for r in results] == ["no answer within 5s (killed ssh)"] * 2
+    # In parallel: one deadline, not two in a row (10 s); the margin is for a loaded machine.
+    assert 5.0 <= elapsed < 9.5, elapsed
 
 
 # ---- against a real sshd -------------------------------------------------------------

@@ -86,11 +86,13 @@ def test_text_output_is_one_line_with_pids_and_attach_command(tmux, run_dir):
     assert result.stderr == ""
 
 
-def test_heartbeat_file_within_one_second(tmux, run_dir):
-    started = time.monotonic()
+def test_heartbeat_file_is_there_when_launch_returns(tmux, run_dir):
+    # Not timed (a loaded machine may take its time): launch returns only
+    # once the sidecar's first beat is on disk, so the record is there
+    # already, not eventually.
     out = launch(tmux, run_dir, "beat", "--runtime", "claude")
-    record = wait_for(record_with(run_dir / "beat.hb", status="ok"), 1.0, "heartbeat file")
-    assert time.monotonic() - started < 1.0 + 0.5  # launch itself included
+    record = read_record(run_dir / "beat.hb")
+    assert record is not None and record.status == "ok"
     assert (record.agent, record.pid, record.runtime, record.interval) == ("beat", out["pane_pid"], "claude", 0.2)
     assert out["hb_file"] == str(run_dir / "beat.hb")
     assert oct((run_dir).stat().st_mode & 0o777) == oct(0o700)

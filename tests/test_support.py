@@ -89,7 +89,7 @@ def test_wait_for_times_out_naming_what_it_waited_for():
     started = time.monotonic()
     with pytest.raises(AssertionError, match=r"timed out after 0.05s waiting for the impossible"):
         wait_for(lambda: None, 0.05, "the impossible")
-    assert 0.05 <= time.monotonic() - started < 2
+    assert 0.05 <= time.monotonic() - started < 10  # bounded: far from forever, even when loaded
 
 
 def test_every_asks_at_most_every_so_often():
@@ -144,7 +144,7 @@ def test_the_leak_token_marks_children_and_not_the_runner(spawn_process):
     assert live_token_processes() == [child.pid]
     started = time.monotonic()
     assert [proc.pid for proc in wait_exited(processes_with_token(token), 0.05)] == [child.pid]
-    assert time.monotonic() - started < 2
+    assert time.monotonic() - started < 10  # it gave up after its bound, even when loaded
     child.kill()
     assert wait_exited(processes_with_token(token), 5) == []
 
