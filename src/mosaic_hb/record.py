@@ -52,6 +52,7 @@ PID_MAX = 2**31 - 1
 UINT64_MAX = 2**64 - 1
 
 _KEY = re.compile(r"[a-z][a-z0-9_]{0,31}\Z")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _TS = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}[+-]\d{4}\Z")
 _UINT = re.compile(r"\d{1,20}\Z")
 _DECIMAL = re.compile(r"\d{1,20}(\.\d{1,20})?([eE][+-]?\d{1,3})?\Z")
@@ -150,7 +151,7 @@ def _parse_fields(data: bytes, max_bytes: int) -> dict[str, str]:
             raise RecordError(f"line {number}: not key=value")
         if key in fields:
             raise RecordError(f"line {number}: duplicate key {key!r}")
-        if any(c < " " or c == "\x7f" for c in value):
+        if _CONTROL.search(value):
             raise RecordError(f"line {number}: control character in {key!r}")
         fields[key] = value
     return fields

@@ -37,6 +37,7 @@ ENV_RUNTIME_BIN = "MOSAIC_RUNTIME_BIN"
 ENV_RUN_DIR = "MOSAIC_HEARTBEAT_RUN_DIR"
 ENV_INTERVAL = "MOSAIC_HEARTBEAT_INTERVAL"
 ENV_TEXTFILE_DIR = "MOSAIC_TEXTFILE_DIR"  # read by the sidecar itself; checked here
+ENV_HOSTS = "MOSAIC_FLEET_HOSTS"  # fleet ps --host's default; parsed in fleet/hosts.py
 
 DEFAULT_SOCKET = "mosaic-factory"
 DEFAULT_RUNTIME = "pi"

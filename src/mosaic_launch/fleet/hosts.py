@@ -76,10 +76,9 @@ from mosaic_hb import valid_agent_name
 from mosaic_hb.record import STATE_SOURCES, STATES, WAITING_FOR
 
 from mosaic_launch.errors import UsageError, seconds, show
-from mosaic_launch.settings import lookup
+from mosaic_launch.settings import ENV_HOSTS, lookup
 from mosaic_launch.fleet.status import HEARTBEAT_STATES, PANE_STATES, SCHEMA_VERSION, AgentStatus, problems_first
 
-ENV_HOSTS = "MOSAIC_FLEET_HOSTS"
 ENV_SSH_CONFIG = "MOSAIC_SSH_CONFIG"
 ENV_REMOTE_COMMAND = "MOSAIC_REMOTE_COMMAND"
 ENV_HOST_TIMEOUT = "MOSAIC_FLEET_HOST_TIMEOUT"

@@ -27,6 +27,7 @@ class ProcessInfo:
     rss_bytes: int
     created: float  # unix time the process started
     zombie: bool = False  # it has exited, and waits for its parent to reap it
+    start_ticks: int | None = None  # Linux: the start time as the core reads it (mosaic_hb.proc_start_time)
 
 
 class ProcessTable:
@@ -62,6 +63,15 @@ class ProcessTable:
                     found.append(child)
                     todo.append(child)
         return found
+
+    def alive(self, pid: int, pid_start: int) -> bool | None:
+        """Whether PID runs and (PID_START given, on Linux) is the process
+        that started then, as mosaic_hb.alive says; None if the table
+        cannot tell (PID is not in it: it may have started since)."""
+        info = self.processes.get(pid)
+        if info is None or (pid_start and info.start_ticks is None):
+            return None
+        return not info.zombie and (not pid_start or info.start_ticks == pid_start)
 
     def usage(self, pid: int) -> tuple[float, int] | None:
         """(CPU seconds, RSS bytes) of PID's whole tree; None if PID is not
@@ -110,6 +120,7 @@ def _read_proc() -> dict[int, ProcessInfo]:
                 rss_bytes=max(0, int(fields[21])) * _PAGE,
                 created=boot + int(fields[19]) / ticks,
                 zombie=fields[0] == b"Z",
+                start_ticks=int(fields[19]),
             )
         except (IndexError, ValueError):
             continue

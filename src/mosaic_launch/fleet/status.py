@@ -226,7 +226,10 @@ def list_records(run_dir: Path) -> list[tuple[str, Path]]:
     return found
 
 
-def _alive(pid: int, pid_start: int) -> bool:
+def _alive(pid: int, pid_start: int, table: ProcessTable | None = None) -> bool:
+    seen = table.alive(pid, pid_start) if table is not None else None
+    if seen is not None:
+        return seen
     try:
         return mosaic_hb.alive(pid, pid_start)
     except OSError:  # cannot tell (e.g. /proc unreadable): do not call it dead
@@ -273,7 +276,7 @@ def _heartbeat_state(record: mosaic_hb.Record, now: float, stale_after: float | 
         return "stopped", f"stopped by {who}" if who else "the sidecar was stopped"
     if record.status != "ok":
         return record.status, None
-    if not _alive(record.pid, record.pid_start):
+    if not _alive(record.pid, record.pid_start, table):
         return "dead", None
     lost = sidecar_problem(record, table)
     if lost:
@@ -461,11 +464,8 @@ class ProcessTreeSampler:
         root = table.processes.get(row.pid)
         if root is None:
             return
-        try:
-            if row._pid_start and mosaic_hb.proc_start_time(row.pid) != row._pid_start:
-                return  # not our agent any more
-        except OSError:
-            return
+        if row._pid_start and not _alive(row.pid, row._pid_start, table):
+            return  # not our agent any more
         cpu_seconds, rss = table.usage(row.pid)
         row.uptime_s = max(0.0, wall - root.created)
         row.rss_bytes = rss

@@ -18,7 +18,6 @@ from mosaic_hb.record import STATES
 
 from mosaic_launch import settings
 from mosaic_launch.errors import UsageError
-from mosaic_launch.fleet import hosts as fleet_hosts
 from mosaic_launch.fleet import render, status
 from mosaic_launch.fleet.snapshot import Snapshot, take_snapshot
 
@@ -32,7 +31,10 @@ def show(*, patterns: List[str], socket: Optional[str], run_dir: Optional[str], 
     if every is not None and check:
         raise UsageError("--check and --watch cannot be combined")
     states = check_states(states)
-    if host or fleet_hosts.ENV_HOSTS in os.environ:
+    if host or settings.ENV_HOSTS in os.environ:
+        # Here, not at the top: a fleet ps of this host alone needs no ssh code.
+        from mosaic_launch.fleet import hosts as fleet_hosts
+
         hosts = fleet_hosts.parse_hosts(host)
         if hosts:
             if socket is not None:
@@ -121,6 +123,8 @@ def _show_hosts(hosts, *, socket, run_dir, patterns, show_all, stale_after, as_j
     """fleet ps on HOSTS over ssh (fleet.hosts), merged, with a HOST column.
     STATES filters here, not on the hosts: an older mosaic there has no
     --state; a host's error row is always kept."""
+    from mosaic_launch.fleet import hosts as fleet_hosts  # see show
+
     color = not as_json and render.color_wanted()
 
     def look():
