@@ -335,7 +335,9 @@ def launch_agents(items: list[LaunchSettings], *,
                   sessions: dict[str, list[tmux.PaneInfo]] | None = None) -> list[LaunchResult | MosaicError]:
     """launch_agent for each of ITEMS, in order; one LaunchResult, or the
     MosaicError that prevented the launch, per item (``mosaic fleet up``).
-    Raises TmuxNotInstalled before anything is created.
+    Raises TmuxNotInstalled before anything is created. Every item must
+    have passed ``precheck`` (``fleet up`` checks the whole file first, so
+    that a bad agent launches nothing).
 
     The same steps as launch_agent, with less waiting: each sidecar's first
     beat is waited for only after the next agents' sessions and sidecars
@@ -364,7 +366,6 @@ def launch_agents(items: list[LaunchSettings], *,
     try:
         for index, s in enumerate(items):
             try:
-                precheck(s)
                 with _prepared(s) as lock_file:
                     fd = _open_lock(lock_file)
                     try:

@@ -1,4 +1,5 @@
-"""Files mosaic itself writes in a run dir, besides the sidecar's beats.
+"""Files mosaic itself writes in a run dir, besides the sidecar's beats (and,
+with the same writer, the user's CLI config files that `mosaic hooks` edits).
 
 The run dir was checked when the settings were resolved (0700, owned by
 this user, not a symlink). Here every write goes through a descriptor of
@@ -20,8 +21,9 @@ _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 _FILE_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
 
 
-def replace(run_dir: Path, filename: str, data: bytes) -> None:
-    """Write DATA to RUN_DIR/FILENAME atomically (mode 0600). Raises OSError."""
+def replace(run_dir: Path, filename: str, data: bytes, *, mode: int = 0o600, fsync: bool = False) -> None:
+    """Write DATA to RUN_DIR/FILENAME atomically, with MODE (and, with
+    FSYNC, on disk before the rename). Raises OSError."""
     if "/" in filename or filename in ("", ".", ".."):
         raise ValueError(f"not a file name: {filename!r}")
     dirfd = os.open(run_dir, _DIR_FLAGS)
@@ -33,6 +35,9 @@ def replace(run_dir: Path, filename: str, data: bytes) -> None:
                 view = memoryview(data)
                 while view:
                     view = view[os.write(fd, view):]
+                os.fchmod(fd, mode)  # whatever the umask
+                if fsync:
+                    os.fsync(fd)
             finally:
                 os.close(fd)
             os.rename(temp, filename, src_dir_fd=dirfd, dst_dir_fd=dirfd)

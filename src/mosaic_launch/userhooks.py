@@ -31,11 +31,10 @@ import json
 import os
 import re
 import stat
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from mosaic_launch import hooks
+from mosaic_launch import hooks, runfiles
 from mosaic_launch.errors import MosaicError
 
 try:
@@ -105,21 +104,9 @@ def _write(path: Path, data: bytes) -> None:
         mode = 0o600
     try:
         path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-        fd, temp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".mosaic-tmp", dir=path.parent)
+        # The directory may be a symlink (dotfiles managers link ~/.claude): its real path.
+        runfiles.replace(path.parent.resolve(), path.name, data, mode=mode, fsync=True)
     except OSError as exc:
-        raise ConfigError(f"{path}: cannot write: {exc.strerror or exc}") from None
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fchmod(handle.fileno(), mode)
-            os.fsync(handle.fileno())
-        os.replace(temp, path)
-    except OSError as exc:
-        try:
-            os.unlink(temp)
-        except OSError:
-            pass
         raise ConfigError(f"{path}: cannot write: {exc.strerror or exc}") from None
 
 
