@@ -133,3 +133,13 @@ def test_a_wrapper_with_hooks_install_makes_the_fake_claude_run_mosaics_hook(hom
         ("Notification", f"{hb} state waiting --for permission"),
         ("Stop", f"{hb} state idle"),
     ]
+
+
+def test_a_config_dir_that_is_a_symlink_to_nothing_is_named_and_not_created(home, tmp_path):
+    # A dotfiles manager's link whose target is gone: mkdir(exist_ok) fails
+    # with "File exists", which named the wrong problem.
+    (home / ".claude").symlink_to(tmp_path / "dotfiles" / "claude")
+    assert "symlink to nothing" in one_line_error(["install", "claude"], 1)
+    (home / ".pi").symlink_to(tmp_path / "dotfiles" / "pi")  # pi's config is one level deeper
+    assert "symlink to nothing" in one_line_error(["install", "pi"], 1)
+    assert not (tmp_path / "dotfiles").exists()

@@ -102,6 +102,11 @@ def _write(path: Path, data: bytes) -> None:
         mode = stat.S_IMODE(os.lstat(path).st_mode)
     except FileNotFoundError:
         mode = 0o600
+    for parent in path.parents:  # mkdir would say only "File exists"
+        if os.path.islink(parent) and not parent.exists():
+            raise ConfigError(f"{path}: cannot write: {parent} is a symlink to nothing")
+        if parent.exists():
+            break
     try:
         path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         # The directory may be a symlink (dotfiles managers link ~/.claude): its real path.
