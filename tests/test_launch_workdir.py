@@ -87,3 +87,15 @@ def test_a_command_may_change_into_a_subdirectory(tmux, run_dir, tmp_path):
                        "--command", "cd sub && exec sleep 1000", "--workdir", workdir, "--json")
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout)["outcome"] == "launched"
+
+
+@pytest.mark.parametrize("attempt", range(3))
+def test_a_command_that_leaves_its_workdir_on_purpose_is_launched(tmux, run_dir, tmp_path, attempt):
+    """`cd / && exec sleep` starts in the workdir and then leaves it: the
+    check must not take the user's own cd for tmux's fallback, whichever
+    moment it looks at the pane (it once failed this 4 times in 6)."""
+    workdir = tmp_path / "here"
+    done = mosaic_proc("launch", "wd", "--socket", tmux.socket_name, "--run-dir", run_dir,
+                       "--command", "cd / && exec sleep 1000", "--workdir", workdir, "--json")
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["outcome"] == "launched"

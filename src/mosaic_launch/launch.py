@@ -506,18 +506,24 @@ def _launch_locked(s: LaunchSettings, sessions: dict[str, list[tmux.PaneInfo]] |
 EXEC_WAIT = 5.0  # seconds to wait for tmux's child to exec the agent's command
 
 
-def _start_dir(pane_pid: int) -> str | None:
+def _start_dir(s: LaunchSettings, pane_pid: int) -> str | None:
     """Where tmux started the pane, as the PWD it gave the pane's process;
-    None if that cannot be told (the process is gone or not ours to look
-    at, it has not left tmux within EXEC_WAIT seconds, or tmux set no PWD).
+    None if that cannot be told: the process is gone or not ours to look
+    at, it has not left tmux within EXEC_WAIT seconds, tmux set no PWD, or
+    the command may have moved since.
 
     tmux changes directory in the child it forks, and sets PWD to where it
-    landed, before it execs the command; a process's environment (unlike
-    its cwd) keeps that PWD while the shell runs the user's command, and
-    passes it on to what the shell execs, unless the command changed
-    directory first (``cd sub && exec pi``)."""
+    landed, before it execs the pane's argv (``/usr/bin/env ... SHELL -c
+    SCRIPT``). A process's environment, unlike its cwd, keeps that PWD while
+    env and the shell run; what the shell execs gets the shell's PWD of
+    that moment. So the PWD is tmux's while the pane runs env or our shell,
+    and after that only if the command is a simple one (the shell execs it
+    at once, see shellcmd.exec_form): a compound command may change
+    directory before it execs the agent (``cd sub && exec pi``)."""
     import psutil  # only a launch that started a pane needs it
 
+    ours = {(os.path.realpath(tmux.ENV_PROGRAM),), tuple(pane_argv(agent_command(s), s.shell))}
+    simple = shellcmd.exec_position(agent_command(s)) is not None
     try:
         tmux_exe = os.path.realpath(tmux.tmux_path())
         proc = psutil.Process(pane_pid)
@@ -526,7 +532,11 @@ def _start_dir(pane_pid: int) -> str | None:
             if time.monotonic() > deadline:
                 return None
             time.sleep(0.002)
-        return proc.environ().get("PWD")
+        with proc.oneshot():
+            pwd = proc.environ().get("PWD")
+            image = (os.path.realpath(proc.exe()),)
+            argv = tuple(proc.cmdline())
+        return pwd if simple or image in ours or argv in ours else None
     except (psutil.Error, OSError):
         return None
 
@@ -547,7 +557,7 @@ def _check_entered(s: LaunchSettings, pane_pid: int, sidecar_pid: int | None) ->
     coding agent would edit the wrong tree. The settings refuse every
     workdir they can tell is unusable; this catches the rest, such as a
     workdir removed or made unsearchable in the instant before tmux enters it."""
-    start = _start_dir(pane_pid)
+    start = _start_dir(s, pane_pid)
     if start is None or _within(start, s.workdir):
         return
     tmux.kill_session(s.socket, s.name)
