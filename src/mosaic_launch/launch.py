@@ -354,8 +354,44 @@ def launch_agents(items: list[LaunchSettings], *,
     tmux.tmux_path()
     results: list[LaunchResult | MosaicError | None] = [None] * len(items)
     held: list[tuple[int, int, Callable[[], LaunchResult]]] = []  # (index, lock fd, finish)
+    # Locked agents that need a new session: (index, lock fd, workdirs made).
+    to_create: list[tuple[int, int, list[Path]]] = []
+
+    def create() -> None:
+        """The sessions of TO_CREATE, in as few tmux calls as fit; then
+        their sidecars are started (and their locks join HELD)."""
+        requests = [_session_request(items[index]) for index, _, _ in to_create]
+        try:
+            created = tmux.new_sessions(items[0].socket, requests) if requests else []
+        except BaseException:
+            for _, fd, dirs in to_create:
+                _remove_dirs(dirs)
+                os.close(fd)
+            to_create.clear()
+            raise
+        for (index, fd, dirs), pane_pid in zip(to_create, created):
+            s = items[index]
+            try:
+                if isinstance(pane_pid, tmux.DuplicateSession):
+                    listed = sessions is not None and s.name not in sessions
+                    finish = _lost_to_duplicate(s, _result_fields(s), listed=listed, deferred=True)
+                elif isinstance(pane_pid, tmux.TmuxError):
+                    _remove_dirs(dirs)
+                    raise pane_pid
+                else:
+                    finish = _created(s, pane_pid, _result_fields(s), deferred=True)
+            except MosaicError as exc:
+                results[index] = exc
+                os.close(fd)
+                continue
+            except BaseException:
+                os.close(fd)
+                raise
+            held.append((index, fd, finish))
+        to_create.clear()
 
     def settle() -> None:
+        create()
         while held:
             index, fd, finish = held.pop(0)
             try:
@@ -365,6 +401,8 @@ def launch_agents(items: list[LaunchSettings], *,
 
     try:
         for index, s in enumerate(items):
+            if s.socket != items[0].socket:
+                raise ValueError("launch_agents takes the agents of one tmux socket")
             try:
                 with _prepared(s) as lock_file:
                     fd = _open_lock(lock_file)
@@ -372,12 +410,16 @@ def launch_agents(items: list[LaunchSettings], *,
                         if not _try_lock(fd):
                             settle()  # wait for no lock while holding others
                             _wait_lock(fd, lock_file, s.name)
-                        finish = _launch_locked(s, sessions, deferred=True)
+                        finish = _look_locked(s, sessions, deferred=True)
+                        dirs = _make_dirs(s.workdir) if finish is None else []
                     except BaseException:
                         os.close(fd)
                         raise
-                held.append((index, fd, finish))
-                if len(held) >= LAUNCH_BATCH:
+                if finish is None:
+                    to_create.append((index, fd, dirs))
+                else:
+                    held.append((index, fd, finish))
+                if len(held) + len(to_create) >= LAUNCH_BATCH:
                     settle()
             except tmux.TmuxNotInstalled:
                 raise
@@ -386,6 +428,9 @@ def launch_agents(items: list[LaunchSettings], *,
         settle()
     finally:
         for _, fd, _ in held:  # only on an exception that ends the whole call
+            os.close(fd)
+        for _, fd, dirs in to_create:
+            _remove_dirs(dirs)
             os.close(fd)
     return results  # type: ignore[return-value]
 
@@ -463,8 +508,41 @@ def _launch_locked(s: LaunchSettings, sessions: dict[str, list[tmux.PaneInfo]] |
     """The launch, under the agent's lock; what it returns gives the result
     (and waits for a sidecar DEFERRED, see _begin_sidecar). SESSIONS: see
     launch_agents."""
-    result = dict(name=s.name, socket=s.socket, run_dir=s.run_dir, hb_file=s.hb_file,
-                  attach_command=attach_command(s.name, s.socket))
+    finish = _look_locked(s, sessions, deferred=deferred)
+    if finish is not None:
+        return finish
+    result = _result_fields(s)
+    created = _make_dirs(s.workdir)
+    request = _session_request(s)
+    try:
+        pane_pid = tmux.new_session(s.socket, s.name, request.argv, workdir=request.workdir,
+                                    env=request.env, path=request.path)
+    except tmux.DuplicateSession:
+        return _lost_to_duplicate(s, result, listed=sessions is not None and s.name not in sessions,
+                                  deferred=deferred)
+    except BaseException:
+        _remove_dirs(created)
+        raise
+    return _created(s, pane_pid, result, deferred=deferred)
+
+
+def _result_fields(s: LaunchSettings) -> dict:
+    return dict(name=s.name, socket=s.socket, run_dir=s.run_dir, hb_file=s.hb_file,
+                attach_command=attach_command(s.name, s.socket))
+
+
+def _session_request(s: LaunchSettings) -> tmux.SessionRequest:
+    return tmux.SessionRequest(s.name, pane_argv(agent_command(s), s.shell), str(s.workdir),
+                               tuple(pane_env(s)), s.pane_path)
+
+
+def _look_locked(s: LaunchSettings, sessions: dict[str, list[tmux.PaneInfo]] | None,
+                 *, deferred: bool) -> Callable[[], LaunchResult] | None:
+    """What the agent's session says, under its lock: the result if the
+    agent runs (or cannot be launched here); None if a session is to be
+    created (a dead agent pane is removed first). SESSIONS: see
+    launch_agents; an agent it does not show is taken to have no session."""
+    result = _result_fields(s)
     listed = sessions is not None and s.name not in sessions
     panes = [] if listed else tmux.session_panes(s.socket, s.name)
     live = [p for p in panes if not p.dead]
@@ -477,21 +555,25 @@ def _launch_locked(s: LaunchSettings, sessions: dict[str, list[tmux.PaneInfo]] |
         return lambda: done
     for pane in panes:  # dead: replace it (by pane id, so a racing launch's session is safe)
         tmux.kill_pane(s.socket, pane.pane_id)
+    return None
 
-    created = _make_dirs(s.workdir)
-    try:
-        pane_pid = tmux.new_session(s.socket, s.name, pane_argv(agent_command(s), s.shell),
-                                    workdir=str(s.workdir), env=pane_env(s), path=s.pane_path)
-    except tmux.DuplicateSession:
-        if listed:  # created since SESSIONS was listed: look at it as launch_agent would
-            return _launch_locked(s, None, deferred=deferred)
-        winner = [p for p in _panes_or_empty(s.socket, s.name) if not p.dead]
-        done = LaunchResult(outcome=ALREADY_RUNNING, pane_pid=winner[0].pid if winner else None,
-                            sidecar_pid=None, **result)
-        return lambda: done
-    except BaseException:
-        _remove_dirs(created)
-        raise
+
+def _lost_to_duplicate(s: LaunchSettings, result: dict, *, listed: bool,
+                       deferred: bool) -> Callable[[], LaunchResult]:
+    """new-session found a session of the agent's name. If the look before
+    was a listing (LISTED), the session was created since: look at it as
+    launch_agent would; else another launch won the race."""
+    if listed:
+        return _launch_locked(s, None, deferred=deferred)
+    winner = [p for p in _panes_or_empty(s.socket, s.name) if not p.dead]
+    done = LaunchResult(outcome=ALREADY_RUNNING, pane_pid=winner[0].pid if winner else None,
+                        sidecar_pid=None, **result)
+    return lambda: done
+
+
+def _created(s: LaunchSettings, pane_pid: int, result: dict, *,
+             deferred: bool) -> Callable[[], LaunchResult]:
+    """The session is up with PANE_PID: start its sidecar."""
     sidecar = _begin_sidecar(s, pane_pid, deferred)
 
     def finish() -> LaunchResult:

@@ -203,6 +203,70 @@ def new_session(
     return int(first[0])
 
 
+@dataclass(frozen=True)
+class SessionRequest:
+    """One session for new_sessions: new_session's arguments."""
+
+    name: str
+    argv: Sequence[str]
+    workdir: str
+    env: tuple[tuple[str, str], ...] = ()
+    path: str | None = None
+
+
+def new_sessions(socket: str, requests: Sequence[SessionRequest]) -> list[int | TmuxError]:
+    """new_session for each of REQUESTS, in as few tmux calls as fit: the
+    pane pid of each, or the TmuxError (DuplicateSession among them) that
+    new_session would have raised for it. A tmux client costs a fork, an
+    exec and a connection; ``fleet up`` of many agents was mostly that.
+
+    Requests go together when they share a PATH (the client's own PATH is
+    what tmux gives a new session, see new_session) and their commands fit
+    in one client message. tmux stops a command sequence at its first
+    failure, and every new-session that ran printed its pane pid, in order:
+    the requests from the first one without a pid on are done again one at
+    a time, so that each gets its own error. Raises TmuxNotInstalled."""
+    results: list[int | TmuxError | None] = [None] * len(requests)
+    groups: dict[str | None, list[int]] = {}
+    for index, request in enumerate(requests):
+        groups.setdefault(request.path, []).append(index)
+    for indexes in groups.values():
+        batch: list[int] = []
+        args: list[str] = []
+        client_env = None
+        for index in indexes:
+            r = requests[index]
+            one, client_env = _new_session_args(r.name, r.argv, workdir=r.workdir, env=r.env,
+                                                path=r.path, remain_on_exit=True)
+            if batch and _command_bytes(args) + 2 + _command_bytes(one) > MAX_COMMAND_BYTES:
+                _create_batch(socket, requests, batch, args, client_env, results)
+                batch, args = [], []
+            batch.append(index)
+            args += [*([";"] if args else []), *one]
+        if batch:
+            _create_batch(socket, requests, batch, args, client_env, results)
+    return results  # type: ignore[return-value]
+
+
+def _create_batch(socket: str, requests: Sequence[SessionRequest], batch: list[int],
+                  args: list[str], client_env: dict[str, str] | None,
+                  results: list[int | TmuxError | None]) -> None:
+    done = _run(socket, args, env=client_env) if len(batch) > 1 else None
+    pids = [int(line) for line in (done.stdout if done else "").split() if line.isdigit()]
+    created = len(batch) if done is not None and done.returncode == 0 and len(pids) == len(batch) \
+        else min(len(pids), len(batch))
+    for index, pid in zip(batch[:created], pids):
+        results[index] = pid
+    for index in batch[created:]:
+        r = requests[index]
+        try:
+            results[index] = new_session(socket, r.name, r.argv, workdir=r.workdir, env=r.env, path=r.path)
+        except TmuxNotInstalled:
+            raise
+        except TmuxError as exc:
+            results[index] = exc
+
+
 def _new_session_args(
     name: str,
     argv: Sequence[str],
@@ -246,8 +310,12 @@ def _bell_args(name: str) -> list[str]:
             f'set-option -F -w {BELL_OPTION} "#{{window_activity}}"']
 
 
+def _command_bytes(args: Sequence[str]) -> int:
+    return sum(len(a.encode("utf-8", "surrogateescape")) + 1 for a in args)
+
+
 def _check_size(name: str, args: Sequence[str]) -> None:
-    size = sum(len(a.encode("utf-8", "surrogateescape")) + 1 for a in args)
+    size = _command_bytes(args)
     if size > MAX_COMMAND_BYTES:
         raise CommandTooLong(
             f"the command of {name} is too long for tmux: {size} bytes with its environment, "
