@@ -26,15 +26,19 @@ The CLIs' contracts, as documented:
 * Codex CLI: ``notify = [argv...]`` in config.toml, or ``-c notify=[...]``
   for one launch (the value is TOML), runs the program with one JSON argument
   on ``agent-turn-complete`` only
-  (https://github.com/openai/codex/blob/main/docs/config.md). Codex's hooks
-  (UserPromptSubmit, PreToolUse, ...) are not injected: they are
-  experimental, were behind ``[features] codex_hooks = true`` and are now on
-  by default under another feature key, and they are read from hooks.json or
-  inline ``[hooks]`` tables of config *files*
-  (https://developers.openai.com/codex/hooks); whether a ``-c`` override
-  carries them is not documented, and telling versions apart would mean
-  running ``codex --version`` on every launch. So per launch codex reports
-  ``idle`` at the end of each turn, and the pane fallback does the rest.
+  (https://github.com/openai/codex/blob/main/docs/config.md). Codex's own
+  hooks (UserPromptSubmit, PreToolUse, PermissionRequest, Stop, ...) are
+  not injected. Codex does read inline ``[hooks]`` tables from every config
+  layer, the ``-c`` session flags among them, but since hooks went GA (May
+  2026) it runs a hook from a layer that is not admin-managed only once the
+  user has reviewed and trusted it (a hash kept in the user's config), or
+  under ``--dangerously-bypass-hook-trust``, which would also run every
+  untrusted hook of the project (https://developers.openai.com/codex/hooks;
+  codex-rs/hooks/src/engine/discovery.rs: the session-flags layer is
+  ``HookSource::SessionFlags``, not managed, so an untrusted hook is listed
+  and skipped). A per-launch hook would be skipped on every launch, and
+  mosaic will not hand out that flag. So per launch codex reports ``idle``
+  at the end of each turn, and the pane fallback does the rest.
 * pi: TypeScript extensions loaded with ``pi -e FILE``, or listed in the
   ``extensions`` array of ``~/.pi/agent/settings.json``
   (https://github.com/badlogic/pi-mono/blob/main/packages/coding-agent/docs/extensions.md).
