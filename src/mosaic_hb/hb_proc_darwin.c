@@ -1,7 +1,8 @@
 /*
  * macOS: a process's start time comes from proc_pidinfo(PROC_PIDTBSDINFO)
- * (microseconds since the epoch), and a kqueue with EVFILT_PROC/NOTE_EXIT
- * wakes the sidecar when the process dies.
+ * (microseconds since the epoch), its signal handlers from the kernel's
+ * process table (sysctl KERN_PROC_PID, p_sigcatch), and a kqueue with
+ * EVFILT_PROC/NOTE_EXIT wakes the sidecar when the process dies.
  */
 #include "hb_internal.h"
 
@@ -12,6 +13,7 @@
 #include <sys/event.h>
 #include <sys/proc.h>        /* SZOMB */
 #include <sys/proc_info.h>
+#include <sys/sysctl.h>
 #include <unistd.h>
 
 int hb_proc_start_time(pid_t pid, unsigned long long *start)
@@ -39,12 +41,23 @@ int hb_proc_start_seconds(unsigned long long pid_start, double *out)
     return 1;
 }
 
+/* p_sigcatch of the kernel's process table entry: the signals PID has
+ * handlers for, as sysctl(3) KERN_PROC_PID reports it (a zero-length
+ * answer means no such process). */
 int hb_proc_handles_signal(pid_t pid, int sig)
 {
-    (void)pid;
-    (void)sig;
-    errno = ENOTSUP;
-    return -1;
+    if (sig < 1 || sig >= NSIG) {
+        errno = EINVAL;
+        return -1;
+    }
+    int mib[4] = {CTL_KERN, KERN_PROC, KERN_PROC_PID, (int)pid};
+    struct kinfo_proc info;
+    size_t len = sizeof info;
+    if (sysctl(mib, 4, &info, &len, NULL, 0) != 0)
+        return errno == ESRCH ? 0 : -1;
+    if (len == 0 || info.kp_proc.p_stat == SZOMB)
+        return 0;
+    return (info.kp_proc.p_sigcatch & sigmask(sig)) != 0 ? 1 : 0;
 }
 
 int hb_notifier_open(pid_t pid, int *fd)
