@@ -15,7 +15,8 @@ from typing import Annotated, List, Optional
 
 import typer
 
-from mosaic_launch.cli_support import command_group, RunDirOption, SocketOption, PROG, OneLineCommand, reporting, say_error, say_warning
+from mosaic_launch.cli_support import (command_group, RunDirOption, SocketOption, PROG, OneLineCommand, reporting,
+                                       say_error, say_warning)
 from mosaic_launch.errors import MosaicError, UsageError, seconds
 from mosaic_launch.fleet.cli import fleet_app
 from mosaic_launch.hooks_cli import hooks_app

@@ -277,7 +277,8 @@ def test_no_shell_injection_end_to_end(tmux, run_dir, tmp_path, home, kind):
             (["stop", *where, "--", payload], None),
             (["attach", "--socket", tmux.socket_name, "--", payload], None),
         ]:
-            line = one_line_error(mosaic_proc(*args, env=None if env is None else {**os.environ, **env}, cwd=tmp_path), 2)
+            full_env = None if env is None else {**os.environ, **env}
+            line = one_line_error(mosaic_proc(*args, env=full_env, cwd=tmp_path), 2)
             assert "invalid" in line
         fleet_file = tmp_path / "bad.toml"
         fleet_file.write_text(f"socket = {json.dumps(tmux.socket_name)}\n[[agent]]\nname = {json.dumps(payload)}\n")
@@ -297,7 +298,8 @@ def test_no_shell_injection_end_to_end(tmux, run_dir, tmp_path, home, kind):
         path_entry.mkdir(parents=True)
         command = f"printf '%s\\n' '{payload}' \"$PAYLOAD\" > printed.txt && exec sleep 300"
         env = {**os.environ, "PATH": f"{path_entry}:{os.environ['PATH']}"}
-        done = mosaic_proc("launch", "cli", *where, "--workdir", work, "--runtime-bin", bindir, "--env", f"PAYLOAD={payload}",
+        done = mosaic_proc("launch", "cli", *where, "--workdir", work, "--runtime-bin", bindir,
+                           "--env", f"PAYLOAD={payload}",
                    "--command", command, "--json", env=env, cwd=tmp_path)
         assert done.returncode == 0, done.stderr
         agents = {"cli": (json.loads(done.stdout)["pane_pid"], work, bindir)}

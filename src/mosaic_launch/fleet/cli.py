@@ -62,7 +62,8 @@ def ps(
     ] = None,
     socket: SocketOption = None,
     run_dir: RunDirOption = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON document (schema 1; see the README).")] = False,
+    as_json: Annotated[bool, typer.Option("--json",
+                                          help="Print one JSON document (schema 1; see the README).")] = False,
     watch: Annotated[
         Optional[str],
         typer.Option("--watch", metavar="SECONDS", show_default=False,
