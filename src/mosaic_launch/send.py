@@ -172,6 +172,12 @@ def send_one(socket: str, target: Target, data: bytes, *, enter: bool = True,
     changed, and press it once more if it did not."""
     result = SendResult(target.name)
     try:
+        first = tmux.pane_look(socket, target.pane_id)
+        if first is None or first.dead:
+            result.error = f"{target.name} is not running: its pane ended"
+            return result
+        if first.in_mode:
+            tmux.leave_mode(socket, target.pane_id)
         if data:
             buffer = f"mosaic-send-{os.getpid()}-{secrets.token_hex(6)}"
             tmux.paste(socket, target.pane_id, data, buffer)

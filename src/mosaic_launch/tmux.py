@@ -475,6 +475,13 @@ def pane_look(socket: str, pane_id: str) -> PaneLook | None:
     return PaneLook(in_mode=fields[0] == "1", dead=fields[4] == "1", screen=" ".join(fields[1:4]) + "\n" + screen)
 
 
+def leave_mode(socket: str, pane_id: str) -> None:
+    """Take pane PANE_ID out of copy mode (or another mode), to its program:
+    in a mode, tmux pastes without the bracketed-paste markers (the mode's
+    screen never asked for them) and Enter is the mode's key."""
+    _run(socket, ["send-keys", "-X", "-t", pane_id, "cancel"])
+
+
 def press_enter(socket: str, pane_id: str, leave_mode: bool = False) -> None:
     """Press Enter in pane PANE_ID: the key name ``Enter``, the only key
     mosaic sends. With LEAVE_MODE, first leave copy mode (``send-keys -X
