@@ -4,9 +4,6 @@ fake agents that read lines or take bracketed pastes
 
 from __future__ import annotations
 
-import json
-import os
-import signal
 import subprocess
 
 import pytest
@@ -15,7 +12,7 @@ from mosaic_launch import send as sender
 from mosaic_launch import settings
 from tests.support.agents import launch
 from tests.support.input_agents import READY, events, line_reader_command, paste_tui_command
-from tests.support.run import mosaic, mosaic_argv, mosaic_proc, one_line_error
+from tests.support.run import mosaic_argv, one_line_error
 from tests.support.wait import wait_for
 
 pytestmark = pytest.mark.usefixtures("settled")
