@@ -46,6 +46,7 @@ class DriveResult:
     send_exit_ms: dict[str, float] = field(default_factory=dict)
     broadcast_exit_ms: float = 0.0
     single_exit_ms: float = 0.0
+    printed_ms: dict[str, float] = field(default_factory=dict)  # watcher -> median
     wake_ms: dict[str, float] = field(default_factory=dict)  # watcher -> median
     wake_max_ms: dict[str, float] = field(default_factory=dict)
     wakeups_per_s: dict[str, float] = field(default_factory=dict)
@@ -179,7 +180,7 @@ def _start_wait(fleet: _Fleet, watcher: str, wanted: str) -> subprocess.Popen:
     if watcher == "poll":
         env["MOSAIC_WAIT_WATCH"] = "poll"
     proc = subprocess.Popen([*_mosaic(), "wait", "agent", "--for", wanted, *fleet.common()], env=env,
-                            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+                            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     deadline = time.monotonic() + 10
     # inotify: watching once it holds the descriptor; the poller shows no
     # sign, so it is given a second (Python's start and the first look).
@@ -201,7 +202,7 @@ def measure_wait(ws: Workspace, trials: int, result: DriveResult) -> None:
     try:
         fleet.mosaic("launch", "agent", "--command", "sleep 3600", "--interval", "15")
         for watcher in watchers:
-            latencies = []
+            latencies, printed = [], []
             for _ in range(trials):
                 subprocess.run([*hook, "working"], env=hook_env, check=True)
                 proc = _start_wait(fleet, watcher, "idle")
@@ -211,11 +212,16 @@ def measure_wait(ws: Workspace, trials: int, result: DriveResult) -> None:
                 guard.start()
                 start = time.perf_counter()
                 subprocess.run([*hook, "idle"], env=hook_env, check=True)
+                line = proc.stdout.readline()  # `wait` prints the agent once it is there
+                printed.append((time.perf_counter() - start) * 1000)
                 proc.wait()
                 latencies.append((time.perf_counter() - start) * 1000)
                 guard.cancel()
+                if line.strip() != b"agent":
+                    raise BenchError(f"mosaic wait ({watcher}) printed {line!r}")
                 if proc.returncode != 0:
                     raise BenchError(f"mosaic wait ({watcher}) exited {proc.returncode}")
+            result.printed_ms[watcher] = statistics.median(printed)
             result.wake_ms[watcher] = statistics.median(latencies)
             result.wake_max_ms[watcher] = max(latencies)
             # Nothing changes: how often does it wake, what does it cost?
@@ -265,9 +271,11 @@ def render(result: DriveResult) -> str:
         "",
         "| `mosaic wait --for idle` | " + " | ".join(result.wake_ms) + " | goal |",
         "|---|" + "---:|" * len(result.wake_ms) + "---|",
-        "| hook start -> `wait` has exited (its wake-up, one evaluation, Python's exit), median | "
-        + " | ".join(f"{v:.0f} ms" for v in result.wake_ms.values()) + f" | < {GOAL_WAKE_MS:g} ms |",
-        "| the same, slowest | " + " | ".join(f"{v:.0f} ms" for v in result.wake_max_ms.values()) + " | |",
+        "| hook start -> `wait` prints the agent (its wake-up and one evaluation), median | "
+        + " | ".join(f"{v:.0f} ms" for v in result.printed_ms.values()) + f" | < {GOAL_WAKE_MS:g} ms |",
+        "| hook start -> `wait` has exited (and Python's exit), median | "
+        + " | ".join(f"{v:.0f} ms" for v in result.wake_ms.values()) + " | |",
+        "| hook start -> exited, slowest | " + " | ".join(f"{v:.0f} ms" for v in result.wake_max_ms.values()) + " | |",
         f"| wake-ups a second while nothing changes ({result.idle_seconds:g} s) | "
         + " | ".join(f"{v:.1f}" for v in result.wakeups_per_s.values()) + f" | <= about {GOAL_WAKEUPS:g} |",
         "| CPU while nothing changes | " + " | ".join(f"{v:.2f} %" for v in result.cpu_percent.values())
