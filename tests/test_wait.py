@@ -161,3 +161,29 @@ def test_unknown_agent_and_bad_input(tmux, run_dir):
             mosaic("wait", "real", "--for", "idle", "--timeout", bad, *common), 2)
     assert "invalid agent name" in one_line_error(mosaic("wait", "a;b", "--for", "idle", *common), 2)
     one_line_error(mosaic("wait", "real", *common), 2)  # --for is required
+
+
+def test_send_wait_counts_only_the_turn_the_send_started(tmux, run_dir):
+    """`mosaic send --wait idle`: the idle the agent was in before the send
+    is not the end of the turn; the idle after it is."""
+    launch(tmux, run_dir, "worker")
+    set_state(run_dir, "worker", "idle")
+    common = ["--socket", tmux.socket_name, "--run-dir", str(run_dir)]
+    result = mosaic("send", "worker", "task one", "--wait", "idle", "--wait-timeout", "1", *common)
+    assert result.stdout == "sent to worker\n"
+    assert "worker is idle since before the send" in one_line_error(result, 1)
+
+    proc = subprocess.Popen(mosaic_argv("send", "worker", "task two", "--wait", "idle", *common),
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, stdin=subprocess.DEVNULL)
+    wait_for(lambda: watching(proc, WATCHERS[0]), 10, "the send to wait")
+    set_state(run_dir, "worker", "working")
+    set_state(run_dir, "worker", "idle")
+    code, out, err = finish(proc)
+    assert (code, out) == (0, "sent to worker\n"), err
+
+
+def test_send_wait_bad_input(tmux, run_dir):
+    common = ["--socket", tmux.socket_name, "--run-dir", str(run_dir)]
+    assert "invalid --wait 'done'" in one_line_error(mosaic("send", "a", "x", "--wait", "done", *common), 2)
+    assert "--wait-timeout goes with --wait" in one_line_error(
+        mosaic("send", "a", "x", "--wait-timeout", "3", *common), 2)

@@ -5,6 +5,7 @@ wait.py. cli.py registers them on the `mosaic` app.
 """
 
 import sys
+import time
 from typing import Annotated, List, Optional
 
 import typer
@@ -28,6 +29,17 @@ def send(
     ] = ...,
     no_enter: Annotated[bool, typer.Option("--no-enter", help="Paste the text without pressing Enter.")] = False,
     all_agents: Annotated[bool, typer.Option("--all", help="Send to every running agent on the socket.")] = False,
+    wait_for: Annotated[
+        Optional[str],
+        typer.Option("--wait", metavar="STATE", show_default=False, autocompletion=complete_wait_states,
+                     help="Then wait until every agent sent to is in STATE (as mosaic wait), counting "
+                          "only a state that began with this send: --wait idle is the end of the turn."),
+    ] = None,
+    wait_timeout: Annotated[
+        Optional[str],
+        typer.Option("--wait-timeout", metavar="SECONDS", show_default=False,
+                     help="Give up waiting after SECONDS (exit 1); default: no limit."),
+    ] = None,
     socket: SocketOption = None,
     run_dir: RunDirOption = None,
 ) -> None:
@@ -38,6 +50,14 @@ def send(
         # Here, not at the top: `mosaic --help` must not load mosaic_hb and the tmux code.
         from mosaic_launch import send as sender
         from mosaic_launch import settings
+        from mosaic_launch import wait as waiter
+
+        if wait_for is not None:
+            waiter.check_state(wait_for, "--wait")
+        elif wait_timeout is not None:
+            raise UsageError("--wait-timeout goes with --wait")
+        limit = None if wait_timeout is None else seconds(wait_timeout, f"--wait-timeout {wait_timeout!r}",
+                                                          include_low=True)
 
         names = list(names or [])
         if all_agents and names:
@@ -61,6 +81,8 @@ def send(
         for error in errors:
             say_error(error)
         failed = bool(errors)
+        began = time.time()  # a state that began before this send is not its answer
+        sent = []
         for result in sender.send(sock, targets, data, enter=not no_enter):
             for warning in result.warnings:
                 say_warning(warning)
@@ -69,6 +91,13 @@ def send(
                 failed = True
             else:
                 typer.echo(result.describe())
+                sent.append(result.name)
+        if wait_for is not None and sent:
+            sys.stdout.flush()
+            outcome = waiter.wait_for(sock, runs, sent, wait_for, timeout=limit, since=began)
+            if not outcome.done:
+                say_error(outcome.message or "not reached")
+                failed = True
         if failed:
             raise typer.Exit(1)
 

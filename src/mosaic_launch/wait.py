@@ -42,12 +42,16 @@ from mosaic_launch.fleet import status
 LIVE_STATES = ("idle", "waiting", "working")
 WATCH_ENV = "MOSAIC_WAIT_WATCH"  # "poll": the stat watcher, even where inotify works
 POLL_S = 0.1
+# How far a state's start may seem to lie before it began: tmux keeps the
+# times of output and bells in whole seconds; a hook's epoch has milliseconds.
+PANE_SLACK_S = 1.0
+HOOK_SLACK_S = 0.01
 EVALUATE_EVERY_S = 1.0
 
 
-def check_state(value: str) -> str:
+def check_state(value: str, option: str = "--for") -> str:
     if value not in WAIT_STATES:
-        raise UsageError(f"invalid --for {show(value)}: choose one of {', '.join(WAIT_STATES)}")
+        raise UsageError(f"invalid {option} {show(value)}: choose one of {', '.join(WAIT_STATES)}")
     return value
 
 
@@ -64,6 +68,17 @@ def status_of(row: status.AgentStatus | None) -> str:
     if row.pane == "gone":
         return "no session"
     return row.state or "unknown"
+
+
+def began_since(row: status.AgentStatus, since: float, now: float) -> bool:
+    """ROW's live state began at or after SINCE (unix time): a hook's state
+    by its epoch; the pane's guess by the last output (or bell) that made
+    it, give or take the whole second tmux keeps those times in."""
+    age = row.state_age_s if row.state_age_s is not None else row.activity_s
+    if age is None:
+        return False
+    slack = PANE_SLACK_S if row.state_source == "pane" else HOOK_SLACK_S
+    return now - age >= since - slack
 
 
 def hopeless(current: str, wanted: str) -> bool:
@@ -197,13 +212,14 @@ def watcher(run_dir: Path, names: list[str]):
     return fallback
 
 
-def _rows(socket: str, run_dir: Path, patterns: list[str]) -> dict[str, status.AgentStatus]:
+def _rows(socket: str, run_dir: Path, patterns: list[str], now: float | None = None
+          ) -> dict[str, status.AgentStatus]:
     try:
         panes = tmux.list_panes(socket)
     except tmux.TmuxNotInstalled:
         panes = []
     try:
-        rows = status.collect(run_dir, panes, patterns=patterns)
+        rows = status.collect(run_dir, panes, patterns=patterns, now=now)
     except OSError as exc:
         raise MosaicError(f"cannot read run dir {run_dir}: {exc.strerror or exc}") from None
     return {row.name: row for row in rows}
@@ -226,16 +242,24 @@ def resolve_agents(socket: str, run_dir: Path, patterns: list[str]) -> list[str]
 
 
 def wait_for(socket: str, run_dir: Path, agents: list[str], wanted: str, *,
-             any_agent: bool = False, timeout: float | None = None) -> WaitOutcome:
+             any_agent: bool = False, timeout: float | None = None,
+             since: float | None = None) -> WaitOutcome:
     """Block until every agent of AGENTS (with ANY_AGENT: one of them) is in
     state WANTED, TIMEOUT seconds pass (None: no limit), or that can no
-    longer happen (see hopeless)."""
+    longer happen (see hopeless). With SINCE (unix time), a live state
+    counts only if it began then or later (see began_since): the turn that
+    a send at SINCE started, not the one before it."""
     deadline = None if timeout is None else time.monotonic() + timeout
     watch = watcher(run_dir, agents)
     try:
         while True:
-            rows = _rows(socket, run_dir, agents)
+            now = time.time()
+            rows = _rows(socket, run_dir, agents, now)
             current = {name: status_of(rows.get(name)) for name in agents}
+            if since is not None and wanted in LIVE_STATES:
+                for name in agents:
+                    if current[name] == wanted and not began_since(rows[name], since, now):
+                        current[name] = f"{wanted} since before the send"
             reached = [name for name in agents if current[name] == wanted]
             if reached and (any_agent or len(reached) == len(agents)):
                 return WaitOutcome(reached, True)
