@@ -187,3 +187,32 @@ def test_send_wait_bad_input(tmux, run_dir):
     assert "invalid --wait 'done'" in one_line_error(mosaic("send", "a", "x", "--wait", "done", *common), 2)
     assert "--wait-timeout goes with --wait" in one_line_error(
         mosaic("send", "a", "x", "--wait-timeout", "3", *common), 2)
+
+
+@pytest.mark.parametrize("kind", WATCHERS)
+def test_watchers_wake_on_the_agents_files_only_and_survive_the_run_dir_going(tmp_path, monkeypatch, kind):
+    """The watchers alone, on real files: a write to the agent's state file
+    wakes them, another agent's file does not; a run dir removed under an
+    inotify watch leaves a stat watcher that still sees the files."""
+    if kind == "poll":
+        monkeypatch.setenv(waiter.WATCH_ENV, "poll")
+    run = tmp_path / "run"
+    run.mkdir(mode=0o700)
+    watch = waiter.watcher(run, ["mine"])
+    try:
+        assert type(watch).__name__ == ("_InotifyWatcher" if kind == "inotify" else "_StatWatcher")
+        (run / "other.state").write_text("x")
+        assert watch.wait(0.3) is False
+        (run / "mine.state").write_text("x")
+        assert watch.wait(5) is True
+        os.replace(run / "other.state", run / "mine.hb")  # a rename over the record, as the sidecar writes it
+        assert watch.wait(5) is True
+        for path in run.iterdir():
+            path.unlink()
+        run.rmdir()
+        assert watch.wait(5) is True  # the files went, and with inotify the watch
+        run.mkdir(mode=0o700)
+        (run / "mine.state").write_text("back")
+        assert watch.wait(5) is True
+    finally:
+        watch.close()
