@@ -40,6 +40,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help="measure only the agent state hook (`mosaic-hb state`): one call's "
                              "whole-process time against `python3 -c pass`, and the latency to "
                              "the record; print the table, write nothing")
+    parser.add_argument("--drive", action="store_true",
+                        help="measure only mosaic send (latency to the text on the pane, against "
+                             "tmux send-keys; a broadcast to 10) and mosaic wait (wake-up latency "
+                             "and idle wake-ups, inotify and polling); print the table, write nothing")
     live = parser.add_argument_group(
         "fleet with live agents",
         "`--fleet-live` runs only the fleet commands over live agents (fleet ps over 1-300 agents "
@@ -122,11 +126,32 @@ def main_hooks(args: argparse.Namespace) -> int:
     return 0
 
 
+def main_drive(args: argparse.Namespace) -> int:
+    from . import drive_metrics
+
+    trials = 3 if args.quick else 20
+    marker = f"{os.getpid()}-{secrets.token_hex(6)}"
+    os.environ[MARKER_VAR] = marker
+    with tempfile.TemporaryDirectory(prefix="mosaic-bench-", dir=args.scratch) as tmp:
+        ws = Workspace(Path(tmp), marker, quiet=args.quiet)
+        try:
+            result = drive_metrics.run(ws, trials, 1.0 if args.quick else drive_metrics.IDLE_SECONDS)
+        except BenchError as exc:
+            print(f"drive: {exc}", file=sys.stderr)
+            return 1
+        finally:
+            sweep(marker)
+    print(drive_metrics.render(result))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     args = parse_args(argv)
     if args.hooks:
         return main_hooks(args)
+    if args.drive:
+        return main_drive(args)
     if args.fleet_live:
         return main_fleet_live(args, argv)
     settings = QUICK if args.quick else FULL

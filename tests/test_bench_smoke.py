@@ -88,3 +88,17 @@ def test_quick_hooks_bench_completes(tmp_path):
     assert done.returncode == 0, f"stdout:\n{done.stdout}\nstderr:\n{done.stderr}"
     assert "`mosaic-hb state STATE`, whole process" in done.stdout
     assert "hook start -> record shows the state" in done.stdout
+
+
+def test_quick_drive_bench_completes():
+    """`--drive --quick`: mosaic send against tmux send-keys, a broadcast,
+    and mosaic wait with both watchers, to the end."""
+    done = subprocess.run(
+        [sys.executable, "-m", "bench", "--drive", "--quick", "--quiet"],
+        cwd=REPO_ROOT, env=dict(os.environ), stdin=subprocess.DEVNULL, capture_output=True, text=True,
+        timeout=180,
+    )
+    assert done.returncode == 0, f"stdout:\n{done.stdout}\nstderr:\n{done.stderr}"
+    assert "## Driving agents: send and wait" in done.stdout
+    assert "start -> the text is on the pane" in done.stdout
+    assert "wake-ups a second while nothing changes" in done.stdout

@@ -20,12 +20,16 @@ from mosaic_launch.cli_support import (command_group, RunDirOption, SocketOption
 from mosaic_launch.errors import MosaicError, UsageError, seconds
 from mosaic_launch.fleet.cli import fleet_app
 from mosaic_launch.hooks_cli import hooks_app
+from mosaic_launch.completion import complete_agent_names, complete_runtimes
+from mosaic_launch import drive_cli
 
 
 app = command_group(
     "Launch AI coding agents (pi, claude, codex) in tmux, each watched by a heartbeat sidecar.",
     name=PROG,
     context_settings={"help_option_names": ["-h", "--help"]},
+    # Typer's completion (bash, zsh, fish): --install-completion, --show-completion.
+    add_completion=True,
 )
 app.add_typer(fleet_app, name="fleet")
 app.add_typer(hooks_app, name="hooks")
@@ -68,7 +72,7 @@ def launch(
     socket: SocketOption = None,
     runtime: Annotated[
         Optional[str],
-        typer.Option("--runtime", metavar="RUNTIME", show_default=False,
+        typer.Option("--runtime", metavar="RUNTIME", show_default=False, autocompletion=complete_runtimes,
                      help="pi, claude or codex. Env MOSAIC_AGENT_RUNTIME; default pi."),
     ] = None,
     workdir: Annotated[
@@ -134,7 +138,8 @@ def launch(
 def attach_command(
     name: Annotated[
         Optional[str],
-        typer.Argument(metavar="NAME", show_default=False, help="Agent name. Env MOSAIC_AGENT_NAME."),
+        typer.Argument(metavar="NAME", show_default=False, autocompletion=complete_agent_names,
+                       help="Agent name. Env MOSAIC_AGENT_NAME."),
     ] = None,
     socket: SocketOption = None,
 ) -> None:
@@ -152,7 +157,7 @@ def attach_command(
 def stop(
     names: Annotated[
         Optional[List[str]],
-        typer.Argument(metavar="NAME", show_default=False,
+        typer.Argument(metavar="NAME", show_default=False, autocompletion=complete_agent_names,
                        help="Agent names. Env MOSAIC_AGENT_NAME if none is given."),
     ] = None,
     all_sessions: Annotated[bool, typer.Option("--all", help="Stop every session on the socket.")] = False,
@@ -208,6 +213,12 @@ def main() -> None:
                          "(use Linux, macOS or WSL)\n")
         sys.exit(1)
     app(prog_name=PROG)
+
+
+# `mosaic send` and `mosaic wait` (drive_cli.py), registered here, last, so
+# that --help lists them after the commands above.
+app.command("send", cls=OneLineCommand)(drive_cli.send)
+app.command("wait", cls=OneLineCommand)(drive_cli.wait)
 
 
 if __name__ == "__main__":

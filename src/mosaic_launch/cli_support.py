@@ -165,13 +165,14 @@ class OneLineGroup(typer.core.TyperGroup):
 
 def command_group(help: str, **settings) -> typer.Typer:
     """A Typer app for a command group, set up alike everywhere: one-line
-    usage errors, help for a bare group, no completion installer, plain
-    text (no rich markup or rich tracebacks)."""
+    usage errors, help for a bare group, plain text (no rich markup or rich
+    tracebacks). The completion installer only where SETTINGS asks for it
+    (the root app: Typer reads it there only)."""
+    settings.setdefault("add_completion", False)
     return typer.Typer(
         cls=OneLineGroup,
         help=help,
         no_args_is_help=True,
-        add_completion=False,
         rich_markup_mode=None,
         pretty_exceptions_enable=False,
         **settings,

@@ -52,13 +52,30 @@ class Runtime:
     name: str
     command: str
     bin_dirs: tuple[str, ...]  # relative to $HOME, in order of preference
+    # `mosaic send`: seconds between the end of the paste and the Enter. A
+    # TUI that gets the Enter too soon after a paste takes it as part of the
+    # paste (a newline in its composer, not a submit): Codex does below
+    # about 120 ms (byobu#115); Claude's Ink input needs a smaller gap.
+    send_settle_s: float = 0.15
 
 
 RUNTIMES: dict[str, Runtime] = {
-    "pi": Runtime("pi", "pi", (".local/bin", ".npm-global/bin", ".bun/bin")),
-    "claude": Runtime("claude", "claude", (".local/bin", ".claude/local", ".npm-global/bin", ".bun/bin")),
-    "codex": Runtime("codex", "codex", (".local/bin", ".npm-global/bin", ".bun/bin", ".cargo/bin")),
+    "pi": Runtime("pi", "pi", (".local/bin", ".npm-global/bin", ".bun/bin"), send_settle_s=0.1),
+    "claude": Runtime("claude", "claude", (".local/bin", ".claude/local", ".npm-global/bin", ".bun/bin"),
+                      send_settle_s=0.1),
+    "codex": Runtime("codex", "codex", (".local/bin", ".npm-global/bin", ".bun/bin", ".cargo/bin"),
+                     send_settle_s=0.15),
 }
+# The settle delay of an agent whose runtime is not one of RUNTIMES (a record
+# without one, a newer runtime): the longest, as the safe side.
+SEND_SETTLE_UNKNOWN_S = max(rt.send_settle_s for rt in RUNTIMES.values())
+
+
+def send_settle(runtime: str | None) -> float:
+    """Seconds `mosaic send` waits between the paste and the Enter, for an
+    agent of RUNTIME (None: not known)."""
+    known = RUNTIMES.get(runtime) if runtime else None
+    return known.send_settle_s if known is not None else SEND_SETTLE_UNKNOWN_S
 
 _ENV_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
@@ -163,6 +180,24 @@ def resolve_name(flag: str | None = None, environ: Mapping[str, str] | None = No
     if name is None:
         raise UsageError(f"missing NAME: give the agent name as an argument or set {ENV_NAME}")
     return _checked_name(name, "agent name", source)
+
+
+_NAME_GLOB = re.compile(r"[A-Za-z0-9_*?\[\]!-]+\Z")
+
+
+def is_glob(name: str) -> bool:
+    return any(c in name for c in "*?[")
+
+
+def resolve_patterns(names: Iterable[str]) -> list[str]:
+    """NAMES, each an agent name or a glob of agent names (``web-*``);
+    UsageError for the first that is neither."""
+    names = list(names)
+    for name in names:
+        if not _NAME_GLOB.match(name) or (not is_glob(name) and not mosaic_hb.valid_agent_name(name)):
+            raise UsageError(f"invalid agent name {show(name)}: it must match {mosaic_hb.AGENT_NAME_RULE} "
+                             "(or be a glob of such names)")
+    return names
 
 
 def resolve_socket(flag: str | None = None, environ: Mapping[str, str] | None = None) -> str:

@@ -477,3 +477,85 @@ def attach(socket: str, name: str) -> NoReturn:
         os.execvpe(argv[0], argv, env)
     except OSError as exc:
         raise TmuxError(f"cannot run tmux: {exc.strerror or exc}") from None
+
+
+# ---- mosaic send: a paste, then Enter -------------------------------------------
+
+# What `pane_look` reads before and after an Enter: whether the pane is in a
+# mode (copy mode would take Enter as its own key), where the cursor is, how
+# much has scrolled off; then the visible screen.
+_LOOK_FORMAT = "#{pane_in_mode} #{cursor_x} #{cursor_y} #{history_size} #{pane_dead}"
+
+
+def _run_input(socket: str, args: Sequence[str], data: bytes) -> subprocess.CompletedProcess:
+    """_run, with DATA on tmux's stdin (bytes in, text out)."""
+    argv = [tmux_path(), "-L", socket, *args]
+    try:
+        done = subprocess.run(argv, input=data, capture_output=True, timeout=TIMEOUT_SECONDS, check=False)
+    except FileNotFoundError:
+        raise TmuxNotInstalled() from None
+    except subprocess.TimeoutExpired:
+        raise TmuxError(f"tmux {args[0]} timed out after {TIMEOUT_SECONDS:g}s (socket {socket})") from None
+    except OSError as exc:
+        raise TmuxError(f"cannot run tmux: {exc.strerror or exc}") from None
+    return subprocess.CompletedProcess(done.args, done.returncode,
+                                       done.stdout.decode("utf-8", "replace"),
+                                       done.stderr.decode("utf-8", "replace"))
+
+
+def paste(socket: str, pane_id: str, data: bytes, buffer: str) -> None:
+    """Paste DATA into pane PANE_ID as a bracketed paste, in one tmux call.
+
+    DATA goes to tmux on its stdin (``load-buffer -b BUFFER -``), so no byte
+    of it is ever an argument, a format, a command or a key name; then
+    ``paste-buffer -p -d`` writes it to the pane, wrapped in ESC[200~ ...
+    ESC[201~ if the program in the pane asked for bracketed paste (tmux adds
+    them only then), and deletes the buffer. Line feeds become carriage
+    returns, as in a terminal's paste. BUFFER is a name of the caller's,
+    unique to this paste: two sends at once never paste each other's text.
+    Raises TmuxError."""
+    done = _run_input(socket, ["load-buffer", "-b", buffer, "-", ";",
+                               "paste-buffer", "-p", "-d", "-b", buffer, "-t", pane_id], data)
+    if done.returncode != 0:
+        _run(socket, ["delete-buffer", "-b", buffer])  # if the paste failed after the load
+        raise TmuxError(f"tmux paste-buffer failed for pane {pane_id}: {_reason(done)}")
+
+
+@dataclass(frozen=True)
+class PaneLook:
+    """What a pane shows at one moment (see pane_look)."""
+
+    in_mode: bool  # copy mode or another mode: keys go to the mode, not the program
+    dead: bool
+    screen: str  # the cursor, the scrolled-off line count and the visible lines
+
+
+def pane_look(socket: str, pane_id: str) -> PaneLook | None:
+    """What pane PANE_ID shows now, from one tmux call; None if it is gone."""
+    done = _run(socket, ["display-message", "-p", "-t", pane_id, _LOOK_FORMAT, ";",
+                         "capture-pane", "-p", "-t", pane_id])
+    if done.returncode != 0:
+        return None
+    head, _, screen = done.stdout.partition("\n")
+    fields = head.split()
+    if len(fields) != 5:
+        return None
+    return PaneLook(in_mode=fields[0] == "1", dead=fields[4] == "1", screen=" ".join(fields[1:4]) + "\n" + screen)
+
+
+def leave_mode(socket: str, pane_id: str) -> None:
+    """Take pane PANE_ID out of copy mode (or another mode), to its program:
+    in a mode, tmux pastes without the bracketed-paste markers (the mode's
+    screen never asked for them) and Enter is the mode's key."""
+    _run(socket, ["send-keys", "-X", "-t", pane_id, "cancel"])
+
+
+def press_enter(socket: str, pane_id: str, leave_mode: bool = False) -> None:
+    """Press Enter in pane PANE_ID: the key name ``Enter``, the only key
+    mosaic sends. With LEAVE_MODE, first leave copy mode (``send-keys -X
+    cancel``), where Enter would copy a selection instead of reaching the
+    program. Raises TmuxError."""
+    args = ["send-keys", "-X", "-t", pane_id, "cancel", ";"] if leave_mode else []
+    done = _run(socket, [*args, "send-keys", "-t", pane_id, "Enter"])
+    if done.returncode != 0:
+        raise TmuxError(f"tmux send-keys failed for pane {pane_id}: {_reason(done)}")

@@ -1,0 +1,215 @@
+"""`mosaic send`: type text into agents' panes, and submit it.
+
+Sending input to a TUI through tmux is fragile, and each step here answers
+one way it breaks:
+
+* The text is delivered as one bracketed paste (tmux.paste: ``load-buffer``
+  from stdin, ``paste-buffer -p``), never as keys: ``send-keys -l`` is read
+  key by key by TUIs with input-burst detection, and stops working in some
+  states (claude-code#31739). No byte of the text is ever a tmux argument,
+  a format or a key name, and no shell sees it.
+* Enter follows after a settle delay set per runtime
+  (``settings.Runtime.send_settle_s``): an Enter that arrives with the paste
+  is read as a newline in the composer (byobu#115).
+* Enter can still be swallowed (woltspace#114, maw-js#1907): the pane is
+  looked at before and after it, and if nothing changed within
+  ENTER_CHECK_S, Enter is pressed once more.
+
+Several agents are sent to in parallel, one thread each: the settle delay
+and the check are waits, not work.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import os
+import re
+import secrets
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import mosaic_hb
+
+from mosaic_launch import settings, tmux
+from mosaic_launch.errors import MosaicError, UsageError
+
+# The largest text `send` takes: far more than any prompt, and small enough
+# that a pipe from the wrong file is refused rather than pasted.
+MAX_TEXT_BYTES = 1024 * 1024
+# How long a pane may take to show that it took an Enter, before Enter is
+# pressed once more; and then once more before saying it did not.
+ENTER_CHECK_S = 1.0
+LOOK_EVERY_S = 0.01
+MAX_THREADS = 32
+# Control characters a prompt has no use for. ESC above all: inside a
+# bracketed paste, ESC[201~ would end the paste early and the rest would be
+# read as keys. Tab, line feed and carriage return are text.
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
+@dataclass(frozen=True)
+class Target:
+    """An agent to send to: its session's first pane, and its runtime."""
+
+    name: str
+    pane_id: str
+    runtime: str | None
+
+
+@dataclass
+class SendResult:
+    name: str
+    pasted: bool = False
+    entered: bool = False  # Enter was pressed
+    presses: int = 0  # how many times
+    changed: bool | None = None  # the pane changed after Enter (None: not checked)
+    error: str | None = None
+    warnings: list[str] = field(default_factory=list)
+
+    def describe(self) -> str:
+        if not self.entered:
+            return f"pasted into {self.name} (no Enter)"
+        again = " (Enter pressed twice: the first showed no change)" if self.presses > 1 else ""
+        return f"sent to {self.name}{again}"
+
+
+def text_bytes(text: str | bytes, *, from_stdin: bool = False) -> bytes:
+    """TEXT as the UTF-8 bytes to paste; UsageError for what is not text.
+
+    From stdin, one final newline (``echo task |``) is dropped: Enter
+    submits, and a newline pasted before it would be a second line."""
+    if isinstance(text, bytes):
+        if len(text) > MAX_TEXT_BYTES:
+            raise UsageError(f"the text is larger than {MAX_TEXT_BYTES} bytes")
+        try:
+            text = text.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise UsageError(f"the text is not UTF-8 (byte {exc.start})") from None
+    if from_stdin:
+        if text.endswith("\r\n"):
+            text = text[:-2]
+        elif text.endswith("\n"):
+            text = text[:-1]
+    bad = _CONTROL.search(text)
+    if bad:
+        raise UsageError(f"the text contains the control character {bad.group()!r} at character "
+                         f"{bad.start()}: mosaic send delivers text, not keys")
+    try:
+        data = text.encode("utf-8")
+    except UnicodeEncodeError as exc:  # an argument that was not UTF-8 (surrogate-escaped)
+        raise UsageError(f"the text is not UTF-8 (character {exc.start})") from None
+    if len(data) > MAX_TEXT_BYTES:
+        raise UsageError(f"the text is larger than {MAX_TEXT_BYTES} bytes")
+    return data
+
+
+def _runtime(run_dir: Path, name: str) -> str | None:
+    try:
+        return mosaic_hb.read(run_dir / f"{name}.hb").runtime
+    except (OSError, ValueError):  # no record, or one that is not valid: no runtime known
+        return None
+
+
+def resolve_targets(socket: str, run_dir: Path, names: list[str], every: bool
+                    ) -> tuple[list[Target], list[str], list[str]]:
+    """The agents NAMES (names or globs) or, with EVERY, all agents: (targets,
+    errors, warnings). An agent is a target when its session's first pane
+    is alive; a name without a session, a glob matching none, or a dead pane
+    is an error (with EVERY, a dead pane is skipped with a warning)."""
+    sessions = {name: panes[0] for name, panes in tmux.panes_by_session(socket).items()
+                if mosaic_hb.valid_agent_name(name)}
+    chosen: list[str] = []
+    errors: list[str] = []
+    warnings: list[str] = []
+    if every:
+        chosen = sorted(sessions)
+        if not chosen:
+            errors.append(f"no agents are running on tmux socket {socket}")
+    for pattern in names:
+        if settings.is_glob(pattern):
+            found = sorted(name for name in sessions if fnmatch.fnmatchcase(name, pattern))
+            if not found:
+                errors.append(f"no running agent matches {pattern} (tmux socket {socket})")
+            chosen += found
+        elif pattern in sessions:
+            chosen.append(pattern)
+        else:
+            errors.append(f"{pattern} is not running (no tmux session on socket {socket})")
+    targets = []
+    for name in dict.fromkeys(chosen):
+        pane = sessions[name]
+        if pane.dead:
+            how = (f"exit {pane.dead_status}" if pane.dead_status is not None
+                   else f"signal {pane.dead_signal}" if pane.dead_signal is not None else "exited")
+            message = f"{name} is not running: its pane is dead ({how}); relaunch it with mosaic launch {name}"
+            (warnings if every else errors).append(message)
+            continue
+        targets.append(Target(name, pane.pane_id, _runtime(run_dir, name)))
+    return targets, errors, warnings
+
+
+def _look_until_changed(socket: str, pane_id: str, before: tmux.PaneLook) -> bool | None:
+    """True once the pane shows something else than BEFORE (within
+    ENTER_CHECK_S); False if it never does; None if the pane is gone."""
+    deadline = time.monotonic() + ENTER_CHECK_S
+    while True:
+        now = tmux.pane_look(socket, pane_id)
+        if now is None:
+            return None
+        if now.dead or now.screen != before.screen:
+            return True
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(LOOK_EVERY_S)
+
+
+def send_one(socket: str, target: Target, data: bytes, *, enter: bool = True,
+             settle: float | None = None) -> SendResult:
+    """Paste DATA into TARGET's pane, then (with ENTER) press Enter after
+    the settle delay of its runtime (or SETTLE), check that the pane
+    changed, and press it once more if it did not."""
+    result = SendResult(target.name)
+    try:
+        first = tmux.pane_look(socket, target.pane_id)
+        if first is None or first.dead:
+            result.error = f"{target.name} is not running: its pane ended"
+            return result
+        if first.in_mode:
+            tmux.leave_mode(socket, target.pane_id)
+        if data:
+            buffer = f"mosaic-send-{os.getpid()}-{secrets.token_hex(6)}"
+            tmux.paste(socket, target.pane_id, data, buffer)
+            result.pasted = True
+            if enter:
+                time.sleep(settings.send_settle(target.runtime) if settle is None else settle)
+        if not enter:
+            return result
+        for _ in range(2):
+            before = tmux.pane_look(socket, target.pane_id)
+            if before is None or before.dead:
+                result.error = f"{target.name}: its pane ended before Enter could be pressed"
+                return result
+            tmux.press_enter(socket, target.pane_id, leave_mode=before.in_mode)
+            result.entered = True
+            result.presses += 1
+            result.changed = _look_until_changed(socket, target.pane_id, before)
+            if result.changed is not False:
+                break
+        if result.changed is False:
+            result.warnings.append(f"{target.name}: the pane did not change after Enter, pressed twice; "
+                                   "the text may not have been submitted")
+    except MosaicError as exc:
+        result.error = f"{target.name}: {exc}"
+    return result
+
+
+def send(socket: str, targets: list[Target], data: bytes, *, enter: bool = True,
+         settle: float | None = None) -> list[SendResult]:
+    """send_one to every target at once, one thread each; results in the
+    order of TARGETS."""
+    if len(targets) == 1:
+        return [send_one(socket, targets[0], data, enter=enter, settle=settle)]
+    with ThreadPoolExecutor(max_workers=min(MAX_THREADS, len(targets))) as pool:
+        return list(pool.map(lambda t: send_one(socket, t, data, enter=enter, settle=settle), targets))

@@ -1,0 +1,215 @@
+"""`mosaic send` (issue 15): into real panes on a real tmux server, read by
+fake agents that read lines or take bracketed pastes
+(tests/support/input_agents)."""
+
+from __future__ import annotations
+
+import subprocess
+
+import pytest
+
+from mosaic_launch import send as sender
+from mosaic_launch import settings
+from tests.support.agents import launch
+from tests.support.input_agents import READY, events, line_reader_command, paste_tui_command
+from tests.support.run import mosaic_argv, one_line_error
+from tests.support.wait import wait_for
+
+pytestmark = pytest.mark.usefixtures("settled")
+
+# Everything a shell or tmux would take for something else: quotes, ; and
+# &, a command substitution, backticks, a variable, tmux key names (alone,
+# as send-keys would read them), a trailing ; (tmux's command separator),
+# and text from other scripts.
+TRICKY = ("he said \"hi\" & it's; $(touch PWNED) `touch PWNED2` $HOME C-c Enter "
+          "ünïcødé 日本語 🎉 #{pane_pid} \\; end;")
+KEY_NAMES = ["C-c", "Enter", "Escape", "C-d"]
+
+
+def screen(tmux, name: str) -> str:
+    return tmux.cmd("capture-pane", "-p", "-t", f"={name}:", check=False).stdout
+
+
+def start(tmux, run_dir, name: str, command: str, runtime: str = "codex") -> dict:
+    """Launch NAME running COMMAND, and wait until it has said it is ready."""
+    data = launch(tmux, run_dir, name, "--runtime", runtime, command=command)
+    wait_for(lambda: READY in screen(tmux, name), 10, f"{name} to be ready")
+    return data
+
+
+def enters(done, name: str) -> int:
+    """How many Enters `send` pressed in NAME: 1, or 2 when it said so (the
+    pane showed no change within ENTER_CHECK_S of the first: a machine so
+    loaded that the fake agent had not redrawn yet)."""
+    assert f"sent to {name}" in done.stdout, done.stdout + done.stderr
+    return 2 if f"sent to {name} (Enter pressed twice" in done.stdout else 1
+
+
+def submitted(done, name: str, text: str) -> list[dict]:
+    """The events paste_tui.py records for TEXT sent to NAME: one paste
+    (line feeds as carriage returns), then each Enter."""
+    return [{"paste": text.replace("\n", "\r")}] + [{"key": "\r"}] * enters(done, name)
+
+
+def send(tmux, run_dir, *args, input: bytes | None = None):
+    """`mosaic send ARGS` as a real process on the test's socket and run dir."""
+    argv = mosaic_argv("send", "--socket", tmux.socket_name, "--run-dir", run_dir, *args)
+    done = subprocess.run(argv, input=input if input is not None else b"", capture_output=True, timeout=60)
+    stdout, stderr = done.stdout.decode(), done.stderr.decode()
+    assert "Traceback" not in stdout + stderr, stdout + stderr
+    return subprocess.CompletedProcess(argv, done.returncode, stdout, stderr)
+
+
+def test_send_into_a_line_reader_delivers_the_text_exactly_and_submits_it(tmux, run_dir, tmp_path):
+    out = tmp_path / "lines"
+    start(tmux, run_dir, "reader", line_reader_command(out))
+    done = send(tmux, run_dir, "reader", TRICKY)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout in ("sent to reader\n", "sent to reader (Enter pressed twice: the first showed no change)\n")
+    expected = (TRICKY + "\n" * enters(done, "reader")).encode()
+    wait_for(lambda: out.exists() and out.read_bytes() == expected, 10, "the line to arrive whole")
+    for key in KEY_NAMES:  # a key name alone is text too
+        done = send(tmux, run_dir, "reader", "--", key)
+        assert done.returncode == 0, done.stderr
+        expected += (key + "\n" * enters(done, "reader")).encode()
+    wait_for(lambda: out.read_bytes() == expected, 10, "the key names as lines")
+    assert not any(p.name.startswith("PWNED") for p in (tmp_path / "home").rglob("PWNED*"))
+    assert not list(tmp_path.rglob("PWNED*"))
+
+
+def test_send_into_a_bracketed_paste_tui_is_one_paste_then_enter(tmux, run_dir, tmp_path):
+    out = tmp_path / "events"
+    start(tmux, run_dir, "tui", paste_tui_command(out))
+    text = TRICKY + "\nsecond line\n\nlast"
+    done = send(tmux, run_dir, "tui", text)
+    assert done.returncode == 0, done.stderr
+    # tmux pastes line feeds as carriage returns, as a terminal does.
+    wait_for(lambda: events(out) == submitted(done, "tui", text), 10, "one paste, then Enter")
+
+
+def test_send_100_kb(tmux, run_dir, tmp_path):
+    out = tmp_path / "events"
+    start(tmux, run_dir, "big", paste_tui_command(out))
+    line = "0123456789 ünï 日本 🎉 $(x) C-c; " * 4
+    text = "\n".join(f"{n:05d} {line}" for n in range(100 * 1024 // len(line.encode()) + 1))
+    assert len(text.encode()) > 100 * 1024
+    done = send(tmux, run_dir, "big", "-", input=text.encode())
+    assert done.returncode == 0, done.stderr
+    wait_for(lambda: events(out) == submitted(done, "big", text), 30, "100 KB as one paste, then Enter")
+
+
+def test_send_reads_stdin_and_drops_one_final_newline(tmux, run_dir, tmp_path):
+    out = tmp_path / "events"
+    start(tmux, run_dir, "piped", paste_tui_command(out))
+    done = send(tmux, run_dir, "piped", "-", input="task one\n".encode())
+    assert done.returncode == 0, done.stderr
+    wait_for(lambda: events(out) == submitted(done, "piped", "task one"), 10, "the piped text")
+
+
+def test_no_enter_pastes_only(tmux, run_dir, tmp_path):
+    out = tmp_path / "events"
+    start(tmux, run_dir, "draft", paste_tui_command(out))
+    done = send(tmux, run_dir, "draft", "--no-enter", "draft text")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == "pasted into draft (no Enter)\n"
+    wait_for(lambda: events(out) == [{"paste": "draft text"}], 10, "the paste")
+    # An empty text with Enter is an Enter alone: submit what is in the composer.
+    done = send(tmux, run_dir, "draft", "")
+    assert done.returncode == 0, done.stderr
+    wait_for(lambda: events(out) == [{"paste": "draft text"}] + [{"key": "\r"}] * enters(done, "draft"), 10,
+             "the Enter")
+
+
+def test_a_swallowed_enter_is_pressed_once_more(tmux, run_dir, tmp_path):
+    out = tmp_path / "events"
+    start(tmux, run_dir, "deaf", paste_tui_command(out, swallow_first_enter=True))
+    # The paste first, and seen, so that only the Enter can change the pane.
+    assert send(tmux, run_dir, "deaf", "--no-enter", "are you there").returncode == 0
+    wait_for(lambda: events(out) == [{"paste": "are you there"}], 10, "the paste")
+    done = send(tmux, run_dir, "deaf", "")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == "sent to deaf (Enter pressed twice: the first showed no change)\n"
+    wait_for(lambda: events(out) == [{"paste": "are you there"}, {"swallowed": "\r"}, {"key": "\r"}], 10,
+             "the paste, the lost Enter, the second Enter")
+
+
+def test_send_into_a_pane_in_copy_mode_reaches_the_program(tmux, run_dir, tmp_path):
+    out = tmp_path / "events"
+    start(tmux, run_dir, "scrolled", paste_tui_command(out))
+    tmux.cmd("copy-mode", "-t", "=scrolled:")
+    assert tmux.cmd("display-message", "-p", "-t", "=scrolled:", "#{pane_in_mode}").stdout.strip() == "1"
+    done = send(tmux, run_dir, "scrolled", "hello")
+    assert done.returncode == 0, done.stderr
+    wait_for(lambda: events(out) == submitted(done, "scrolled", "hello"), 10, "paste and Enter past copy mode")
+
+
+def test_the_settle_delay_is_set_per_runtime():
+    assert settings.send_settle("codex") == pytest.approx(0.15)
+    assert settings.send_settle("claude") <= settings.send_settle("codex")
+    assert settings.send_settle(None) == max(rt.send_settle_s for rt in settings.RUNTIMES.values())
+    assert settings.send_settle("newcli") == settings.send_settle(None)
+
+
+def test_send_refuses_a_dead_pane_and_a_name_that_is_not_running(tmux, run_dir):
+    launch(tmux, run_dir, "gone", command="exit 3")
+    wait_for(lambda: tmux.cmd("display-message", "-p", "-t", "=gone:", "#{pane_dead}").stdout.strip() == "1",
+             10, "the pane to die")
+    done = send(tmux, run_dir, "gone", "hello")
+    line = one_line_error(done, 1)
+    assert "gone is not running: its pane is dead (exit 3)" in line
+    line = one_line_error(send(tmux, run_dir, "nobody", "hello"), 1)
+    assert "nobody is not running" in line
+    line = one_line_error(send(tmux, run_dir, "no-*", "hello"), 1)
+    assert "no running agent matches no-*" in line
+
+
+def test_bad_input_is_one_line_and_exit_2(tmux, run_dir):
+    cases = [
+        (["a", "esc \x1b[201~ then keys"], "control character '\\x1b'"),
+        (["a", "nul \x01"], "control character"),
+        (["a;b", "x"], "invalid agent name"),
+        (["../x", "x"], "invalid agent name"),
+        (["x"], "missing NAME"),
+        (["--all", "a", "x"], "not both"),
+        (["--no-enter", "a", ""], "nothing to send"),
+    ]
+    for args, expected in cases:
+        assert expected in one_line_error(send(tmux, run_dir, *args), 2), args
+    assert "not UTF-8" in one_line_error(send(tmux, run_dir, "a", "-", input=b"\xff\xfe"), 2)
+    big = b"x" * (sender.MAX_TEXT_BYTES + 1)
+    assert "larger than" in one_line_error(send(tmux, run_dir, "a", "-", input=big), 2)
+
+
+def test_broadcast_to_10_agents_by_glob_and_all(tmux, run_dir, tmp_path):
+    names = [f"crew-{n}" for n in range(10)]
+    outs = {name: tmp_path / f"{name}.events" for name in names}
+    for name in names:
+        launch(tmux, run_dir, name, "--runtime", "claude", command=paste_tui_command(outs[name]))
+    for name in names:
+        wait_for(lambda: READY in screen(tmux, name), 10, f"{name} to be ready")
+    done = send(tmux, run_dir, "crew-*", "to everyone")
+    assert done.returncode == 0, done.stderr
+    assert len(done.stdout.splitlines()) == len(names)
+    first = {name: submitted(done, name, "to everyone") for name in names}
+    for name in names:
+        wait_for(lambda: events(outs[name]) == first[name], 10, name)
+    done = send(tmux, run_dir, "--all", "again")
+    assert done.returncode == 0, done.stderr
+    for name in names:
+        wait_for(lambda: events(outs[name]) == first[name] + submitted(done, name, "again"), 10, name)
+
+
+def test_broadcast_skips_a_dead_pane_with_all_and_fails_for_it_by_name(tmux, run_dir, tmp_path):
+    out = tmp_path / "events"
+    start(tmux, run_dir, "live", paste_tui_command(out))
+    launch(tmux, run_dir, "dead", command="exit 1")
+    wait_for(lambda: tmux.cmd("display-message", "-p", "-t", "=dead:", "#{pane_dead}").stdout.strip() == "1",
+             10, "the pane to die")
+    done = send(tmux, run_dir, "--all", "hi")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("sent to live") and len(done.stdout.splitlines()) == 1
+    assert "warning: dead is not running" in done.stderr
+    done = send(tmux, run_dir, "live", "dead", "hi")
+    assert done.returncode == 1
+    assert done.stdout.startswith("sent to live") and len(done.stdout.splitlines()) == 1
+    assert "error: dead is not running" in done.stderr
