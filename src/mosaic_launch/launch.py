@@ -26,7 +26,7 @@ from typing import NoReturn
 import mosaic_hb
 from mosaic_hb.record import format_record
 
-from mosaic_launch import hooks, runfiles, shellcmd, tmux
+from mosaic_launch import hooks, logs, runfiles, shellcmd, tmux
 from mosaic_launch.errors import MosaicError, NotRunning, UsageError, one_line
 from mosaic_launch.fleet.status import sidecar_problem
 from mosaic_launch.settings import (DEFAULT_SOCKET, ENV_NAME, ENV_RUN_DIR, ENV_RUNTIME, ENV_TEXTFILE_DIR,
@@ -420,7 +420,31 @@ def precheck(settings: LaunchSettings) -> None:
     ``fleet up`` runs it for every agent before it launches any."""
     s = settings
     tmux.check_new_session(s.name, pane_argv(agent_command(s), s.shell), workdir=str(s.workdir),
-                           env=pane_env(s), path=s.pane_path)
+                           env=pane_env(s), path=s.pane_path, pipe_command=_log_command(s, logs.RELAUNCH))
+
+
+def _log_command(s: LaunchSettings, event: str) -> str | None:
+    """The pipe-pane command that logs the pane's output; None: not logged."""
+    if s.log_dir is None:
+        return None
+    return logs.writer_command(s.log_dir, s.name, s.log_max_bytes, event)
+
+
+def _log_warnings(s: LaunchSettings) -> tuple[str, ...]:
+    problem = logs.log_problem(s.log_dir, s.name) if s.log_dir is not None else None
+    return (f"the output of {s.name} is not logged: {problem}",) if problem else ()
+
+
+def _resume_logging(s: LaunchSettings, pane: tmux.PaneInfo) -> tuple[str, ...]:
+    """A running agent whose pane output goes nowhere (launched before
+    logging, or its writer has gone) is logged from now on."""
+    if s.log_dir is None or pane.piped:
+        return ()
+    try:
+        logs.restart_logging(s.socket, pane.pane_id, s.log_dir, s.name, s.log_max_bytes, logs.RESUME)
+    except MosaicError as exc:
+        return (f"the output of {s.name} is not logged: {one_line(exc)}",)
+    return _log_warnings(s)
 
 
 @contextmanager
@@ -478,10 +502,18 @@ def _launch_locked(s: LaunchSettings, sessions: dict[str, list[tmux.PaneInfo]] |
     for pane in panes:  # dead: replace it (by pane id, so a racing launch's session is safe)
         tmux.kill_pane(s.socket, pane.pane_id)
 
-    created = _make_dirs(s.workdir)
+    log_dirs = _missing_dirs(s.log_dir) if s.log_dir is not None else []
+    try:
+        if s.log_dir is not None:
+            logs.prepare_log_dir(s.log_dir)
+        created = log_dirs + _make_dirs(s.workdir)
+    except BaseException:
+        _remove_dirs(log_dirs)
+        raise
     try:
         pane_pid = tmux.new_session(s.socket, s.name, pane_argv(agent_command(s), s.shell),
-                                    workdir=str(s.workdir), env=pane_env(s), path=s.pane_path)
+                                    workdir=str(s.workdir), env=pane_env(s), path=s.pane_path,
+                                    pipe_command=_log_command(s, logs.RELAUNCH if panes else logs.LAUNCH))
     except tmux.DuplicateSession:
         if listed:  # created since SESSIONS was listed: look at it as launch_agent would
             return _launch_locked(s, None, deferred=deferred)
@@ -498,7 +530,7 @@ def _launch_locked(s: LaunchSettings, sessions: dict[str, list[tmux.PaneInfo]] |
         sidecar_pid, warnings = sidecar()
         _check_entered(s, pane_pid, sidecar_pid)
         return LaunchResult(outcome=LAUNCHED, pane_pid=pane_pid, sidecar_pid=sidecar_pid,
-                            warnings=warnings, **result)
+                            warnings=warnings + _log_warnings(s), **result)
 
     return finish
 
@@ -576,8 +608,10 @@ def _already_running(s: LaunchSettings, pane: tmux.PaneInfo, result: dict,
                      deferred: bool) -> Callable[[], LaunchResult]:
     record, unreadable = _load_record(s.hb_file)
     problem = _record_problem(record, unreadable, pane.pid)
+    log_warnings = _resume_logging(s, pane)
     if problem is None:
-        done = LaunchResult(outcome=ALREADY_RUNNING, pane_pid=pane.pid, sidecar_pid=record.hb_pid, **result)
+        done = LaunchResult(outcome=ALREADY_RUNNING, pane_pid=pane.pid, sidecar_pid=record.hb_pid,
+                            warnings=log_warnings, **result)
         return lambda: done
     sidecar = _begin_sidecar(s, pane.pid, deferred)
 
@@ -587,7 +621,7 @@ def _already_running(s: LaunchSettings, pane: tmux.PaneInfo, result: dict,
         if sidecar_pid is None:
             warnings = (f"the heartbeat of {s.name} is {problem}", *warnings)
         return LaunchResult(outcome=outcome, pane_pid=pane.pid, sidecar_pid=sidecar_pid,
-                            warnings=warnings, **result)
+                            warnings=warnings + log_warnings, **result)
 
     return finish
 
