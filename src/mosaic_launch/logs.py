@@ -315,9 +315,14 @@ def _moved(path: Path, fd: int | None) -> bool:
 
 def show_screen(socket: str, name: str, write: Write, *, raw: bool = False) -> None:
     """Write what NAME's agent pane shows now (capture-pane), with its
-    colours if RAW. NotRunning if NAME has no session."""
+    colours if RAW (else without the empty rows at the bottom). NotRunning
+    if NAME has no session."""
     panes = tmux.session_panes(socket, name)
     if not panes:
         raise NotRunning(f"{name} is not running (no session on tmux socket {socket})")
     screen = tmux.capture_pane(socket, panes[0].pane_id, escapes=raw)
-    write(screen if raw else clean(screen).encode("utf-8", "surrogateescape"))
+    if raw:
+        write(screen)
+        return
+    text = clean(screen).rstrip("\n")  # the empty rows below the last line
+    write((text + "\n" if text else "").encode("utf-8", "surrogateescape"))
