@@ -88,3 +88,24 @@ def test_quick_hooks_bench_completes(tmp_path):
     assert done.returncode == 0, f"stdout:\n{done.stdout}\nstderr:\n{done.stderr}"
     assert "`mosaic-hb state STATE`, whole process" in done.stdout
     assert "hook start -> record shows the state" in done.stdout
+
+
+def test_quick_logs_bench_completes_and_keeps_the_rest_of_the_report(tmp_path):
+    """`--logs --quick`: mosaic-hb log against `cat >> file` behind
+    pipe-pane, and only its own section of an existing report replaced,
+    the second run as the first."""
+    output = tmp_path / "benchmarks.md"
+    output.write_text("# Benchmarks\n\nkept as it was\n")
+    for _ in range(2):
+        done = subprocess.run(
+            [sys.executable, "-m", "bench", "--logs", "--quick", "--quiet", "--scratch", str(tmp_path),
+             "--output", str(output)],
+            cwd=REPO_ROOT, env=dict(os.environ), stdin=subprocess.DEVNULL, capture_output=True,
+            text=True, timeout=120,
+        )
+        assert done.returncode == 0, f"stdout:\n{done.stdout}\nstderr:\n{done.stderr}"
+    assert "| private memory (USS) per agent, median |" in done.stdout
+    assert "| CPU (user + system) per MB logged |" in done.stdout
+    text = output.read_text()
+    assert text.startswith("# Benchmarks\n\nkept as it was\n")
+    assert text.count("## Pane logs") == 1
