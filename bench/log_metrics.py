@@ -214,8 +214,8 @@ def render(result: LogResult, command_line: str) -> str:
         *[f"| {name} | {a} | {b} | {r} |" for name, a, b, r in rows],
         "",
         f"Goal: at most {GOAL_USS_KB:g} KB of private memory per agent for logging ({verdict}). "
-        f"`mosaic-hb log` rotates at 10 MB and keeps one old file, so with more than 20 MB per "
-        "agent it keeps less on disk than `cat`, which keeps everything.",
+        "`mosaic-hb log` rotates at 10 MB and keeps one old file, so it keeps at most about "
+        "20 MB per agent (here the last 10 MB and a bit), where `cat` keeps everything.",
     ]
     return "\n".join(lines)
 

@@ -364,3 +364,16 @@ def test_bad_log_settings_are_one_line_usage_errors(tmux, run_dir, tmp_path):
                     "--log-dir", open_dir, "--command", "sleep 1000")
     assert result.exit_code == 2 and "log dir" in one_line_error(result)
     assert not run_dir.exists() and tmux.cmd("list-sessions", check=False).returncode != 0
+
+
+def test_launch_of_a_running_agent_whose_output_goes_nowhere_logs_it_again(tmux, run_dir, log_dir):
+    launch(tmux, run_dir, "res", command="read x; echo \"got $x\"; sleep 1000")
+    wait_for(lambda: (log_dir / "res.log").exists(), WAIT, "the log")
+    tmux.cmd("pipe-pane", "-t", "=res:")  # no command: the pipe is closed, the writer ends
+    wait_for(lambda: not tmux_mod.session_panes(tmux.socket_name, "res")[0].piped, WAIT, "no pipe")
+    again = launch(tmux, run_dir, "res", command="read x; echo \"got $x\"; sleep 1000")
+    assert again["outcome"] == "already running" and again["warnings"] == []
+    assert tmux_mod.session_panes(tmux.socket_name, "res")[0].piped
+    wait_for(logged(log_dir, "res", "=== mosaic: res resume "), WAIT, "the resume marker")
+    send_line(tmux, "res", "later")
+    wait_for(logged(log_dir, "res", "got later"), WAIT, "the output after the resume")

@@ -31,7 +31,10 @@
 #include <time.h>
 #include <unistd.h>
 
-/* One read of the pane's output; tmux writes in chunks of a few KB. */
+/* One read of the pane's output; tmux writes in chunks of a few KB.
+ * Larger buffers cost private memory (every page a read touches) to save
+ * little CPU: 32 KB measured 156-160 KB of USS and 64 KB up to 188 KB
+ * against 140 KB here, for 10-20% less CPU per MB (docs/benchmarks.md). */
 static char buffer[16384];
 
 typedef struct log_file {
