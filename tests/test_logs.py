@@ -377,3 +377,11 @@ def test_launch_of_a_running_agent_whose_output_goes_nowhere_logs_it_again(tmux,
     wait_for(logged(log_dir, "res", "=== mosaic: res resume "), WAIT, "the resume marker")
     send_line(tmux, "res", "later")
     wait_for(logged(log_dir, "res", "got later"), WAIT, "the output after the resume")
+
+
+def test_logs_right_after_launch_finds_the_log(tmux, run_dir):
+    """launch waits (bounded) for the writer to create the log."""
+    launch(tmux, run_dir, "quick", command="sleep 1000")
+    result = logs_cmd(tmux, run_dir, "quick")
+    assert result.exit_code == 0, result.output
+    assert result.stdout.startswith("=== mosaic: quick launch ")

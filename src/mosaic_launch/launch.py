@@ -430,8 +430,22 @@ def _log_command(s: LaunchSettings, event: str) -> str | None:
     return logs.writer_command(s.log_dir, s.name, s.log_max_bytes, event)
 
 
+LOG_WAIT = 2.0  # seconds a launch waits for the log writer to create the log
+
+
 def _log_warnings(s: LaunchSettings) -> tuple[str, ...]:
-    problem = logs.log_problem(s.log_dir, s.name) if s.log_dir is not None else None
+    """Wait (bounded) until NAME's log is there, so that ``mosaic logs``
+    right after the launch finds it; what is wrong with it, as a warning."""
+    if s.log_dir is None:
+        return ()
+    path = logs.log_path(s.log_dir, s.name)
+    deadline = time.monotonic() + LOG_WAIT
+    while not os.path.lexists(path):
+        if time.monotonic() > deadline:
+            return (f"the output of {s.name} is not logged: no log writer created {path} "
+                    f"within {LOG_WAIT:g}s",)
+        time.sleep(0.002)
+    problem = logs.log_problem(s.log_dir, s.name)
     return (f"the output of {s.name} is not logged: {problem}",) if problem else ()
 
 
