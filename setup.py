@@ -26,6 +26,8 @@ from distutils.command.build_scripts import build_scripts  # noqa: E402
 
 PACKAGE_DIR = Path("src") / "mosaic_hb"
 MAIN_SOURCE = str(PACKAGE_DIR / "hb_main.c")
+# Compiled into the executable only: the pane log writer (mosaic-hb log).
+EXECUTABLE_ONLY_SOURCES = [str(PACKAGE_DIR / "hb_log.c")]
 SIDECAR_NAME = "mosaic-hb"
 
 
@@ -71,7 +73,7 @@ def compile_sidecar(command, output_dir: str) -> str:
     # build links for the target arch.
     arch_flags = os.environ.get("ARCHFLAGS", "").split() if sys.platform == "darwin" else []
     objects = compiler.compile(
-        core_sources() + [MAIN_SOURCE],
+        core_sources() + EXECUTABLE_ONLY_SOURCES + [MAIN_SOURCE],
         output_dir=build_temp,
         macros=[version_macro()],
         include_dirs=[str(PACKAGE_DIR)],

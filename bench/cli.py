@@ -9,7 +9,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from . import fleet_live, fleet_metrics, report, sidecar_metrics
+from . import fleet_live, fleet_metrics, log_metrics, report, sidecar_metrics
 from .contenders import BENCH_DIR, discover
 from .procs import MARKER_VAR, BenchError, sweep
 from .settings import FULL, QUICK
@@ -44,6 +44,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help="measure only mosaic send (latency to the text on the pane, against "
                              "tmux send-keys; a broadcast to 10) and mosaic wait (wake-up latency "
                              "and idle wake-ups, inotify and polling); print the table, write nothing")
+    parser.add_argument("--logs", action="store_true",
+                        help="measure only the pane log writer (`mosaic-hb log` behind pipe-pane) "
+                             "against `pipe-pane 'cat >> file'`: private memory per agent and CPU "
+                             "per MB; print the section and put it in the report")
+    parser.add_argument("--log-agents", type=int, default=None, metavar="N",
+                        help="agents for --logs (default 10; 3 with --quick)")
+    parser.add_argument("--log-mb", type=int, default=None, metavar="MB",
+                        help="megabytes each agent prints for --logs (default 20; 2 with --quick)")
     live = parser.add_argument_group(
         "fleet with live agents",
         "`--fleet-live` runs only the fleet commands over live agents (fleet ps over 1-300 agents "
@@ -145,6 +153,33 @@ def main_drive(args: argparse.Namespace) -> int:
     return 0
 
 
+def main_logs(args: argparse.Namespace, argv: list[str]) -> int:
+    agents = args.log_agents or (3 if args.quick else 10)
+    mb_each = args.log_mb or (2 if args.quick else 20)
+    if agents < 1 or mb_each < 1:
+        print("--log-agents and --log-mb must be at least 1", file=sys.stderr)
+        return 2
+    marker = f"{os.getpid()}-{secrets.token_hex(6)}"
+    os.environ[MARKER_VAR] = marker
+    with tempfile.TemporaryDirectory(prefix="mosaic-bench-", dir=args.scratch) as tmp:
+        ws = Workspace(Path(tmp), marker, quiet=args.quiet)
+        try:
+            result = log_metrics.run(ws, agents, mb_each, rounds=1 if args.quick else 3)
+        except BenchError as exc:
+            print(f"logs: {exc}", file=sys.stderr)
+            return 1
+        finally:
+            sweep(marker)
+    section = log_metrics.render(result, " ".join(["python -m bench", *argv]))
+    print(section)
+    if not args.no_write:
+        old = args.output.read_text() if args.output.exists() else "# Benchmarks\n"
+        args.output.parent.mkdir(parents=True, exist_ok=True)
+        args.output.write_text(log_metrics.merge_into(old, section))
+        ws.log(f"wrote {os.path.relpath(args.output)}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     args = parse_args(argv)
@@ -152,6 +187,8 @@ def main(argv: list[str] | None = None) -> int:
         return main_hooks(args)
     if args.drive:
         return main_drive(args)
+    if args.logs:
+        return main_logs(args, argv)
     if args.fleet_live:
         return main_fleet_live(args, argv)
     settings = QUICK if args.quick else FULL
@@ -199,6 +236,10 @@ def main(argv: list[str] | None = None) -> int:
         kept = fleet_live.existing_section(args.output.read_text()) if args.output.exists() else ""
         if kept:
             document = fleet_live.merge_into(document, kept)
+        # So does the pane-log section, from `--logs` runs.
+        logs_kept = log_metrics.existing_section(args.output.read_text()) if args.output.exists() else ""
+        if logs_kept:
+            document = log_metrics.merge_into(document, logs_kept)
         args.output.parent.mkdir(parents=True, exist_ok=True)
         args.output.write_text(document)
         ws.log(f"wrote {os.path.relpath(args.output)}")

@@ -102,3 +102,22 @@ def test_quick_drive_bench_completes():
     assert "## Driving agents: send and wait" in done.stdout
     assert "start -> the text is on the pane" in done.stdout
     assert "wake-ups a second while nothing changes" in done.stdout
+def test_quick_logs_bench_completes_and_keeps_the_rest_of_the_report(tmp_path):
+    """`--logs --quick`: mosaic-hb log against `cat >> file` behind
+    pipe-pane, and only its own section of an existing report replaced,
+    the second run as the first."""
+    output = tmp_path / "benchmarks.md"
+    output.write_text("# Benchmarks\n\nkept as it was\n")
+    for _ in range(2):
+        done = subprocess.run(
+            [sys.executable, "-m", "bench", "--logs", "--quick", "--quiet", "--scratch", str(tmp_path),
+             "--output", str(output)],
+            cwd=REPO_ROOT, env=dict(os.environ), stdin=subprocess.DEVNULL, capture_output=True,
+            text=True, timeout=120,
+        )
+        assert done.returncode == 0, f"stdout:\n{done.stdout}\nstderr:\n{done.stderr}"
+    assert "| private memory (USS) per agent, median |" in done.stdout
+    assert "| CPU (user + system) per MB logged |" in done.stdout
+    text = output.read_text()
+    assert text.startswith("# Benchmarks\n\nkept as it was\n")
+    assert text.count("## Pane logs") == 1

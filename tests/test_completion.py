@@ -14,7 +14,7 @@ from tests.support.run import mosaic_proc
 
 pytestmark = pytest.mark.usefixtures("settled")
 
-NAME_COMMANDS = ["attach", "stop", "send", "wait"]
+NAME_COMMANDS = ["attach", "stop", "send", "wait", "logs"]
 
 
 def complete(shell: str, words: str, env_extra: dict | None = None) -> list[str]:

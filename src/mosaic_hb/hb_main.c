@@ -7,6 +7,7 @@
 #endif
 
 #include "hb.h"
+#include "hb_log.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -26,7 +27,8 @@
 #define USAGE_LINE \
     "usage: mosaic-hb AGENT PID [--run-dir DIR] [--interval SECONDS] [--runtime NAME]\n" \
     "                 [--textfile-dir DIR] [--foreground] [--fsync] | --version | --help\n" \
-    "       mosaic-hb state STATE [--for WHAT] [IGNORED...]\n"
+    "       mosaic-hb state STATE [--for WHAT] [IGNORED...]\n" \
+    "       mosaic-hb log FILE [--max-bytes N] [--event WORD]\n"
 
 static const char help_text[] =
     USAGE_LINE
@@ -62,7 +64,18 @@ static const char help_text[] =
     "JSON) are ignored; stdin is drained without waiting. Exit status: 0 done or\n"
     "nothing to do; 1 the state could not be written; 2 usage error.\n"
     "An agent may still be named \"state\": \"mosaic-hb state PID ...\" (a\n"
-    "number, or an option, after it) starts its sidecar as before.\n";
+    "number, or an option, after it) starts its sidecar as before.\n"
+    "\n"
+    "mosaic-hb log FILE [--max-bytes N] [--event WORD]: copy stdin (a pane's\n"
+    "output, from tmux pipe-pane) to FILE, appending, after a line marking\n"
+    "this start (EVENT: 1-16 of a-z, default start). FILE's directory is\n"
+    "created 0700; FILE is created 0600 and never opened through a symlink.\n"
+    "At N bytes (default 10000000; 0 never; else at least 1024) FILE is\n"
+    "renamed FILE.1, replacing the old one, and a new FILE begun. A failed\n"
+    "write (a full disk) drops that output, noted in FILE once writing works\n"
+    "again; reading never stops, so the pane is never held up. FILE must not\n"
+    "start with a digit or '-' (write ./FILE). Exit status: 0 at the end of\n"
+    "input; 1 the log could not be opened; 2 usage error.\n";
 
 static volatile sig_atomic_t stop_request = HB_GO_ON;
 static volatile sig_atomic_t state_request = 0;
@@ -233,12 +246,69 @@ static int state_main(int argc, char **argv)
     return 0;
 }
 
+/* ---- mosaic-hb log -------------------------------------------------------- */
+
+/* argv[1] is "log": the writer, unless argv[2] makes it the sidecar of an
+ * agent named "log" (as with state). */
+static int is_log_command(int argc, char **argv)
+{
+    return argc > 2 && strcmp(argv[1], "log") == 0 && argv[2][0] != '-'
+           && !(argv[2][0] >= '0' && argv[2][0] <= '9');
+}
+
+static int valid_event(const char *word)
+{
+    size_t len = strlen(word);
+    if (len == 0 || len > 16)
+        return 0;
+    for (size_t i = 0; i < len; i++)
+        if (word[i] < 'a' || word[i] > 'z')
+            return 0;
+    return 1;
+}
+
+static int log_main(int argc, char **argv)
+{
+    const char *file = argv[2], *event = "start";
+    long long max_bytes = HB_LOG_MAX_BYTES_DEFAULT;
+    for (int i = 3; i < argc; i++) {
+        if (is_option(argv[i], "--max-bytes")) {
+            const char *text = option_value(argc, argv, &i, "--max-bytes");
+            char *end;
+            errno = 0;
+            long long value = strtoll(text, &end, 10);
+            if (errno != 0 || *end != '\0' || end == text || value < 0
+                    || (value > 0 && value < HB_LOG_MAX_BYTES_MIN))
+                usage_error("invalid --max-bytes '%s': 0, or 1024 or more", text);
+            max_bytes = value;
+        } else if (is_option(argv[i], "--event")) {
+            event = option_value(argc, argv, &i, "--event");
+            if (!valid_event(event))
+                usage_error("invalid --event '%s': 1-16 of a-z", event);
+        } else {
+            usage_error("unexpected argument '%s'", argv[i]);
+        }
+    }
+    /* Whatever happens to the file, the pane must not be stopped by us. */
+    signal(SIGPIPE, SIG_IGN);
+    signal(SIGXFSZ, SIG_IGN);
+    signal(SIGHUP, SIG_IGN);
+    char path[PATH_MAX];
+    file = absolute(file, path, "cannot resolve the log path");
+    const char *why = NULL;
+    if (hb_log_run(file, max_bytes, event, &why) != 0)
+        fail(why ? why : "cannot write the log", file, errno);
+    return 0;
+}
+
 /* ---- the sidecar ---------------------------------------------------------------- */
 
 int main(int argc, char **argv)
 {
     if (is_state_command(argc, argv))
         return state_main(argc, argv);
+    if (is_log_command(argc, argv))
+        return log_main(argc, argv);
 
     const char *agent = NULL, *pid_text = NULL, *run_dir = NULL, *interval_text = NULL;
     const char *runtime = NULL, *textfile_dir = NULL;

@@ -15,8 +15,8 @@ from typing import Annotated, List, Optional
 
 import typer
 
-from mosaic_launch.cli_support import (command_group, RunDirOption, SocketOption, PROG, OneLineCommand, reporting,
-                                       say_error, say_warning)
+from mosaic_launch.cli_support import (command_group, LogDirOption, RunDirOption, SocketOption, PROG, OneLineCommand,
+                                       reporting, say_error, say_warning)
 from mosaic_launch.errors import MosaicError, UsageError, seconds
 from mosaic_launch.fleet.cli import fleet_app
 from mosaic_launch.hooks_cli import hooks_app
@@ -93,6 +93,7 @@ def launch(
                           "Env MOSAIC_RUNTIME_BIN; built-in dirs such as ~/.local/bin follow."),
     ] = None,
     run_dir: RunDirOption = None,
+    log_dir: LogDirOption = None,
     interval: Annotated[
         Optional[str],
         typer.Option("--interval", metavar="SECONDS", show_default=False,
@@ -123,7 +124,7 @@ def launch(
         agent = settings.resolve_launch(
             name, socket=socket, runtime=runtime, workdir=workdir, command=command,
             runtime_bin=runtime_bin or (), run_dir=run_dir, interval=interval, env=env or (),
-            hooks=not no_hooks,
+            hooks=not no_hooks, log_dir=log_dir,
         )
         result = launcher.launch_agent(agent)
         for warning in result.warnings:
@@ -204,6 +205,49 @@ def stop(
             failed = failed or not result.stopped
         if failed:
             raise typer.Exit(1)
+
+
+@app.command(cls=OneLineCommand)
+def logs(
+    name: Annotated[
+        Optional[str],
+        typer.Argument(metavar="NAME", show_default=False, autocompletion=complete_agent_names,
+                       help="Agent name. Env MOSAIC_AGENT_NAME."),
+    ] = None,
+    follow: Annotated[bool, typer.Option("--follow", "-f",
+                                         help="Keep printing what the agent prints (Ctrl-C ends).")] = False,
+    lines: Annotated[
+        Optional[int],
+        typer.Option("--lines", "-n", metavar="LINES", min=0, show_default=False,
+                     help="Only the last LINES lines."),
+    ] = None,
+    raw: Annotated[bool, typer.Option("--raw", help="Keep the escape sequences (colours, cursor moves).")] = False,
+    screen: Annotated[bool, typer.Option("--screen", help="Print what the live pane shows now instead.")] = False,
+    socket: SocketOption = None,
+    run_dir: RunDirOption = None,
+    log_dir: LogDirOption = None,
+) -> None:
+    """Print what agent NAME printed, from its pane log (also after it died
+    or its session is gone), escape sequences stripped unless --raw. The
+    log is rotated at 10 MB (MOSAIC_LOG_MAX_BYTES); the one old file kept
+    is printed first."""
+    with reporting():
+        # Here, not at the top: `mosaic --help` must not load mosaic_hb.
+        from mosaic_launch import logs as pane_logs
+        from mosaic_launch import settings
+
+        agent = settings.resolve_name(name)
+        if screen and (follow or lines is not None):
+            raise UsageError("--screen prints the pane once: not with --follow or --lines")
+        write = sys.stdout.write_bytes
+        if screen:
+            pane_logs.show_screen(settings.resolve_socket(socket), agent, write, raw=raw)
+            return
+        directory = settings.resolve_log_dir(log_dir, settings.resolve_run_dir(run_dir))
+        if follow:
+            pane_logs.follow(directory, agent, write, lines=lines, raw=raw, until=sys.stdout.reader_left)
+        else:
+            pane_logs.show_log(directory, agent, write, lines=lines, raw=raw)
 
 
 def main() -> None:

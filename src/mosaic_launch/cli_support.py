@@ -11,6 +11,7 @@ bug and keeps its traceback.
 from __future__ import annotations
 
 import os
+import select
 import sys
 from contextlib import contextmanager
 from typing import Annotated, Iterator, Optional
@@ -32,6 +33,12 @@ RunDirOption = Annotated[
     Optional[str],
     typer.Option("--run-dir", metavar="DIR", show_default=False,
                  help="Heartbeat run dir. Env MOSAIC_HEARTBEAT_RUN_DIR; default ~/.config/mosaic/fleet/run."),
+]
+
+LogDirOption = Annotated[
+    Optional[str],
+    typer.Option("--log-dir", metavar="DIR", show_default=False,
+                 help="Where the agents' pane logs are. Env MOSAIC_LOG_DIR; default RUN_DIR/../logs."),
 ]
 
 
@@ -68,6 +75,32 @@ class ClosedPipeGuard:
             except BrokenPipeError:
                 self._drop()
         return len(text)
+
+    def write_bytes(self, data: bytes) -> bool:
+        """Write DATA as it is (after any text written before it); False
+        once the reader is gone (then nothing more is written)."""
+        if not self.reader_gone:
+            try:
+                self._stream.flush()
+                self._stream.buffer.write(data)
+                self._stream.buffer.flush()
+            except BrokenPipeError:
+                self._drop()
+        return not self.reader_gone
+
+    def reader_left(self) -> bool:
+        """The reader is gone, or would be found gone by the next write: a
+        pipe whose read end is closed polls as an error. For a command
+        that may print nothing for a long time (``mosaic logs -f``)."""
+        if not self.reader_gone:
+            try:
+                poller = select.poll()
+                poller.register(self._stream.fileno(), select.POLLOUT)
+                if any(events & (select.POLLERR | select.POLLHUP) for _, events in poller.poll(0)):
+                    self._drop()
+            except (OSError, ValueError, AttributeError):
+                pass
+        return self.reader_gone
 
     def flush(self) -> None:
         if not self.reader_gone:

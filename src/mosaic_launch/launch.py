@@ -26,7 +26,7 @@ from typing import NoReturn
 import mosaic_hb
 from mosaic_hb.record import format_record
 
-from mosaic_launch import hooks, runfiles, shellcmd, tmux
+from mosaic_launch import hooks, logs, runfiles, shellcmd, tmux
 from mosaic_launch.errors import MosaicError, NotRunning, UsageError, one_line
 from mosaic_launch.fleet.status import sidecar_problem
 from mosaic_launch.settings import (DEFAULT_SOCKET, ENV_NAME, ENV_RUN_DIR, ENV_RUNTIME, ENV_TEXTFILE_DIR,
@@ -354,22 +354,23 @@ def launch_agents(items: list[LaunchSettings], *,
     tmux.tmux_path()
     results: list[LaunchResult | MosaicError | None] = [None] * len(items)
     held: list[tuple[int, int, Callable[[], LaunchResult]]] = []  # (index, lock fd, finish)
-    # Locked agents that need a new session: (index, lock fd, workdirs made).
-    to_create: list[tuple[int, int, list[Path]]] = []
+    # Locked agents that need a new session: (index, lock fd, dirs made,
+    # whether a dead agent pane was replaced).
+    to_create: list[tuple[int, int, list[Path], bool]] = []
 
     def create() -> None:
         """The sessions of TO_CREATE, in as few tmux calls as fit; then
         their sidecars are started (and their locks join HELD)."""
-        requests = [_session_request(items[index]) for index, _, _ in to_create]
+        requests = [_session_request(items[index], relaunch) for index, _, _, relaunch in to_create]
         try:
             created = tmux.new_sessions(items[0].socket, requests) if requests else []
         except BaseException:
-            for _, fd, dirs in to_create:
+            for _, fd, dirs, _ in to_create:
                 _remove_dirs(dirs)
                 os.close(fd)
             to_create.clear()
             raise
-        for (index, fd, dirs), pane_pid in zip(to_create, created):
+        for (index, fd, dirs, _), pane_pid in zip(to_create, created):
             s = items[index]
             try:
                 if isinstance(pane_pid, tmux.DuplicateSession):
@@ -410,13 +411,13 @@ def launch_agents(items: list[LaunchSettings], *,
                         if not _try_lock(fd):
                             settle()  # wait for no lock while holding others
                             _wait_lock(fd, lock_file, s.name)
-                        finish = _look_locked(s, sessions, deferred=True)
-                        dirs = _make_dirs(s.workdir) if finish is None else []
+                        finish, relaunch = _look_locked(s, sessions, deferred=True)
+                        dirs = _make_launch_dirs(s) if finish is None else []
                     except BaseException:
                         os.close(fd)
                         raise
                 if finish is None:
-                    to_create.append((index, fd, dirs))
+                    to_create.append((index, fd, dirs, relaunch))
                 else:
                     held.append((index, fd, finish))
                 if len(held) + len(to_create) >= LAUNCH_BATCH:
@@ -429,7 +430,7 @@ def launch_agents(items: list[LaunchSettings], *,
     finally:
         for _, fd, _ in held:  # only on an exception that ends the whole call
             os.close(fd)
-        for _, fd, dirs in to_create:
+        for _, fd, dirs, _ in to_create:
             _remove_dirs(dirs)
             os.close(fd)
     return results  # type: ignore[return-value]
@@ -465,7 +466,45 @@ def precheck(settings: LaunchSettings) -> None:
     ``fleet up`` runs it for every agent before it launches any."""
     s = settings
     tmux.check_new_session(s.name, pane_argv(agent_command(s), s.shell), workdir=str(s.workdir),
-                           env=pane_env(s), path=s.pane_path)
+                           env=pane_env(s), path=s.pane_path, pipe_command=_log_command(s, logs.RELAUNCH))
+
+
+def _log_command(s: LaunchSettings, event: str) -> str | None:
+    """The pipe-pane command that logs the pane's output; None: not logged."""
+    if s.log_dir is None:
+        return None
+    return logs.writer_command(s.log_dir, s.name, s.log_max_bytes, event)
+
+
+LOG_WAIT = 2.0  # seconds a launch waits for the log writer to create the log
+
+
+def _log_warnings(s: LaunchSettings) -> tuple[str, ...]:
+    """Wait (bounded) until NAME's log is there, so that ``mosaic logs``
+    right after the launch finds it; what is wrong with it, as a warning."""
+    if s.log_dir is None:
+        return ()
+    path = logs.log_path(s.log_dir, s.name)
+    deadline = time.monotonic() + LOG_WAIT
+    while not os.path.lexists(path):
+        if time.monotonic() > deadline:
+            return (f"the output of {s.name} is not logged: no log writer created {path} "
+                    f"within {LOG_WAIT:g}s",)
+        time.sleep(0.002)
+    problem = logs.log_problem(s.log_dir, s.name)
+    return (f"the output of {s.name} is not logged: {problem}",) if problem else ()
+
+
+def _resume_logging(s: LaunchSettings, pane: tmux.PaneInfo) -> tuple[str, ...]:
+    """A running agent whose pane output goes nowhere (launched before
+    logging, or its writer has gone) is logged from now on."""
+    if s.log_dir is None or pane.piped:
+        return ()
+    try:
+        logs.restart_logging(s.socket, pane.pane_id, s.log_dir, s.name, s.log_max_bytes, logs.RESUME)
+    except MosaicError as exc:
+        return (f"the output of {s.name} is not logged: {one_line(exc)}",)
+    return _log_warnings(s)
 
 
 @contextmanager
@@ -508,15 +547,15 @@ def _launch_locked(s: LaunchSettings, sessions: dict[str, list[tmux.PaneInfo]] |
     """The launch, under the agent's lock; what it returns gives the result
     (and waits for a sidecar DEFERRED, see _begin_sidecar). SESSIONS: see
     launch_agents."""
-    finish = _look_locked(s, sessions, deferred=deferred)
+    finish, relaunch = _look_locked(s, sessions, deferred=deferred)
     if finish is not None:
         return finish
     result = _result_fields(s)
-    created = _make_dirs(s.workdir)
-    request = _session_request(s)
+    created = _make_launch_dirs(s)
+    request = _session_request(s, relaunch)
     try:
         pane_pid = tmux.new_session(s.socket, s.name, request.argv, workdir=request.workdir,
-                                    env=request.env, path=request.path)
+                                    env=request.env, path=request.path, pipe_command=request.pipe_command)
     except tmux.DuplicateSession:
         return _lost_to_duplicate(s, result, listed=sessions is not None and s.name not in sessions,
                                   deferred=deferred)
@@ -531,31 +570,47 @@ def _result_fields(s: LaunchSettings) -> dict:
                 attach_command=attach_command(s.name, s.socket))
 
 
-def _session_request(s: LaunchSettings) -> tmux.SessionRequest:
+def _session_request(s: LaunchSettings, relaunch: bool) -> tmux.SessionRequest:
+    """The agent's new session; RELAUNCH: it replaces a dead agent pane
+    (the log's marker line says which)."""
     return tmux.SessionRequest(s.name, pane_argv(agent_command(s), s.shell), str(s.workdir),
-                               tuple(pane_env(s)), s.pane_path)
+                               tuple(pane_env(s)), s.pane_path,
+                               _log_command(s, logs.RELAUNCH if relaunch else logs.LAUNCH))
+
+
+def _make_launch_dirs(s: LaunchSettings) -> list[Path]:
+    """The log dir (private) and the workdir, made where missing; the dirs
+    this made, for removing them again if the launch fails."""
+    log_dirs = _missing_dirs(s.log_dir) if s.log_dir is not None else []
+    try:
+        if s.log_dir is not None:
+            logs.prepare_log_dir(s.log_dir)
+        return log_dirs + _make_dirs(s.workdir)
+    except BaseException:
+        _remove_dirs(log_dirs)
+        raise
 
 
 def _look_locked(s: LaunchSettings, sessions: dict[str, list[tmux.PaneInfo]] | None,
-                 *, deferred: bool) -> Callable[[], LaunchResult] | None:
-    """What the agent's session says, under its lock: the result if the
-    agent runs (or cannot be launched here); None if a session is to be
-    created (a dead agent pane is removed first). SESSIONS: see
+                 *, deferred: bool) -> tuple[Callable[[], LaunchResult] | None, bool]:
+    """What the agent's session says, under its lock: (the result, False)
+    if the agent runs (or cannot be launched here); (None, whether a dead
+    agent pane was removed) if a session is to be created. SESSIONS: see
     launch_agents; an agent it does not show is taken to have no session."""
     result = _result_fields(s)
     listed = sessions is not None and s.name not in sessions
     panes = [] if listed else tmux.session_panes(s.socket, s.name)
     live = [p for p in panes if not p.dead]
     if panes and not panes[0].dead:
-        return _already_running(s, panes[0], result, deferred)
+        return _already_running(s, panes[0], result, deferred), False
     if live:  # the agent's pane is dead but the user's other panes live on
         done = LaunchResult(outcome=ALREADY_RUNNING, pane_pid=live[0].pid, sidecar_pid=None,
                             warnings=(f"the agent pane of {s.name} is dead; other panes keep "
                                       f"the session: mosaic stop {s.name} first",), **result)
-        return lambda: done
+        return (lambda: done), False
     for pane in panes:  # dead: replace it (by pane id, so a racing launch's session is safe)
         tmux.kill_pane(s.socket, pane.pane_id)
-    return None
+    return None, bool(panes)
 
 
 def _lost_to_duplicate(s: LaunchSettings, result: dict, *, listed: bool,
@@ -580,7 +635,7 @@ def _created(s: LaunchSettings, pane_pid: int, result: dict, *,
         sidecar_pid, warnings = sidecar()
         _check_entered(s, pane_pid, sidecar_pid)
         return LaunchResult(outcome=LAUNCHED, pane_pid=pane_pid, sidecar_pid=sidecar_pid,
-                            warnings=warnings, **result)
+                            warnings=warnings + _log_warnings(s), **result)
 
     return finish
 
@@ -658,8 +713,10 @@ def _already_running(s: LaunchSettings, pane: tmux.PaneInfo, result: dict,
                      deferred: bool) -> Callable[[], LaunchResult]:
     record, unreadable = _load_record(s.hb_file)
     problem = _record_problem(record, unreadable, pane.pid)
+    log_warnings = _resume_logging(s, pane)
     if problem is None:
-        done = LaunchResult(outcome=ALREADY_RUNNING, pane_pid=pane.pid, sidecar_pid=record.hb_pid, **result)
+        done = LaunchResult(outcome=ALREADY_RUNNING, pane_pid=pane.pid, sidecar_pid=record.hb_pid,
+                            warnings=log_warnings, **result)
         return lambda: done
     sidecar = _begin_sidecar(s, pane.pid, deferred)
 
@@ -669,7 +726,7 @@ def _already_running(s: LaunchSettings, pane: tmux.PaneInfo, result: dict,
         if sidecar_pid is None:
             warnings = (f"the heartbeat of {s.name} is {problem}", *warnings)
         return LaunchResult(outcome=outcome, pane_pid=pane.pid, sidecar_pid=sidecar_pid,
-                            warnings=warnings, **result)
+                            warnings=warnings + log_warnings, **result)
 
     return finish
 

@@ -37,12 +37,17 @@ ENV_RUNTIME_BIN = "MOSAIC_RUNTIME_BIN"
 ENV_RUN_DIR = "MOSAIC_HEARTBEAT_RUN_DIR"
 ENV_INTERVAL = "MOSAIC_HEARTBEAT_INTERVAL"
 ENV_TEXTFILE_DIR = "MOSAIC_TEXTFILE_DIR"  # read by the sidecar itself; checked here
+ENV_LOG_DIR = "MOSAIC_LOG_DIR"
+ENV_LOG_MAX_BYTES = "MOSAIC_LOG_MAX_BYTES"
 ENV_HOSTS = "MOSAIC_FLEET_HOSTS"  # fleet ps --host's default; parsed in fleet/hosts.py
 
 DEFAULT_SOCKET = "mosaic-factory"
 DEFAULT_RUNTIME = "pi"
 DEFAULT_INTERVAL = 15.0
 RUN_DIR_UNDER_HOME = Path(".config", "mosaic", "fleet", "run")
+LOG_DIR_BESIDE_RUN_DIR = "logs"  # the default log dir: RUN_DIR/../logs
+DEFAULT_LOG_MAX_BYTES = 10_000_000  # mosaic-hb log's own default (hb_log.h)
+LOG_MAX_BYTES_MIN = 1024  # HB_LOG_MAX_BYTES_MIN; 0 turns rotation off
 
 
 @dataclass(frozen=True)
@@ -97,6 +102,8 @@ class LaunchSettings:
     interval: float
     shell: str = shellcmd.SHELL  # runs the command: bash if on PATH, else /bin/sh
     hooks: bool = True  # give the agent's CLI mosaic's state hooks (see hooks.py)
+    log_dir: Path | None = None  # absolute; the pane's output goes to LOG_DIR/NAME.log; None: not logged
+    log_max_bytes: int = DEFAULT_LOG_MAX_BYTES  # the log is rotated at this size; 0: never
 
     @property
     def hb_file(self) -> Path:
@@ -255,6 +262,44 @@ def check_run_dir(path: Path) -> None:
         _check_creatable(path, "run dir")
 
 
+def resolve_log_dir(flag: str | os.PathLike | None = None, run_dir: Path | None = None,
+                    environ: Mapping[str, str] | None = None) -> Path:
+    """Where the pane logs go: --log-dir, then MOSAIC_LOG_DIR, then ``logs``
+    beside the run dir (RUN_DIR/../logs; RUN_DIR: resolve_run_dir's).
+    Absolute; not created, not checked."""
+    value, source = _pick(None if flag is None else os.fspath(flag), "--log-dir", ENV_LOG_DIR, environ)
+    if value is None:
+        runs = resolve_run_dir(None, environ) if run_dir is None else run_dir
+        return runs.parent / LOG_DIR_BESIDE_RUN_DIR
+    return _abs_path(value, source, environ)
+
+
+def check_log_dir(path: Path) -> None:
+    """UsageError unless PATH is a safe log dir (as a run dir: ours, not a
+    symlink, not group- or world-writable) or could be created as one."""
+    if path.exists() or path.is_symlink():
+        try:
+            mosaic_hb.check_run_dir(path, create=False)
+        except OSError as exc:
+            reason = (exc.strerror or str(exc)).replace("run dir", "log dir")
+            raise UsageError(f"log dir {path}: {reason}") from None
+    else:
+        _check_creatable(path, "log dir")
+
+
+def resolve_log_max_bytes(environ: Mapping[str, str] | None = None) -> int:
+    """The size at which a pane log is rotated: MOSAIC_LOG_MAX_BYTES, else
+    10 MB. 0 (never rotate), or at least 1024 bytes."""
+    value = lookup(ENV_LOG_MAX_BYTES, environ)
+    if value is None:
+        return DEFAULT_LOG_MAX_BYTES
+    text = value.strip()
+    if not (text.isascii() and text.isdigit()) or (0 < int(text) < LOG_MAX_BYTES_MIN) or len(text) > 18:
+        raise UsageError(f"{ENV_LOG_MAX_BYTES}: invalid size {show(value, 40)}: "
+                         f"expected 0 (no rotation) or a number of bytes from {LOG_MAX_BYTES_MIN}")
+    return int(text)
+
+
 def check_textfile_dir(environ: Mapping[str, str] | None = None) -> None:
     """UsageError for a MOSAIC_TEXTFILE_DIR the sidecar would refuse (set
     but empty, or not a directory). The sidecar reads it, not the launcher;
@@ -368,6 +413,7 @@ def resolve_launch(
     interval: str | float | None = None,
     env: Iterable[str] = (),
     hooks: bool = True,
+    log_dir: str | os.PathLike | None = None,
     environ: Mapping[str, str] | None = None,
 ) -> LaunchSettings:
     """Resolve and validate every setting of ``mosaic launch``.
@@ -388,6 +434,9 @@ def resolve_launch(
     directory = resolve_workdir(workdir, environ)
     runs = resolve_run_dir(run_dir, environ)
     check_run_dir(runs)
+    logs = resolve_log_dir(log_dir, runs, environ)
+    check_log_dir(logs)
+    log_max_bytes = resolve_log_max_bytes(environ)
     check_textfile_dir(environ)
     sh = shellcmd.shell(environ.get("PATH", os.defpath))
     line = resolve_command(command, rt, environ, sh)
@@ -408,4 +457,6 @@ def resolve_launch(
         interval=seconds,
         shell=sh,
         hooks=bool(hooks),
+        log_dir=logs,
+        log_max_bytes=log_max_bytes,
     )

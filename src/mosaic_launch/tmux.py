@@ -44,6 +44,7 @@ _PANE_FIELDS = (
     "#{window_activity}",
     "#{window_bell_flag}",
     "#{@mosaic_bell_at}",  # BELL_OPTION, set by new_session's alert-bell hook; empty elsewhere
+    "#{pane_pipe}",  # 1 while pipe-pane feeds a command (the pane log's writer)
     "#{session_name}",  # last: the only field that is not a number or an id
 )
 _NO_SERVER = ("no server running", "error connecting to")
@@ -103,6 +104,7 @@ class PaneInfo:
     activity: int  # window_activity: unix seconds of the last output
     bell: bool = False  # window_bell_flag: a bell rang (monitor-bell) and nobody has looked since
     bell_at: int = 0  # window_activity when the last bell rang (unix seconds); 0 if not known
+    piped: bool = False  # pane_pipe: its output goes to a pipe-pane command (the log writer)
 
 
 def tmux_path() -> str:
@@ -168,6 +170,7 @@ def new_session(
     env: Iterable[tuple[str, str]] = (),
     path: str | None = None,
     remain_on_exit: bool = True,
+    pipe_command: str | None = None,
 ) -> int:
     """Create detached session NAME running ARGV in WORKDIR, in one tmux call;
     return the pane pid.
@@ -182,10 +185,13 @@ def new_session(
     client's PATH, which tmux gives a new session's first pane.
 
     With REMAIN_ON_EXIT the pane is kept when its process exits; the option
-    is set by the same call, before tmux can notice an exit. Raises
-    DuplicateSession if NAME exists, TmuxError otherwise."""
+    is set by the same call, before tmux can notice an exit. So is
+    PIPE_COMMAND, if given, as the pane's ``pipe-pane -O`` command (see
+    pipe_pane_args): tmux runs the whole call before it reads the pane's
+    first output, so none of it escapes the pipe. Raises DuplicateSession
+    if NAME exists, TmuxError otherwise."""
     args, client_env = _new_session_args(name, argv, workdir=workdir, env=env, path=path,
-                                         remain_on_exit=remain_on_exit)
+                                         remain_on_exit=remain_on_exit, pipe_command=pipe_command)
     _check_size(name, args)
     done = _run(socket, args, env=client_env)
     if done.returncode != 0:
@@ -212,6 +218,7 @@ class SessionRequest:
     workdir: str
     env: tuple[tuple[str, str], ...] = ()
     path: str | None = None
+    pipe_command: str | None = None  # see new_session
 
 
 def new_sessions(socket: str, requests: Sequence[SessionRequest]) -> list[int | TmuxError]:
@@ -237,7 +244,8 @@ def new_sessions(socket: str, requests: Sequence[SessionRequest]) -> list[int | 
         for index in indexes:
             r = requests[index]
             one, client_env = _new_session_args(r.name, r.argv, workdir=r.workdir, env=r.env,
-                                                path=r.path, remain_on_exit=True)
+                                                path=r.path, remain_on_exit=True,
+                                                pipe_command=r.pipe_command)
             if batch and _command_bytes(args) + 2 + _command_bytes(one) > MAX_COMMAND_BYTES:
                 _create_batch(socket, requests, batch, args, client_env, results)
                 batch, args = [], []
@@ -260,7 +268,8 @@ def _create_batch(socket: str, requests: Sequence[SessionRequest], batch: list[i
     for index in batch[created:]:
         r = requests[index]
         try:
-            results[index] = new_session(socket, r.name, r.argv, workdir=r.workdir, env=r.env, path=r.path)
+            results[index] = new_session(socket, r.name, r.argv, workdir=r.workdir, env=r.env, path=r.path,
+                                         pipe_command=r.pipe_command)
         except TmuxNotInstalled:
             raise
         except TmuxError as exc:
@@ -275,6 +284,7 @@ def _new_session_args(
     env: Iterable[tuple[str, str]],
     path: str | None,
     remain_on_exit: bool,
+    pipe_command: str | None = None,
 ) -> tuple[list[str], dict[str, str] | None]:
     """The tmux arguments of new_session, and the client's environment."""
     if len(argv) < 2:
@@ -291,8 +301,46 @@ def _new_session_args(
     args += [_arg(a) for a in argv]
     if remain_on_exit:
         args += [";", "set-option", "-w", "-t", f"={name}:", "remain-on-exit", "on"]
+    if pipe_command is not None:
+        args += [";", *pipe_pane_args(f"={name}:", pipe_command)]
     args += _bell_args(name)
     return args, client_env
+
+
+def pipe_pane_args(target: str, command: str) -> list[str]:
+    """``pipe-pane -O -t TARGET COMMAND``: the pane's output (not its input)
+    from now on goes to COMMAND's stdin, replacing any pipe the pane had
+    (whose command then reads end of file). tmux runs COMMAND with
+    ``/bin/sh -c`` after expanding it as a format, so COMMAND must be shell
+    syntax whose every user string is quoted (shlex.quote); ``#`` is
+    doubled here, so the format expansion leaves it as it is."""
+    return ["pipe-pane", "-O", "-t", target, _arg(_format_literal(command))]
+
+
+def pipe_pane(socket: str, target: str, command: str) -> None:
+    """Run pipe_pane_args (TARGET: a pane id, or ``=SESSION:``); TmuxError
+    if tmux refuses (no such pane)."""
+    done = _run(socket, pipe_pane_args(target, command))
+    if done.returncode != 0:
+        raise TmuxError(f"tmux pipe-pane failed for {target}: {_reason(done)}")
+
+
+def capture_pane(socket: str, target: str, *, escapes: bool = False) -> bytes:
+    """What pane TARGET shows now (its visible screen, one line per row),
+    with the escape sequences of its colours and attributes if ESCAPES.
+    TmuxError if there is no such pane."""
+    args = ["capture-pane", "-p", "-t", target, *(["-e"] if escapes else [])]
+    try:
+        done = subprocess.run([tmux_path(), "-L", socket, *args], stdin=subprocess.DEVNULL,
+                              capture_output=True, timeout=TIMEOUT_SECONDS, check=False)
+    except subprocess.TimeoutExpired:
+        raise TmuxError(f"tmux capture-pane timed out after {TIMEOUT_SECONDS:g}s (socket {socket})") from None
+    except OSError as exc:
+        raise TmuxError(f"cannot run tmux: {exc.strerror or exc}") from None
+    if done.returncode != 0:
+        reason = (done.stderr.decode("utf-8", "replace").strip().splitlines() or [f"exit status {done.returncode}"])[-1]
+        raise TmuxError(f"tmux capture-pane failed for {target}: {reason}")
+    return done.stdout
 
 
 def _bell_args(name: str) -> list[str]:
@@ -330,11 +378,12 @@ def check_new_session(
     env: Iterable[tuple[str, str]] = (),
     path: str | None = None,
     remain_on_exit: bool = True,
+    pipe_command: str | None = None,
 ) -> None:
     """Raise CommandTooLong if new_session with these arguments would be
     refused for its size; nothing is run."""
     args, _ = _new_session_args(name, argv, workdir=workdir, env=env, path=path,
-                                remain_on_exit=remain_on_exit)
+                                remain_on_exit=remain_on_exit, pipe_command=pipe_command)
     _check_size(name, args)
 
 
@@ -380,7 +429,7 @@ def _list_panes(socket: str) -> tuple[list[PaneInfo], int | None]:
         parts = line.split("\t", len(_PANE_FIELDS) - 1)
         if len(parts) != len(_PANE_FIELDS):
             continue
-        server, pane_id, pid, dead, status, signum, activity, bell, bell_at, session = parts
+        server, pane_id, pid, dead, status, signum, activity, bell, bell_at, piped, session = parts
         try:
             panes.append(PaneInfo(
                 session=session,
@@ -392,6 +441,7 @@ def _list_panes(socket: str) -> tuple[list[PaneInfo], int | None]:
                 activity=int(activity) if activity.isdigit() else 0,
                 bell=bell == "1",
                 bell_at=int(bell_at) if bell_at.isdigit() and len(bell_at) <= 20 else 0,
+                piped=piped == "1",
             ))
             server_pid = int(server)
         except ValueError:

@@ -1,0 +1,328 @@
+"""The pane log of each agent: what its pane printed, kept in a file.
+
+Writing: every launch pipes the agent pane's output (``tmux pipe-pane -O``)
+into ``mosaic-hb log LOG_DIR/NAME.log``, the core's executable, one small C
+process per agent (no Python). It appends, marks each start with a line
+``=== mosaic: NAME EVENT TIME ===``, rotates at a size cap keeping one old
+file (``NAME.log.1``), drops output it cannot write (a full disk) without
+ever holding the pane up, and never opens the file through a symlink (see
+hb_log.c).
+
+tmux keeps a pane's pipe across ``respawn-pane``, but the writer then marks
+no new start; ``restart_logging`` replaces the pipe (the old writer reads
+end of file and exits) with a new writer, which does. Code that respawns a
+pane calls it, or chains ``pipe_args`` after its respawn-pane in the same
+tmux call so that no output comes between.
+
+Reading: ``read_log`` (both files, the old one first), ``tail_lines``,
+``clean`` (escape sequences stripped), and ``follow``, which polls (at most
+ten wake-ups a second) and keeps up across a rotation.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import re
+import shlex
+import stat
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import mosaic_hb
+
+from mosaic_launch import tmux
+from mosaic_launch.errors import MosaicError, NotRunning
+
+LOG_SUFFIX = ".log"
+OLD_SUFFIX = ".log.1"
+EVENT_RULE = re.compile(r"[a-z]{1,16}\Z")  # mosaic-hb log --event
+LAUNCH, RELAUNCH, RESTART, RESUME = "launch", "relaunch", "restart", "resume"
+FOLLOW_POLL_SECONDS = 0.1  # -f wakes at most ten times a second
+_READ_CHUNK = 1 << 16
+_READ_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
+
+
+def log_path(log_dir: Path, name: str) -> Path:
+    return Path(log_dir) / f"{name}{LOG_SUFFIX}"
+
+
+def old_log_path(log_dir: Path, name: str) -> Path:
+    return Path(log_dir) / f"{name}{OLD_SUFFIX}"
+
+
+# ---- writing ----------------------------------------------------------------
+
+def writer_command(log_dir: Path, name: str, max_bytes: int, event: str) -> str:
+    """The shell command that tmux's pipe-pane runs: ``exec mosaic-hb log
+    ...``, every word quoted (tmux gives it to /bin/sh -c). ``exec``, so
+    the writer is the only process, whatever the shell. Raises ValueError
+    for what could not be quoted safely or that the writer would refuse."""
+    if not mosaic_hb.valid_agent_name(name):
+        raise ValueError(f"invalid agent name {name!r}")
+    if not EVENT_RULE.match(event):
+        raise ValueError(f"invalid event {event!r}")
+    path = os.fspath(log_path(log_dir, name))
+    if not os.path.isabs(path) or any(ord(c) < 0x20 or c == "\x7f" for c in path):
+        raise ValueError(f"the log path must be absolute, without control characters: {path!r}")
+    if not isinstance(max_bytes, int) or max_bytes < 0:
+        raise ValueError(f"invalid max_bytes {max_bytes!r}")
+    words = [mosaic_hb.sidecar_path(), "log", path, "--max-bytes", str(max_bytes), "--event", event]
+    return "exec " + shlex.join(words)
+
+
+def pipe_args(pane: str, log_dir: Path, name: str, max_bytes: int, event: str = RESTART) -> list[str]:
+    """The tmux command that (re)starts NAME's log writer on PANE (a pane id
+    or ``=SESSION:``), to chain after a respawn-pane in one tmux call."""
+    return tmux.pipe_pane_args(pane, writer_command(log_dir, name, max_bytes, event))
+
+
+def prepare_log_dir(log_dir: Path) -> None:
+    """Create LOG_DIR (0700) if missing and check it is safe to write in;
+    MosaicError otherwise. The writer checks it again itself."""
+    try:
+        mosaic_hb.check_run_dir(log_dir, create=True)
+    except OSError as exc:
+        reason = (exc.strerror or str(exc)).replace("run dir", "log dir")
+        raise MosaicError(f"log dir {log_dir}: {reason}") from None
+
+
+def restart_logging(socket: str, pane: str, log_dir: Path, name: str, max_bytes: int,
+                    event: str = RESTART) -> None:
+    """Start a new log writer for NAME on PANE (a pane id or ``=NAME:``),
+    replacing the pane's pipe if it has one; the new writer marks the start
+    with EVENT. For a pane that was respawned (tmux keeps the old pipe then,
+    and nothing would mark the restart), or one whose writer has gone.
+    Raises MosaicError (the log dir is unsafe) or TmuxError (no such pane)."""
+    prepare_log_dir(log_dir)
+    tmux.pipe_pane(socket, pane, writer_command(log_dir, name, max_bytes, event))
+
+
+def log_problem(log_dir: Path, name: str) -> str | None:
+    """Why NAME's log cannot be written (a symlink or something else than a
+    regular file is there, which the writer refuses), or None."""
+    path = log_path(log_dir, name)
+    try:
+        st = os.lstat(path)
+    except OSError:
+        return None
+    if stat.S_ISLNK(st.st_mode):
+        return f"{path} is a symlink; the log writer does not follow it, so nothing is logged"
+    if not stat.S_ISREG(st.st_mode):
+        return f"{path} is not a regular file; nothing is logged"
+    return None
+
+
+# ---- reading ----------------------------------------------------------------
+
+def _open_log(path: Path) -> int | None:
+    """A descriptor of the regular file PATH (never through a symlink,
+    never blocking on a FIFO); None if there is no such file."""
+    try:
+        fd = os.open(path, _READ_FLAGS)
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise MosaicError(f"{path} is a symlink; not reading it") from None
+        raise MosaicError(f"cannot read {path}: {exc.strerror or exc}") from None
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise MosaicError(f"{path} is not a regular file; not reading it")
+    return fd
+
+
+def _read_to_end(fd: int) -> bytes:
+    chunks = []
+    while True:
+        chunk = os.read(fd, _READ_CHUNK)
+        if not chunk:
+            return b"".join(chunks)
+        chunks.append(chunk)
+
+
+def _read_file(path: Path) -> bytes | None:
+    fd = _open_log(path)
+    if fd is None:
+        return None
+    try:
+        return _read_to_end(fd)
+    finally:
+        os.close(fd)
+
+
+def read_log(log_dir: Path, name: str) -> bytes:
+    """NAME's log: the old file, then the current one. NotRunning (exit 1)
+    if there is neither."""
+    old = _read_file(old_log_path(log_dir, name))
+    current = _read_file(log_path(log_dir, name))
+    if old is None and current is None:
+        raise NotRunning(f"no log for {name} in {log_dir}")
+    return (old or b"") + (current or b"")
+
+
+def tail_lines(data: bytes, lines: int) -> bytes:
+    """The last LINES lines of DATA (a last line without its newline counts)."""
+    if lines <= 0:
+        return b""
+    end = len(data) - 1 if data.endswith(b"\n") else len(data)
+    at = end
+    for _ in range(lines):
+        at = data.rfind(b"\n", 0, at)
+        if at < 0:
+            return data
+    return data[at + 1:]
+
+
+# CSI (colours, cursor moves), OSC (titles, links; ended by BEL or ST),
+# DCS/SOS/PM/APC strings, and the two-byte escapes (charset, keypad).
+_ESCAPE = re.compile(
+    rb"\x1b\[[0-?]*[ -/]*[@-~]"
+    rb"|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)"
+    rb"|\x1b[PX^_][^\x1b]*\x1b\\"
+    rb"|\x1b[ -/]*[0-~]"
+)
+# An escape sequence cut off at the end of what has been read so far.
+_ESCAPE_START = re.compile(rb"\x1b(?:\[[0-?]*[ -/]*|\][^\x07\x1b]*|[PX^_][^\x1b]*|[ -/]*)?\Z")
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
+
+
+def _line(text: str) -> str:
+    # A carriage return rewrites the line (progress bars, spinners): keep
+    # what was written last.
+    if "\r" in text:
+        parts = [part for part in text.split("\r") if part]
+        text = parts[-1] if parts else ""
+    return _CONTROL.sub("", text)
+
+
+def clean(data: bytes) -> str:
+    """DATA as plain text: escape sequences removed, CRLF as LF, of a line
+    rewritten with carriage returns only its last version, other control
+    characters (tabs apart) removed, invalid UTF-8 replaced."""
+    text = _ESCAPE.sub(b"", data).decode("utf-8", "replace")
+    return "\n".join(_line(line) for line in text.split("\n"))
+
+
+class Cleaner:
+    """clean() for a stream: whole lines as they come, and on flush() the
+    line begun so far (a prompt), short of an escape sequence cut off."""
+
+    def __init__(self) -> None:
+        self._pending = b""
+
+    def feed(self, data: bytes) -> str:
+        self._pending += data
+        cut = self._pending.rfind(b"\n")
+        if cut < 0:
+            return ""
+        done, self._pending = self._pending[:cut + 1], self._pending[cut + 1:]
+        return clean(done)
+
+    def flush(self) -> str:
+        partial = self._pending
+        cut = _ESCAPE_START.search(partial)
+        keep = b""
+        if cut is not None and len(partial) - cut.start() < 4096:
+            partial, keep = partial[:cut.start()], partial[cut.start():]
+        self._pending = keep
+        return clean(partial)
+
+
+Write = Callable[[bytes], bool]  # False once the reader is gone
+
+
+def _emit(write: Write, data: bytes, cleaner: Cleaner | None, *, flush: bool = False) -> bool:
+    if cleaner is None:
+        return write(data) if data else True
+    text = cleaner.feed(data)
+    if flush:
+        text += cleaner.flush()
+    return write(text.encode("utf-8", "surrogateescape")) if text else True
+
+
+def show_log(log_dir: Path, name: str, write: Write, *, lines: int | None = None, raw: bool = False) -> None:
+    """Write NAME's log (its last LINES lines), cleaned unless RAW."""
+    data = read_log(log_dir, name)
+    if lines is not None:
+        data = tail_lines(data, lines)
+    _emit(write, data, None if raw else Cleaner(), flush=True)
+
+
+def follow(log_dir: Path, name: str, write: Write, *, lines: int | None = None, raw: bool = False,
+           poll: float = FOLLOW_POLL_SECONDS, until: Callable[[], bool] | None = None) -> None:
+    """Write NAME's log as show_log does, then what is appended to it, until
+    the reader is gone (WRITE returns False), UNTIL() is true or Ctrl-C.
+
+    It polls every POLL seconds while nothing comes. At a rotation (the
+    path names another file) it reads the old file to its end, then goes on
+    with the new one from its start; a file cut short is read again from
+    its start. NotRunning if there is no log yet at all."""
+    current, old = log_path(log_dir, name), old_log_path(log_dir, name)
+    fd = _open_log(current)
+    try:
+        head = _read_to_end(fd) if fd is not None else b""
+        before = _read_file(old)
+        if fd is None and before is None:
+            raise NotRunning(f"no log for {name} in {log_dir}")
+        data = (before or b"") + head
+        if lines is not None:
+            data = tail_lines(data, lines)
+        cleaner = None if raw else Cleaner()
+        if not _emit(write, data, cleaner, flush=True):
+            return
+        while until is None or not until():
+            data = _read_to_end(fd) if fd is not None else b""
+            if data:
+                if not _emit(write, data, cleaner):
+                    return
+                continue
+            moved = _moved(current, fd)
+            if moved:
+                if fd is not None:
+                    rest = _read_to_end(fd)  # what the writer put there before it rotated
+                    os.close(fd)
+                    fd = None
+                    if not _emit(write, rest, cleaner):
+                        return
+                fd = _open_log(current)
+                continue
+            if fd is not None and os.fstat(fd).st_size < os.lseek(fd, 0, os.SEEK_CUR):
+                os.lseek(fd, 0, os.SEEK_SET)
+                continue
+            if not _emit(write, b"", cleaner, flush=True):
+                return
+            time.sleep(poll)
+    except KeyboardInterrupt:
+        return
+    finally:
+        if fd is not None:
+            os.close(fd)
+
+
+def _moved(path: Path, fd: int | None) -> bool:
+    """PATH now names another file than FD (or, with no FD, names one)."""
+    try:
+        st = os.stat(path, follow_symlinks=False)
+    except FileNotFoundError:
+        return False
+    if fd is None:
+        return True
+    mine = os.fstat(fd)
+    return (st.st_dev, st.st_ino) != (mine.st_dev, mine.st_ino)
+
+
+def show_screen(socket: str, name: str, write: Write, *, raw: bool = False) -> None:
+    """Write what NAME's agent pane shows now (capture-pane), with its
+    colours if RAW (else without the empty rows at the bottom). NotRunning
+    if NAME has no session."""
+    panes = tmux.session_panes(socket, name)
+    if not panes:
+        raise NotRunning(f"{name} is not running (no session on tmux socket {socket})")
+    screen = tmux.capture_pane(socket, panes[0].pane_id, escapes=raw)
+    if raw:
+        write(screen)
+        return
+    text = clean(screen).rstrip("\n")  # the empty rows below the last line
+    write((text + "\n" if text else "").encode("utf-8", "surrogateescape"))
