@@ -7,6 +7,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -79,6 +80,7 @@ typedef struct hb_state {
     long long next_delay_ns;     /* the delay before the next restart */
     long long restart_times[HB_RESTART_BURST_MAX];  /* ring of recent restarts */
     int restart_count;           /* entries in restart_times (up to burst) */
+    unsigned int restart_ring;   /* where the next one goes */
     int slot_fd;                 /* a held restart slot, else -1 */
     long long slot_release_ns;   /* when to let it go */
     unsigned int random;         /* rand_r state, for jitter */
@@ -198,7 +200,7 @@ static int hb_loop(hb_state *st, hb_watch *watch)
 /* ---- restarts ------------------------------------------------------------- */
 
 #define HB_TMUX_TIMEOUT_NS 5000000000LL   /* one tmux call, at most */
-#define HB_REAP_WAIT_NS 2000000000LL      /* for tmux to see its pane's process end */
+#define HB_REAP_WAIT_NS 1000000000LL      /* for tmux to see how its pane's process ended */
 #define HB_SLOT_RETRY_NS 20000000LL       /* between looks for a free restart slot */
 #define HB_SLOTS_MAX 64
 
@@ -275,21 +277,22 @@ static int hb_pane_ended(hb_state *st, char pane_id[16], int *status, int *sig)
             if (k < 5 || atol(fields[0]) != (long)st->rec.pid)
                 continue;
             found = 1;
+            /* tmux calls a pane dead once its pty closes, which may come
+             * before it has reaped the process (on SIGCHLD) and knows how it
+             * ended: until then both are empty. */
             if (strcmp(fields[2], "1") == 0) {
                 snprintf(pane_id, 16, "%s", fields[1]);
                 *status = fields[3][0] ? atoi(fields[3]) : -1;
                 *sig = fields[4][0] ? atoi(fields[4]) : 0;
-                return 1;
+                if (*status >= 0 || *sig > 0)
+                    return 1;
             }
         }
         if (!found)
             return 0;
-        /* tmux has not reaped it yet (it does on SIGCHLD): look again soon. */
-        if (hb_monotonic_ns() > deadline) {
-            *status = -1;
-            *sig = 0;
-            return 0;
-        }
+        if (hb_monotonic_ns() > deadline)   /* dead, but how is not known (tmux < 3.3 */
+            return pane_id[0] != '\0';     /* has no pane_dead_signal): a failure */
+        /* Not reaped yet: look again soon. */
         struct timespec pause = {0, 5000000L};
         nanosleep(&pause, NULL);
     }
@@ -313,7 +316,10 @@ static int hb_take_slot(hb_state *st)
             int got = hb_try_flock(fd);
             if (got == 1) {
                 st->slot_fd = fd;
-                st->slot_release_ns = hb_monotonic_ns() + rs->slot_hold_ns;
+                /* Held until slot_hold after the respawn (set there): two
+                 * restarts through one slot are that far apart, however
+                 * long a respawn takes. */
+                st->slot_release_ns = LLONG_MAX;
                 return HB_GO_ON;
             }
             close(fd);
@@ -376,7 +382,10 @@ static int hb_restart_agent(hb_state *st, hb_watch *watch)
     const hb_restart *rs = st->cfg->restart;
     hb_restart_facts *facts = &st->facts;
     long long died = hb_monotonic_ns();
-    char pane_id[16];
+    /* A slot still held from the last restart is not kept through a wait. */
+    hb_close_quietly(st->slot_fd);
+    st->slot_fd = -1;
+    char pane_id[16] = "";
     int status = -1, sig = 0;
     int known = hb_pane_ended(st, pane_id, &status, &sig);
     facts->exit_status = status;
@@ -432,13 +441,14 @@ static int hb_restart_agent(hb_state *st, hb_watch *watch)
 
     /* The new agent: watch it, and say so. */
     long long now = hb_monotonic_ns();
-    st->restart_times[st->restart_count % burst] = now;
+    /* A ring of the last BURST restarts: only their ages count. */
+    st->restart_times[st->restart_ring++ % burst] = now;
     st->restart_count = st->restart_count < burst ? st->restart_count + 1 : burst;
-    /* Keep the ring ordered oldest-last is not needed: only ages count. */
     facts->restarts++;
     facts->last_restart = hb_realtime();
     facts->restart_at = 0;
     st->run_started_ns = now;
+    st->slot_release_ns = hb_monotonic_ns() + rs->slot_hold_ns;
     unsigned long long start = 0;
     if (hb_proc_start_time(pid, &start) != 1)
         start = 0;
@@ -539,8 +549,6 @@ int hb_run(const hb_config *cfg, const char **why)
 
     end = hb_loop(&st, &watch);
     while (end == HB_END_DEAD && st.rec.restart != NULL) {
-        hb_close_quietly(st.slot_fd);
-        st.slot_fd = -1;
         int next = hb_restart_agent(&st, &watch);
         if (next == HB_GIVEN_UP) {
             end = HB_END_DEAD;
