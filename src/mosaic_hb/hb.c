@@ -254,7 +254,8 @@ static int hb_pane_ended(hb_state *st, char pane_id[16], int *status, int *sig)
     char session[HB_AGENT_MAX + 4];
     snprintf(session, sizeof session, "=%s:", st->cfg->agent);
     const char *args[] = {"list-panes", "-s", "-t", session, "-F",
-                          "#{pane_pid} #{pane_id} #{pane_dead} #{pane_dead_status} #{pane_dead_signal}", NULL};
+                          "#{pane_pid} #{pane_id} #{pane_dead} #{pane_dead_status} #{pane_dead_signal} #{pid}",
+                          NULL};
     long long deadline = hb_monotonic_ns() + HB_REAP_WAIT_NS;
     for (;;) {
         char out[4096];
@@ -265,16 +266,16 @@ static int hb_pane_ended(hb_state *st, char pane_id[16], int *status, int *sig)
             next = strchr(line, '\n');
             if (next != NULL)
                 *next++ = '\0';
-            /* "PID %ID DEAD STATUS SIGNAL"; STATUS or SIGNAL may be empty. */
-            char *fields[5] = {0};
+            /* "PID %ID DEAD STATUS SIGNAL SERVER_PID"; STATUS or SIGNAL may be empty. */
+            char *fields[6] = {0};
             int k = 0;
-            for (char *f = line; k < 5 && f != NULL; k++) {
+            for (char *f = line; k < 6 && f != NULL; k++) {
                 fields[k] = f;
                 f = strchr(f, ' ');
                 if (f != NULL)
                     *f++ = '\0';
             }
-            if (k < 5 || atol(fields[0]) != (long)st->rec.pid)
+            if (k < 6 || atol(fields[0]) != (long)st->rec.pid)
                 continue;
             found = 1;
             /* tmux calls a pane dead once its pty closes, which may come
@@ -286,6 +287,11 @@ static int hb_pane_ended(hb_state *st, char pane_id[16], int *status, int *sig)
                 *sig = fields[4][0] ? atoi(fields[4]) : 0;
                 if (*status >= 0 || *sig > 0)
                     return 1;
+                /* tmux built with libutempter can miss the SIGCHLD of a pane
+                 * (tmux/tmux#311) and leave it a zombie: nudge it to reap. */
+                long server = atol(fields[5]);
+                if (server > 1)
+                    kill((pid_t)server, SIGCHLD);
             }
         }
         if (!found)
