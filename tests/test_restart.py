@@ -349,3 +349,28 @@ def test_the_sidecar_refuses_bad_restart_options(run_dir, args, message):
     done = sidecar("a1", str(os.getpid()), "--run-dir", str(run_dir), *args)
     assert done.returncode == 2 and message in done.stderr and len(done.stderr.splitlines()) == 1
     assert not run_dir.exists()
+
+
+def test_a_restart_command_gets_the_panes_environment_and_hooks_again(run_dir, tmux):
+    from mosaic_launch import launch as launcher
+    from mosaic_launch import settings
+
+    def sidecar_args(*hooks_off: bool, **kw):
+        s = settings.resolve_launch("hooked", socket=tmux.socket_name, run_dir=run_dir, command="sleep 1000",
+                                    env=["TOKEN=a b"], restart="on-failure", hooks=not hooks_off, **kw)
+        return launcher.restart_args(s)
+
+    args = sidecar_args(restart_command="claude --continue")
+    assert args[:2] == ["--restart", "on-failure"] and args[args.index("--tmux-socket") + 1] == tmux.socket_name
+    words = args[args.index("--respawn") + 1:]
+    assert words[0] == "/usr/bin/env" and "TOKEN=a b" in words and "MOSAIC_AGENT_NAME=hooked" in words
+    assert any(w.startswith("PATH=") for w in words)
+    assert "--settings" in words[-1] and words[-1].endswith("--continue")
+    off = sidecar_args(True, restart_command="claude --continue")
+    assert "--settings" not in off[-1]
+    # Without a restart command tmux reruns the first one (which has them).
+    assert "--respawn" not in sidecar_args()
+    # A word ending in ';' must not end tmux's command.
+    semi = sidecar_args(restart_command="sleep 2000;")
+    assert not semi[-1].endswith(";") or semi[-1].endswith("\\;")
+    assert launcher.restart_args(settings.resolve_launch("off", run_dir=run_dir, command="sleep 1")) == []
