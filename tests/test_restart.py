@@ -81,9 +81,9 @@ def test_kill_9_under_on_failure_restarts_in_the_same_session_workdir_and_env(tm
     rec = wait_for(restarted(run_dir, "crashy", old), 15, "a restart with a new pid")
     new = rec.pid
     wait_for(lambda: runs(new, ["sleep", "1000"]), 5, "the new agent to run")
-    started = psutil.Process(new).create_time()
-    # The delay is 100 ms plus up to a quarter of it as jitter.
-    assert started - killed_at <= 0.125 + RESTART_SLACK_S
+    # The delay is 100 ms plus up to a quarter of it as jitter; the sidecar
+    # notes the respawn's time (psutil's start times are only to the second).
+    assert float(rec.extra["last_restart"]) - killed_at <= 0.125 + RESTART_SLACK_S
     assert session_id(tmux, "crashy") == session
     assert cwd_of(new) == str(workdir)
     env = environ_of(new)
@@ -374,3 +374,37 @@ def test_a_restart_command_gets_the_panes_environment_and_hooks_again(run_dir, t
     semi = sidecar_args(restart_command="sleep 2000;")
     assert not semi[-1].endswith(";") or semi[-1].endswith("\\;")
     assert launcher.restart_args(settings.resolve_launch("off", run_dir=run_dir, command="sleep 1")) == []
+
+
+def test_the_delay_doubles_to_its_cap_and_starts_over_after_a_long_enough_run(tmux, run_dir):
+    """A sidecar started by hand with a 200 ms first delay, a 1 s cap and a
+    1 s reset: quick deaths wait 0.2, 0.4, 0.8, then 1 s (each plus up to a
+    quarter as jitter); a death after a run of over 1 s waits 0.2 s again.
+    The delays are read from the record (restart_delay=), as chosen."""
+    import shutil
+
+    from tests.support.hb import sidecar
+
+    out = launch(tmux, run_dir, "steps")
+    done = sidecar("steps", str(out["pane_pid"]), "--run-dir", str(run_dir), "--interval", "15",
+                   "--restart", "on-failure", "--tmux", shutil.which("tmux"), "--tmux-socket", tmux.socket_name,
+                   "--restart-delay-ms", "200", "--restart-max-delay", "1", "--restart-reset-after", "1")
+    assert done.returncode == 0, done.stderr
+    wait_for(lambda: gone(out["sidecar_pid"]), 10, "the old sidecar to hand over")
+
+    def crash_and_delay(pid: int, restarts: int) -> tuple[float, int]:
+        os.kill(pid, signal.SIGKILL)
+        waiting = wait_for(lambda: (r := record(run_dir, "steps")) and r.status == "dead" and r, 10, "the wait")
+        rec = wait_for(restarted(run_dir, "steps", pid, restarts), 10, "the restart")
+        return float(waiting.extra["restart_delay"]), rec.pid
+
+    pid, delays = out["pane_pid"], []
+    for n in range(1, 5):
+        delay, pid = crash_and_delay(pid, n)
+        delays.append(delay)
+    for delay, nominal in zip(delays, (0.2, 0.4, 0.8, 1.0)):
+        assert nominal <= delay <= nominal * 1.25 + 0.001, delays
+    began = float(record(run_dir, "steps").extra["last_restart"])
+    wait_for(lambda: time.time() - began > 1.2, 5, "a run longer than 1 s")
+    delay, pid = crash_and_delay(pid, 5)
+    assert 0.2 <= delay <= 0.251, delay

@@ -426,6 +426,7 @@ static int hb_restart_agent(hb_state *st, hb_watch *watch)
         delay += (long long)((double)rand_r(&st->random) / ((double)RAND_MAX + 1.0) * (double)quarter);
     long long due = died + delay;
     facts->restart_at = hb_realtime() + (double)(due - hb_monotonic_ns()) / 1e9;
+    facts->restart_delay = (double)delay / 1e9;
     if (hb_record_now(st, "dead") == HB_END_REPLACED)
         return HB_END_REPLACED;
 

@@ -115,6 +115,7 @@ typedef struct hb_restart_facts {
     int exit_signal;              /* ... or the signal, or 0 */
     double last_restart;          /* unix time of the last respawn; 0: none */
     double restart_at;            /* unix time of the next respawn while waiting; 0 */
+    double restart_delay;         /* the delay being waited out, seconds (with jitter) */
     int gave_up;                  /* 1 once the burst limit stopped the restarts */
 } hb_restart_facts;
 

@@ -337,7 +337,8 @@ int hb_format_record(const hb_record *rec, char *buf, size_t size)
         if (m >= 0 && (size_t)m < size - (size_t)n && rs->last_restart > 0)
             n += m, m = snprintf(buf + n, size - (size_t)n, "last_restart=%.3f\n", rs->last_restart);
         if (m >= 0 && (size_t)m < size - (size_t)n && rs->restart_at > 0)
-            n += m, m = snprintf(buf + n, size - (size_t)n, "restart_at=%.3f\n", rs->restart_at);
+            n += m, m = snprintf(buf + n, size - (size_t)n, "restart_at=%.3f\nrestart_delay=%.3f\n",
+                                 rs->restart_at, rs->restart_delay);
         if (m >= 0 && (size_t)m < size - (size_t)n && rs->gave_up)
             n += m, m = snprintf(buf + n, size - (size_t)n, "gave_up=1\n");
         if (m < 0 || (size_t)m >= size - (size_t)n)
