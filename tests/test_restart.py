@@ -408,3 +408,33 @@ def test_the_delay_doubles_to_its_cap_and_starts_over_after_a_long_enough_run(tm
     wait_for(lambda: time.time() - began > 1.2, 5, "a run longer than 1 s")
     delay, pid = crash_and_delay(pid, 5)
     assert 0.2 <= delay <= 0.251, delay
+
+
+@pytest.mark.skipif(__import__("shutil").which("strace") is None, reason="strace is not installed")
+def test_a_beat_with_a_restart_policy_stays_five_system_calls_and_no_fork(spawn_process, run_dir, tmp_path, tmux):
+    """Under strace: a sidecar with a restart policy beats as one without
+    (5 system calls, no fork); tmux is run only once the agent has died."""
+    import collections
+    import shutil
+
+    from tests.support.hb import read_record as read
+    from tests.test_hb_state import beats_syscalls
+
+    target = spawn_process(["sleep", "300"])
+    trace = tmp_path / "trace"
+    traced = spawn_process(["strace", "-f", "-qq", "-o", str(trace), mosaic_hb.sidecar_path(), "counted",
+                            str(target.pid), "--run-dir", str(run_dir), "--interval", "0.05", "--foreground",
+                            "--restart", "always", "--tmux", shutil.which("tmux"),
+                            "--tmux-socket", tmux.socket_name])
+    record = run_dir / "counted.hb"
+    wait_for(lambda: (r := read(record)) is not None and r.seq >= 20, 20, "20 beats")
+    target.kill()
+    assert traced.wait(timeout=20) == 0  # no pane of that pid on the socket: no restart
+    per_beat = beats_syscalls(trace.read_text())
+    beats, death = per_beat[:-1], per_beat[-1]
+    counts = collections.Counter(len(calls) for calls in beats)
+    assert counts.most_common(1)[0][0] == 5, counts
+    forks = {"clone", "clone3", "fork", "vfork", "execve"}
+    assert not any(forks & set(calls) for calls in beats), counts
+    assert forks & set(death)  # the death path asked tmux
+    assert read(record).status == "dead"
