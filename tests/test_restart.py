@@ -8,7 +8,6 @@ MOSAIC_RESTART_SLOT_HOLD_MS), as a host would set them."""
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import time
@@ -21,7 +20,7 @@ import mosaic_hb
 
 from tests.support.agents import launch, ps
 from tests.support.hb import read_record, sidecars
-from tests.support.procs import cmdline_of, cwd_of, environ_of, runs
+from tests.support.procs import cwd_of, environ_of, runs
 from tests.support.run import mosaic
 from tests.support.wait import wait_for
 

@@ -729,7 +729,8 @@ def _stopped_record(agent: _Stopping, now: float) -> bytes:
 
 
 # The restart facts a stop record keeps from the sidecar's (not restart_at: no restart is due).
-_KEPT_RESTART_KEYS = ("restart", "restarts", "last_exit_status", "last_exit_signal", "last_restart", "gave_up")
+_KEPT_RESTART_KEYS = ("restart", "restarts", "last_exit_status", "last_exit_signal", "last_restart",
+                      "gave_up")
 
 
 def _restart_facts(record: mosaic_hb.Record | None) -> dict[str, str]:
