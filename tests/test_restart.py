@@ -63,9 +63,10 @@ def row(tmux, run_dir, name, *args) -> dict:
     return {r["name"]: r for r in doc["agents"]}[name]
 
 
-# A command that exits with STATUS when sent SIGTERM (and takes its sleep with it).
-def exits_on_term(status: int) -> str:
-    return f"trap 'kill $!; exit {status}' TERM; sleep 1000 & wait"
+# A command that exits with STATUS when sent SIGTERM (and takes its sleep
+# with it); it creates READY once its trap is set.
+def exits_on_term(status: int, ready: Path) -> str:
+    return f"trap 'kill $!; exit {status}' TERM; sleep 1000 & : > '{ready}'; wait"
 
 
 def test_kill_9_under_on_failure_restarts_in_the_same_session_workdir_and_env(tmux, run_dir, tmp_path):
@@ -100,9 +101,11 @@ def test_kill_9_under_on_failure_restarts_in_the_same_session_workdir_and_env(tm
     assert record(run_dir, "crashy").pid == new
 
 
-def test_exit_0_under_on_failure_is_not_restarted(tmux, run_dir):
-    out = launch(tmux, run_dir, "done", "--restart", "on-failure", command=exits_on_term(0),
-                 env=FAST_RESTART, ready=["bash", "-c", exits_on_term(0)])
+def test_exit_0_under_on_failure_is_not_restarted(tmux, run_dir, tmp_path):
+    ready = tmp_path / "ready"
+    out = launch(tmux, run_dir, "done", "--restart", "on-failure", command=exits_on_term(0, ready),
+                 env=FAST_RESTART)
+    wait_for(ready.exists, 10, "the agent's trap")
     os.kill(out["pane_pid"], signal.SIGTERM)
     wait_for(lambda: gone(out["sidecar_pid"]), 10, "the sidecar to end")
     rec = record(run_dir, "done")
@@ -113,13 +116,17 @@ def test_exit_0_under_on_failure_is_not_restarted(tmux, run_dir):
     assert (r["heartbeat"], r["pane"], r["exit_status"], r["restarts"]) == ("dead", "dead", 0, 0)
 
 
-def test_exit_0_under_always_is_restarted(tmux, run_dir):
-    out = launch(tmux, run_dir, "again", "--restart", "always", command=exits_on_term(0),
-                 env=FAST_RESTART, ready=["bash", "-c", exits_on_term(0)])
+def test_exit_0_under_always_is_restarted(tmux, run_dir, tmp_path):
+    ready = tmp_path / "ready"
+    out = launch(tmux, run_dir, "again", "--restart", "always", command=exits_on_term(0, ready),
+                 env=FAST_RESTART)
+    wait_for(ready.exists, 10, "the agent's trap")
+    ready.unlink()
     os.kill(out["pane_pid"], signal.SIGTERM)
     rec = wait_for(restarted(run_dir, "again", out["pane_pid"]), 15, "a restart after exit 0")
     assert rec.extra["last_exit_status"] == "0" and rec.extra["restart"] == "always"
-    wait_for(lambda: runs(rec.pid, ["bash", "-c", exits_on_term(0)]), 5, "the first command again")
+    wait_for(ready.exists, 10, "the first command to run again")
+    assert runs(rec.pid, ["bash", "-c", exits_on_term(0, ready)])
 
 
 def test_a_crash_loop_backs_off_and_gives_up_at_the_burst_limit(tmux, run_dir, tmp_path):
