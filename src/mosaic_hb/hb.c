@@ -228,8 +228,8 @@ static int hb_pause_until(hb_state *st, long long deadline)
     }
 }
 
-/* Run tmux on the agent's socket with ARGS (NULL-terminated, at most 16);
- * its stdout in OUT. 1 if tmux succeeded, else 0. */
+/* Run tmux on the agent's socket with ARGS (NULL-terminated); its stdout
+ * in OUT. 1 if tmux succeeded, else 0. */
 static int hb_tmux(const hb_restart *rs, const char *const *args, char *out, size_t size)
 {
     char *argv[HB_RESTART_ARGV_MAX];
@@ -469,10 +469,12 @@ static int hb_restart_agent(hb_state *st, hb_watch *watch)
     char state_file[HB_AGENT_MAX + 16];
     hb_file_name(state_file, sizeof state_file, st->cfg->agent, ".state");
     (void)unlinkat(st->dirfd, state_file, 0);
-    int gone = hb_watch_open(watch, pid, start, st->cfg->force_poll);
+    /* One that is already gone is never written as ok, not even for a moment. */
+    if (hb_watch_open(watch, pid, start, st->cfg->force_poll) != 0)
+        return hb_restart_agent(st, watch);
     if (hb_record_now(st, "ok") == HB_END_REPLACED)
         return HB_END_REPLACED;
-    return gone ? hb_restart_agent(st, watch) : HB_RESTARTED;
+    return HB_RESTARTED;
 }
 
 int hb_run(const hb_config *cfg, const char **why)
