@@ -52,6 +52,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help="agents for --logs (default 10; 3 with --quick)")
     parser.add_argument("--log-mb", type=int, default=None, metavar="MB",
                         help="megabytes each agent prints for --logs (default 20; 2 with --quick)")
+    parser.add_argument("--restart", action="store_true",
+                        help="measure only restarts by the sidecar (`mosaic-hb --restart`): crash to "
+                             "new agent running, against `mosaic launch` by hand, and system calls "
+                             "per beat with and without a policy; print the table, write nothing")
     live = parser.add_argument_group(
         "fleet with live agents",
         "`--fleet-live` runs only the fleet commands over live agents (fleet ps over 1-300 agents "
@@ -180,6 +184,36 @@ def main_logs(args: argparse.Namespace, argv: list[str]) -> int:
     return 0
 
 
+def main_restart(args: argparse.Namespace) -> int:
+    from . import restart_metrics
+    from .contenders import _mosaic_cli
+
+    sidecar = args.sidecar
+    if sidecar is None:
+        import mosaic_hb
+
+        sidecar = mosaic_hb.sidecar_path()
+    cli = _mosaic_cli()
+    if cli is None:
+        print("restart: the mosaic CLI is not installed", file=sys.stderr)
+        return 1
+    settings = QUICK if args.quick else FULL
+    trials = 3 if args.quick else 20
+    marker = f"{os.getpid()}-{secrets.token_hex(6)}"
+    os.environ[MARKER_VAR] = marker
+    with tempfile.TemporaryDirectory(prefix="mosaic-bench-", dir=args.scratch) as tmp:
+        ws = Workspace(Path(tmp), marker, quiet=args.quiet)
+        try:
+            result = restart_metrics.run(sidecar, cli, ws, settings, trials)
+        except BenchError as exc:
+            print(f"restart: {exc}", file=sys.stderr)
+            return 1
+        finally:
+            sweep(marker)
+    print(restart_metrics.render(result))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     args = parse_args(argv)
@@ -189,6 +223,8 @@ def main(argv: list[str] | None = None) -> int:
         return main_drive(args)
     if args.logs:
         return main_logs(args, argv)
+    if args.restart:
+        return main_restart(args)
     if args.fleet_live:
         return main_fleet_live(args, argv)
     settings = QUICK if args.quick else FULL

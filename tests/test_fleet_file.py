@@ -162,7 +162,7 @@ def test_bad_file_through_fleet_up_launches_nothing(tmp_path, tmux, run_dir):
                     '[[agent]]\nname = "second"\ncommand = "sleep 1000"\ncolour = "blue"\n')
     line = one_line_error(mosaic("fleet", "up", "-f", path), 2)
     assert line == (f"mosaic: error: {path}:9: agent #2: unknown key 'colour' "
-                    "(agent keys: name, runtime, workdir, command, env, runtime_bin, hooks)")
+                    "(agent keys: name, runtime, workdir, command, env, runtime_bin, hooks, restart, restart_command)")
     assert tmux.server_pid() is None  # nothing launched, not even the first agent
     assert not run_dir.exists()
     one_line_error(mosaic("fleet", "down", "-f", path), 2)

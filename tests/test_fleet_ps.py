@@ -29,6 +29,7 @@ ROW_KEYS = {
     "name", "host", "runtime", "pane", "exit_status", "exit_signal", "heartbeat", "detail", "healthy",
     "age_s", "activity_s", "pid", "hb_pid", "uptime_s", "cpu_percent", "rss_bytes",
     "state", "state_source", "state_age_s", "waiting_for",
+    "restart", "restarts", "last_exit_status", "last_exit_signal", "last_restart", "restart_at", "gave_up",
 }
 VALID = (b"ts=2026-01-01T00:00:00+0000\npid=%d\nstatus=ok\nagent=%s\nepoch=%f\nseq=1\n"
          b"interval=15\nhb_pid=%d\npid_start=0\n")

@@ -39,6 +39,7 @@ cdef extern from "hb.h" nogil:
         int (*interrupted)(void *ctx) noexcept
         void *ctx
         void (*started)(void *ctx) noexcept
+        const void *restart
 
     ctypedef struct hb_record:
         const char *agent

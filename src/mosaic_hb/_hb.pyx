@@ -237,6 +237,7 @@ def run(agent, int pid, run_dir, interval=15.0, *, fsync=False, runtime=None,
     cfg.interrupted = _on_interrupted
     cfg.ctx = <void *>state
     cfg.started = NULL
+    cfg.restart = NULL  # restarts are the mosaic-hb sidecar's
 
     saved = {}
     if threading.current_thread() is threading.main_thread():

@@ -7,7 +7,9 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -72,6 +74,16 @@ typedef struct hb_state {
     double start_seconds;     /* the agent's start, unix seconds, for metrics */
     hb_agent_state agent_state;  /* from AGENT.state: read at start and on SIGUSR2 */
     hb_record rec;
+    /* Restarts (cfg->restart); unused without a policy. */
+    hb_restart_facts facts;
+    long long run_started_ns;    /* when the watched agent began, as we saw it */
+    long long next_delay_ns;     /* the delay before the next restart */
+    long long restart_times[HB_RESTART_BURST_MAX];  /* ring of recent restarts */
+    int restart_count;           /* entries in restart_times (up to burst) */
+    unsigned int restart_ring;   /* where the next one goes */
+    int slot_fd;                 /* a held restart slot, else -1 */
+    long long slot_release_ns;   /* when to let it go */
+    unsigned int random;         /* rand_r state, for jitter */
 } hb_state;
 
 static void hb_state_close(hb_state *st)
@@ -80,7 +92,8 @@ static void hb_state_close(hb_state *st)
     hb_close_quietly(st->lockfd);
     hb_close_quietly(st->dirfd);
     hb_close_quietly(st->textfile_dirfd);
-    st->lockfd = st->dirfd = st->textfile_dirfd = -1;
+    hb_close_quietly(st->slot_fd);
+    st->lockfd = st->dirfd = st->textfile_dirfd = st->slot_fd = -1;
     errno = err;
 }
 
@@ -137,7 +150,10 @@ static int hb_loop(hb_state *st, hb_watch *watch)
     const long long interval_ns = (long long)(cfg->interval * 1e9);
     long long next_beat = hb_monotonic_ns() + interval_ns;
     for (;;) {
-        int ended = hb_watch_wait(watch, next_beat - hb_monotonic_ns(), cfg->wait_mask);
+        /* A restart slot held (see hb_restart_agent) is let go on time; with
+         * none held, a beat costs nothing more. */
+        long long wake = st->slot_fd >= 0 && st->slot_release_ns < next_beat ? st->slot_release_ns : next_beat;
+        int ended = hb_watch_wait(watch, wake - hb_monotonic_ns(), cfg->wait_mask);
         if (ended == 1)
             return HB_END_DEAD;
         if (ended < 0) {
@@ -162,6 +178,10 @@ static int hb_loop(hb_state *st, hb_watch *watch)
             continue;
         }
         long long now = hb_monotonic_ns();
+        if (st->slot_fd >= 0 && now >= st->slot_release_ns) {
+            hb_close_quietly(st->slot_fd);
+            st->slot_fd = -1;
+        }
         if (now < next_beat)
             continue;
         st->rec.seq++;
@@ -177,13 +197,293 @@ static int hb_loop(hb_state *st, hb_watch *watch)
     }
 }
 
+/* ---- restarts ------------------------------------------------------------- */
+
+#define HB_TMUX_TIMEOUT_NS 5000000000LL   /* one tmux call, at most */
+#define HB_REAP_WAIT_NS 1000000000LL      /* for tmux to see how its pane's process ended */
+#define HB_SLOT_RETRY_NS 20000000LL       /* between looks for a free restart slot */
+#define HB_SLOTS_MAX 64
+
+/* How a supervised death ends; beyond hb_end's values. */
+#define HB_RESTARTED 10     /* the agent runs again: back to the loop */
+#define HB_GIVEN_UP 11      /* no restart, and the final record is written */
+
+/* Wait until DEADLINE (monotonic ns), taking signals as the loop does.
+ * HB_GO_ON when the time is up, else HB_END_STOPPED or HB_END_REPLACED. */
+static int hb_pause_until(hb_state *st, long long deadline)
+{
+    const hb_config *cfg = st->cfg;
+    for (;;) {
+        long long left = deadline - hb_monotonic_ns();
+        if (left <= 0)
+            return HB_GO_ON;
+        if (hb_sleep_ns(left, cfg->wait_mask) == 0)
+            continue;
+        int action = cfg->interrupted ? cfg->interrupted(cfg->ctx) : HB_GO_ON;
+        if (action == HB_STOP)
+            return HB_END_STOPPED;
+        if (action == HB_HAND_OVER)
+            return HB_END_REPLACED;
+        /* HB_READ_STATE: the agent is dead; its next run starts afresh. */
+    }
+}
+
+/* Run tmux on the agent's socket with ARGS (NULL-terminated); its stdout
+ * in OUT. 1 if tmux succeeded, else 0. */
+static int hb_tmux(const hb_restart *rs, const char *const *args, char *out, size_t size)
+{
+    char *argv[HB_RESTART_ARGV_MAX];
+    size_t n = 0;
+    argv[n++] = (char *)rs->tmux;
+    argv[n++] = "-L";
+    argv[n++] = (char *)rs->socket;
+    for (; *args != NULL && n + 1 < HB_RESTART_ARGV_MAX; args++)
+        argv[n++] = (char *)*args;
+    argv[n] = NULL;
+    int status = hb_spawn_capture(argv, out, size, HB_TMUX_TIMEOUT_NS);
+    return status >= 0 && WIFEXITED(status) && WEXITSTATUS(status) == 0;
+}
+
+/* How the agent's pane ended, as tmux (its parent) saw it. PANE_ID gets
+ * the pane's id ("%3"). 1: *status or *sig set (status -1 or sig 0 when
+ * tmux cannot say); 0: no pane of that pid any more, or no tmux server
+ * (the session was killed, the server is gone): not ours to restart. */
+static int hb_pane_ended(hb_state *st, char pane_id[16], int *status, int *sig)
+{
+    const hb_restart *rs = st->cfg->restart;
+    char session[HB_AGENT_MAX + 4];
+    snprintf(session, sizeof session, "=%s:", st->cfg->agent);
+    const char *args[] = {"list-panes", "-s", "-t", session, "-F",
+                          "#{pane_pid} #{pane_id} #{pane_dead} #{pane_dead_status} #{pane_dead_signal} #{pid}",
+                          NULL};
+    long long deadline = hb_monotonic_ns() + HB_REAP_WAIT_NS;
+    for (;;) {
+        char out[4096];
+        if (!hb_tmux(rs, args, out, sizeof out))
+            return 0;
+        int found = 0;
+        for (char *line = out, *next; line != NULL && *line; line = next) {
+            next = strchr(line, '\n');
+            if (next != NULL)
+                *next++ = '\0';
+            /* "PID %ID DEAD STATUS SIGNAL SERVER_PID"; STATUS or SIGNAL may be empty. */
+            char *fields[6] = {0};
+            int k = 0;
+            for (char *f = line; k < 6 && f != NULL; k++) {
+                fields[k] = f;
+                f = strchr(f, ' ');
+                if (f != NULL)
+                    *f++ = '\0';
+            }
+            if (k < 6 || atol(fields[0]) != (long)st->rec.pid)
+                continue;
+            found = 1;
+            /* tmux calls a pane dead once its pty closes, which may come
+             * before it has reaped the process (on SIGCHLD) and knows how it
+             * ended: until then both are empty. */
+            if (strcmp(fields[2], "1") == 0) {
+                snprintf(pane_id, 16, "%s", fields[1]);
+                *status = fields[3][0] ? atoi(fields[3]) : -1;
+                *sig = fields[4][0] ? atoi(fields[4]) : 0;
+                if (*status >= 0 || *sig > 0)
+                    return 1;
+                /* tmux built with libutempter can miss the SIGCHLD of a pane
+                 * (tmux/tmux#311) and leave it a zombie: nudge it to reap. */
+                long server = atol(fields[5]);
+                if (server > 1)
+                    kill((pid_t)server, SIGCHLD);
+            }
+        }
+        if (!found)
+            return 0;
+        if (hb_monotonic_ns() > deadline)   /* dead, but how is not known (tmux < 3.3 */
+            return pane_id[0] != '\0';     /* has no pane_dead_signal): a failure */
+        /* Not reaped yet: look again soon. */
+        struct timespec pause = {0, 5000000L};
+        nanosleep(&pause, NULL);
+    }
+}
+
+/* Take a free restart slot (run dir, restart-slot-K.lock, flock), waiting
+ * while all are taken: at most cfg->restart->slots restarts run at once on
+ * the host. HB_GO_ON with st->slot_fd set, or as hb_pause_until. */
+static int hb_take_slot(hb_state *st)
+{
+    const hb_restart *rs = st->cfg->restart;
+    int slots = rs->slots < 1 ? 1 : rs->slots > HB_SLOTS_MAX ? HB_SLOTS_MAX : rs->slots;
+    for (;;) {
+        int first = (int)(rand_r(&st->random) % (unsigned)slots);
+        for (int i = 0; i < slots; i++) {
+            char name[40];
+            snprintf(name, sizeof name, "restart-slot-%d.lock", (first + i) % slots);
+            int fd = hb_open_lock_file(st->dirfd, name);
+            if (fd < 0)
+                continue;
+            int got = hb_try_flock(fd);
+            if (got == 1) {
+                st->slot_fd = fd;
+                /* Held until slot_hold after the respawn (set there): two
+                 * restarts through one slot are that far apart, however
+                 * long a respawn takes. */
+                st->slot_release_ns = LLONG_MAX;
+                return HB_GO_ON;
+            }
+            close(fd);
+            if (got < 0) {   /* cannot lock here (odd filesystem): do not hold restarts */
+                st->slot_fd = -1;
+                return HB_GO_ON;
+            }
+        }
+        long long jitter = (long long)(rand_r(&st->random) % 1000) * (HB_SLOT_RETRY_NS / 1000);
+        int r = hb_pause_until(st, hb_monotonic_ns() + HB_SLOT_RETRY_NS + jitter);
+        if (r != HB_GO_ON)
+            return r;
+    }
+}
+
+/* Respawn the dead pane PANE_ID with the restart command (or its first
+ * one) and learn the new pane pid: 1 and *pid set, or 0. */
+static int hb_respawn(hb_state *st, const char *pane_id, pid_t *pid)
+{
+    const hb_restart *rs = st->cfg->restart;
+    const char *args[HB_RESTART_ARGV_MAX];
+    size_t n = 0;
+    args[n++] = "respawn-pane";
+    args[n++] = "-t";
+    args[n++] = pane_id;
+    for (char *const *c = rs->command; c != NULL && *c != NULL && n + 8 < HB_RESTART_ARGV_MAX; c++)
+        args[n++] = *c;
+    args[n++] = ";";
+    args[n++] = "display-message";
+    args[n++] = "-p";
+    args[n++] = "-t";
+    args[n++] = pane_id;
+    args[n++] = "#{pane_pid}";
+    args[n] = NULL;
+    char out[64];
+    if (!hb_tmux(rs, args, out, sizeof out))
+        return 0;
+    long value = atol(out);
+    if (value <= 0 || value == (long)st->rec.pid)
+        return 0;
+    *pid = (pid_t)value;
+    return 1;
+}
+
+/* Write the record (and metrics) with STATUS; HB_END_REPLACED if another
+ * sidecar took the agent meanwhile, else 0. */
+static int hb_record_now(hb_state *st, const char *status)
+{
+    st->rec.seq++;
+    return hb_beat_now(st, status) == HB_END_REPLACED ? HB_END_REPLACED : 0;
+}
+
+/* The agent died and a restart policy is on. Decide, wait out the
+ * backoff, take a slot, respawn the pane and watch the new pid.
+ * HB_RESTARTED (WATCH watches the new agent), HB_GIVEN_UP (final record
+ * written), HB_END_DEAD (no restart: the caller writes the final record),
+ * HB_END_STOPPED or HB_END_REPLACED. */
+static int hb_restart_agent(hb_state *st, hb_watch *watch)
+{
+    const hb_restart *rs = st->cfg->restart;
+    hb_restart_facts *facts = &st->facts;
+    long long died = hb_monotonic_ns();
+    /* A slot still held from the last restart is not kept through a wait. */
+    hb_close_quietly(st->slot_fd);
+    st->slot_fd = -1;
+    char pane_id[16] = "";
+    int status = -1, sig = 0;
+    int known = hb_pane_ended(st, pane_id, &status, &sig);
+    facts->exit_status = status;
+    facts->exit_signal = sig;
+    /* No pane (the session was killed: a stop), or no server: not ours. */
+    if (!known)
+        return HB_END_DEAD;
+    if (rs->policy == HB_RESTART_ON_FAILURE && sig == 0 && status == 0)
+        return HB_END_DEAD;
+
+    /* The burst limit (StartLimitBurst within StartLimitIntervalSec). */
+    int burst = rs->burst < 1 ? 1 : rs->burst > HB_RESTART_BURST_MAX ? HB_RESTART_BURST_MAX : rs->burst;
+    int recent = 0;
+    for (int i = 0; i < st->restart_count && i < burst; i++)
+        if (died - st->restart_times[i] < rs->burst_window_ns)
+            recent++;
+    if (recent >= burst) {
+        facts->gave_up = 1;
+        facts->restart_at = 0;
+        return hb_record_now(st, "dead") == HB_END_REPLACED ? HB_END_REPLACED : HB_GIVEN_UP;
+    }
+
+    /* The backoff: from the minimum after a run long enough, else doubled. */
+    if (died - st->run_started_ns >= rs->reset_after_ns || st->next_delay_ns <= 0)
+        st->next_delay_ns = rs->delay_min_ns;
+    long long delay = st->next_delay_ns;
+    st->next_delay_ns = delay * 2 > rs->delay_max_ns ? rs->delay_max_ns : delay * 2;
+    /* Jitter, up to a quarter of the delay, so that agents that died
+     * together do not all come back together. */
+    long long quarter = delay / 4;
+    if (quarter > 0)
+        delay += (long long)((double)rand_r(&st->random) / ((double)RAND_MAX + 1.0) * (double)quarter);
+    long long due = died + delay;
+    facts->restart_at = hb_realtime() + (double)(due - hb_monotonic_ns()) / 1e9;
+    facts->restart_delay = (double)delay / 1e9;
+    if (hb_record_now(st, "dead") == HB_END_REPLACED)
+        return HB_END_REPLACED;
+
+    int r = hb_pause_until(st, due);
+    if (r == HB_GO_ON)
+        r = hb_take_slot(st);
+    if (r != HB_GO_ON)
+        return r;
+
+    /* A deliberate stop marks AGENT.stopping before it ends the session:
+     * looked at last, right before the respawn. */
+    char mark[HB_AGENT_MAX + 16];
+    hb_file_name(mark, sizeof mark, st->cfg->agent, ".stopping");
+    if (hb_exists_at(st->dirfd, mark))
+        return HB_END_STOPPED;
+    pid_t pid;
+    if (!hb_respawn(st, pane_id, &pid))
+        return HB_END_DEAD;
+
+    /* The new agent: watch it, and say so. */
+    long long now = hb_monotonic_ns();
+    /* A ring of the last BURST restarts: only their ages count. */
+    st->restart_times[st->restart_ring++ % burst] = now;
+    st->restart_count = st->restart_count < burst ? st->restart_count + 1 : burst;
+    facts->restarts++;
+    facts->last_restart = hb_realtime();
+    facts->restart_at = 0;
+    st->run_started_ns = now;
+    st->slot_release_ns = hb_monotonic_ns() + rs->slot_hold_ns;
+    unsigned long long start = 0;
+    if (hb_proc_start_time(pid, &start) != 1)
+        start = 0;
+    hb_watch_close(watch);
+    st->rec.pid = pid;
+    st->rec.pid_start = start;
+    if (st->textfile_dirfd >= 0 && hb_proc_start_seconds(start, &st->start_seconds) != 1)
+        st->start_seconds = 0;
+    /* The new run has no hook state yet. */
+    memset(&st->agent_state, 0, sizeof st->agent_state);
+    char state_file[HB_AGENT_MAX + 16];
+    hb_file_name(state_file, sizeof state_file, st->cfg->agent, ".state");
+    (void)unlinkat(st->dirfd, state_file, 0);
+    /* One that is already gone is never written as ok, not even for a moment. */
+    if (hb_watch_open(watch, pid, start, st->cfg->force_poll) != 0)
+        return hb_restart_agent(st, watch);
+    if (hb_record_now(st, "ok") == HB_END_REPLACED)
+        return HB_END_REPLACED;
+    return HB_RESTARTED;
+}
+
 int hb_run(const hb_config *cfg, const char **why)
 {
     const char *dummy;
     if (why == NULL)
         why = &dummy;
     *why = NULL;
-    hb_state st = {.cfg = cfg, .dirfd = -1, .lockfd = -1, .textfile_dirfd = -1};
+    hb_state st = {.cfg = cfg, .dirfd = -1, .lockfd = -1, .textfile_dirfd = -1, .slot_fd = -1};
     hb_watch watch = {.fd = -1};
     int end = HB_END_ERROR;
     /* A hook signals the pid in our record with SIGUSR2, whose default
@@ -239,6 +539,16 @@ int hb_run(const hb_config *cfg, const char **why)
     /* A relaunched sidecar keeps the agent's last reported state. */
     (void)hb_read_state(st.dirfd, cfg->agent, &st.agent_state);
     st.rec.state = &st.agent_state;
+    if (cfg->restart != NULL && cfg->restart->policy != HB_RESTART_NO) {
+        static const char *const policies[] = {"no", "on-failure", "always"};
+        st.facts.policy = policies[cfg->restart->policy == HB_RESTART_ALWAYS ? 2 : 1];
+        st.facts.exit_status = -1;
+        /* A relaunched sidecar for the same agent process keeps the count. */
+        (void)hb_read_record_restarts(st.dirfd, cfg->agent, cfg->pid, &st.facts.restarts);
+        st.rec.restart = &st.facts;
+        st.run_started_ns = hb_monotonic_ns();
+        st.random = (unsigned int)getpid() ^ (unsigned int)hb_monotonic_ns();
+    }
     if (hb_beat_now(&st, "ok") != 0) {
         *why = "cannot write the first heartbeat";
         goto out;
@@ -247,6 +557,20 @@ int hb_run(const hb_config *cfg, const char **why)
         cfg->started(cfg->ctx);
 
     end = hb_loop(&st, &watch);
+    while (end == HB_END_DEAD && st.rec.restart != NULL) {
+        int next = hb_restart_agent(&st, &watch);
+        if (next == HB_GIVEN_UP) {
+            end = HB_END_DEAD;
+            goto out;
+        }
+        if (next != HB_RESTARTED) {
+            end = next;
+            break;
+        }
+        end = hb_loop(&st, &watch);
+    }
+    if (st.rec.restart != NULL)
+        st.facts.restart_at = 0;
     if (end != HB_END_REPLACED) {
         st.rec.seq++;
         (void)hb_beat_now(&st, end == HB_END_DEAD ? "dead" : "stopped");

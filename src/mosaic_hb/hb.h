@@ -38,6 +38,35 @@ enum hb_end {
     HB_END_REPLACED = 2,  /* a newer sidecar for the same agent took over */
 };
 
+/* The restart policy (systemd's Restart=): when the sidecar brings a dead
+ * agent back by respawning its tmux pane. */
+enum hb_restart_policy {
+    HB_RESTART_NO = 0,
+    HB_RESTART_ON_FAILURE = 1,  /* a non-zero exit or a death by signal */
+    HB_RESTART_ALWAYS = 2,      /* also an exit 0 */
+};
+
+#define HB_RESTART_BURST_MAX 100
+#define HB_RESTART_ARGV_MAX 256   /* words of a restart command, with tmux's own */
+
+/* How the sidecar restarts its agent; hb_config.restart, NULL for never.
+ * Times in nanoseconds. */
+typedef struct hb_restart {
+    int policy;                   /* enum hb_restart_policy */
+    const char *tmux;             /* the tmux executable (absolute path) */
+    const char *socket;           /* tmux -L SOCKET; the session is the agent's name */
+    char *const *command;         /* the respawned pane's argv, already escaped
+                                   * for tmux's parser; NULL: tmux reruns the
+                                   * pane's first command */
+    long long delay_min_ns;       /* the first delay (RestartSec); doubles ... */
+    long long delay_max_ns;       /* ... up to this */
+    long long reset_after_ns;     /* an agent that ran this long starts over at delay_min */
+    int burst;                    /* at most this many restarts ... */
+    long long burst_window_ns;    /* ... within this window, then give up */
+    int slots;                    /* restarts in flight per run dir (host) */
+    long long slot_hold_ns;       /* how long a restart keeps its slot */
+} hb_restart;
+
 /* What an interrupted wait means; returned by hb_config.interrupted(). */
 enum hb_interrupt {
     HB_GO_ON = 0,
@@ -67,6 +96,8 @@ typedef struct hb_config {
     /* Called once the lock is held and the first beat is on disk, before
      * the loop starts: the daemon reports "running" to its launcher here. */
     void (*started)(void *ctx);
+    /* Restart the agent when it dies (hb.c: hb_supervise); NULL: never. */
+    const hb_restart *restart;
 } hb_config;
 
 /* The agent's state as its CLI's hooks last reported it (AGENT.state). */
@@ -75,6 +106,18 @@ typedef struct hb_agent_state {
     char waiting_for[16];  /* permission, question; "" when not said */
     double epoch;          /* when the state began, unix seconds */
 } hb_agent_state;
+
+/* The restart facts a record carries (restart=, restarts=, ...). */
+typedef struct hb_restart_facts {
+    const char *policy;           /* "on-failure" or "always" */
+    unsigned long long restarts;  /* restarts made so far */
+    int exit_status;              /* how the last run ended: status, or -1 */
+    int exit_signal;              /* ... or the signal, or 0 */
+    double last_restart;          /* unix time of the last respawn; 0: none */
+    double restart_at;            /* unix time of the next respawn while waiting; 0 */
+    double restart_delay;         /* the delay being waited out, seconds (with jitter) */
+    int gave_up;                  /* 1 once the burst limit stopped the restarts */
+} hb_restart_facts;
 
 /* The record for one beat. */
 typedef struct hb_record {
@@ -87,6 +130,7 @@ typedef struct hb_record {
     unsigned long long seq;
     double interval;
     const hb_agent_state *state;  /* NULL (or state[0] == 0) when unknown */
+    const hb_restart_facts *restart;  /* NULL when no restart policy */
 } hb_record;
 
 /* -- names and arguments ------------------------------------------------ */

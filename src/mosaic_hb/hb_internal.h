@@ -102,6 +102,11 @@ int hb_write_state(int dirfd, const char *agent, const hb_agent_state *state);
  *  -1  could not read it (errno) */
 int hb_read_record_owner(int dirfd, const char *agent, pid_t *hb_pid, double *epoch);
 
+/* The restarts= of DIRFD/AGENT.hb if that record is about PID (a relaunched
+ * sidecar for the same agent process keeps the count).
+ *   1  *restarts set;  0  no such record;  -1  could not read it (errno) */
+int hb_read_record_restarts(int dirfd, const char *agent, pid_t pid, unsigned long long *restarts);
+
 /* ---- hb_posix.c -------------------------------------------------------- */
 
 long long hb_monotonic_ns(void);
@@ -140,6 +145,23 @@ int hb_pipe_cloexec(int fds[2]);
 
 /* Close every fd from LOWEST up. */
 void hb_close_from(int lowest);
+
+/* Run ARGV[0] (an absolute path) with ARGV, stdin and stderr on /dev/null,
+ * the signal mask empty and every signal at its default; its stdout (at
+ * most SIZE - 1 bytes, NUL-terminated) into OUT. Waits at most TIMEOUT_NS,
+ * then kills it. Only the restart path calls this: never a beat.
+ * Returns the wait status (as waitpid's), or -1 (errno; ETIMEDOUT). */
+int hb_spawn_capture(char *const argv[], char *out, size_t size, long long timeout_ns);
+
+/* Sleep up to NS with the signal mask MASK (NULL: unchanged) during the
+ * wait. 0 when the time ran out, -1 (errno EINTR) when a signal came. */
+int hb_sleep_ns(long long ns, const sigset_t *mask);
+
+/* flock(FD, LOCK_EX | LOCK_NB): 1 taken, 0 held elsewhere, -1 (errno). */
+int hb_try_flock(int fd);
+
+/* 1 if NAME exists in DIRFD (a symlink counts, unfollowed), else 0. */
+int hb_exists_at(int dirfd, const char *name);
 
 /* close() FD if it is open, keeping errno. */
 void hb_close_quietly(int fd);

@@ -26,7 +26,9 @@
 
 #define USAGE_LINE \
     "usage: mosaic-hb AGENT PID [--run-dir DIR] [--interval SECONDS] [--runtime NAME]\n" \
-    "                 [--textfile-dir DIR] [--foreground] [--fsync] | --version | --help\n" \
+    "                 [--textfile-dir DIR] [--foreground] [--fsync]\n" \
+    "                 [--restart POLICY --tmux PATH --tmux-socket NAME [RESTART OPTIONS]\n" \
+    "                  [--respawn ARG...]] | --version | --help\n" \
     "       mosaic-hb state STATE [--for WHAT] [IGNORED...]\n" \
     "       mosaic-hb log FILE [--max-bytes N] [--event WORD]\n"
 
@@ -48,6 +50,21 @@ static const char help_text[] =
     "                      $MOSAIC_TEXTFILE_DIR, else none\n"
     "  --foreground        run the loop in this process\n"
     "  --fsync             make every beat durable (fsync file and directory)\n"
+    "\n"
+    "Restarts: with --restart on-failure (a non-zero exit or a signal) or always,\n"
+    "a dead agent's tmux pane (session AGENT on tmux -L NAME) is respawned after\n"
+    "a delay, and the new pane pid is watched. The pane must be kept by\n"
+    "remain-on-exit. A file DIR/AGENT.stopping means a deliberate stop: no restart.\n"
+    "  --restart-delay-ms MS        first delay, doubled each restart; default 1000\n"
+    "  --restart-max-delay SECONDS  cap of the delay; default 300\n"
+    "  --restart-reset-after SECONDS  a run this long resets the delay; default 60\n"
+    "  --restart-burst N            give up after N restarts ...; default 5\n"
+    "  --restart-burst-window SECONDS  ... within this window; default 600\n"
+    "  --restart-slots N            restarts in flight per run dir; default 2\n"
+    "  --restart-slot-hold-ms MS    how long a restart keeps its slot; default 1000\n"
+    "  --respawn ARG...             the rest of the arguments: the respawned\n"
+    "                               pane's command (tmux-escaped); default: the\n"
+    "                               pane's first command\n"
     "\n"
     "MOSAIC_HB_WATCH=poll uses the kill(pid, 0) fallback instead of pidfd/kqueue.\n"
     "SIGUSR2 makes the sidecar read DIR/AGENT.state and beat at once.\n"
@@ -303,6 +320,21 @@ static int log_main(int argc, char **argv)
 
 /* ---- the sidecar ---------------------------------------------------------------- */
 
+/* TEXT as a whole number from MIN to MAX, else a usage error naming OPTION. */
+static long long whole_number(const char *text, long long min, long long max, const char *option)
+{
+    char *end;
+    errno = 0;
+    long long value = strtoll(text, &end, 10);
+    if (errno != 0 || end == text || *end != '\0' || text[0] == '-' || text[0] == '+'
+        || value < min || value > max) {
+        fprintf(stderr, "mosaic-hb: error: invalid %s '%s': expected a whole number from %lld to %lld"
+                " (see mosaic-hb --help)\n", option, printable(text), min, max);
+        exit(2);
+    }
+    return value;
+}
+
 int main(int argc, char **argv)
 {
     if (is_state_command(argc, argv))
@@ -313,6 +345,14 @@ int main(int argc, char **argv)
     const char *agent = NULL, *pid_text = NULL, *run_dir = NULL, *interval_text = NULL;
     const char *runtime = NULL, *textfile_dir = NULL;
     int foreground = 0, do_fsync = 0, positional = 0, options_done = 0;
+    const char *restart_policy = NULL, *tmux = NULL, *tmux_socket = NULL;
+    char **respawn = NULL;
+    hb_restart restart = {
+        .delay_min_ns = 1000000000LL, .delay_max_ns = 300000000000LL,
+        .reset_after_ns = 60000000000LL, .burst = 5, .burst_window_ns = 600000000000LL,
+        .slots = 2, .slot_hold_ns = 1000000000LL,
+    };
+    const long long ms = 1000000LL, sec = 1000000000LL;
 
     for (int i = 1; i < argc; i++) {
         const char *arg = argv[i];
@@ -337,6 +377,40 @@ int main(int argc, char **argv)
                 textfile_dir = option_value(argc, argv, &i, "--textfile-dir");
             } else if (is_option(arg, "--runtime")) {
                 runtime = option_value(argc, argv, &i, "--runtime");
+            } else if (is_option(arg, "--restart")) {
+                restart_policy = option_value(argc, argv, &i, "--restart");
+            } else if (is_option(arg, "--tmux")) {
+                tmux = option_value(argc, argv, &i, "--tmux");
+            } else if (is_option(arg, "--tmux-socket")) {
+                tmux_socket = option_value(argc, argv, &i, "--tmux-socket");
+            } else if (is_option(arg, "--restart-delay-ms")) {
+                restart.delay_min_ns = ms * whole_number(option_value(argc, argv, &i, "--restart-delay-ms"),
+                                                         1, 86400000, "--restart-delay-ms");
+            } else if (is_option(arg, "--restart-max-delay")) {
+                restart.delay_max_ns = sec * whole_number(option_value(argc, argv, &i, "--restart-max-delay"),
+                                                          1, 86400, "--restart-max-delay");
+            } else if (is_option(arg, "--restart-reset-after")) {
+                restart.reset_after_ns = sec * whole_number(option_value(argc, argv, &i, "--restart-reset-after"),
+                                                            1, 86400, "--restart-reset-after");
+            } else if (is_option(arg, "--restart-burst")) {
+                restart.burst = (int)whole_number(option_value(argc, argv, &i, "--restart-burst"),
+                                                  1, HB_RESTART_BURST_MAX, "--restart-burst");
+            } else if (is_option(arg, "--restart-burst-window")) {
+                restart.burst_window_ns = sec * whole_number(option_value(argc, argv, &i, "--restart-burst-window"),
+                                                             1, 86400, "--restart-burst-window");
+            } else if (is_option(arg, "--restart-slots")) {
+                restart.slots = (int)whole_number(option_value(argc, argv, &i, "--restart-slots"),
+                                                  1, 64, "--restart-slots");
+            } else if (is_option(arg, "--restart-slot-hold-ms")) {
+                restart.slot_hold_ns = ms * whole_number(option_value(argc, argv, &i, "--restart-slot-hold-ms"),
+                                                         0, 3600000, "--restart-slot-hold-ms");
+            } else if (strcmp(arg, "--respawn") == 0) {
+                if (i + 1 >= argc)
+                    usage_error("--respawn needs a command%s", "");
+                if (argc - i - 1 > HB_RESTART_ARGV_MAX - 16)
+                    usage_error("--respawn: too many words%s", "");
+                respawn = argv + i + 1;   /* argv is NULL-terminated */
+                break;
             } else {
                 usage_error("unknown option '%s'", arg);
             }
@@ -398,6 +472,30 @@ int main(int argc, char **argv)
             usage_error("MOSAIC_TEXTFILE_DIR is set but empty%s", "");
     } else if (textfile_dir[0] == '\0') {
         usage_error("empty --textfile-dir%s", "");
+    }
+
+    if (restart_policy != NULL) {
+        if (strcmp(restart_policy, "no") == 0)
+            restart.policy = HB_RESTART_NO;
+        else if (strcmp(restart_policy, "on-failure") == 0)
+            restart.policy = HB_RESTART_ON_FAILURE;
+        else if (strcmp(restart_policy, "always") == 0)
+            restart.policy = HB_RESTART_ALWAYS;
+        else
+            usage_error("invalid --restart '%s': use no, on-failure or always", restart_policy);
+    }
+    if (restart.policy != HB_RESTART_NO) {
+        if (tmux == NULL || tmux[0] != '/')
+            usage_error("--restart needs --tmux, the absolute path of tmux%s", "");
+        if (tmux_socket == NULL || tmux_socket[0] == '\0')
+            usage_error("--restart needs --tmux-socket%s", "");
+        if (restart.delay_max_ns < restart.delay_min_ns)
+            restart.delay_max_ns = restart.delay_min_ns;
+        restart.tmux = tmux;
+        restart.socket = tmux_socket;
+        restart.command = respawn;
+    } else if (respawn != NULL) {
+        usage_error("--respawn goes with --restart on-failure or always%s", "");
     }
 
     /* Diagnostic knob: exercise the portable fallback on any platform. */
@@ -463,6 +561,7 @@ int main(int argc, char **argv)
     cfg.force_poll = force_poll;
     cfg.wait_mask = &wait_mask;
     cfg.interrupted = on_interrupted;
+    cfg.restart = restart.policy != HB_RESTART_NO ? &restart : NULL;
 
     if (foreground) {
         int end = hb_run(&cfg, &why);

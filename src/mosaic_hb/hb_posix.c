@@ -8,10 +8,18 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <poll.h>
+#include <signal.h>
+#include <spawn.h>
 #include <stdio.h>      /* renameat */
 #include <string.h>
+#include <sys/file.h>   /* flock */
+#include <sys/select.h> /* pselect */
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
+
+extern char **environ;
 #if defined(__linux__)
 #  include <sys/syscall.h>
 #endif
@@ -248,4 +256,100 @@ void hb_close_quietly(int fd)
         close(fd);
         errno = err;
     }
+}
+
+/* ---- running a program (the restart path only) ---------------------------- */
+
+int hb_spawn_capture(char *const argv[], char *out, size_t size, long long timeout_ns)
+{
+    int fds[2];
+    if (hb_pipe_cloexec(fds) != 0)
+        return -1;
+    posix_spawn_file_actions_t actions;
+    posix_spawnattr_t attr;
+    sigset_t none, all;
+    sigemptyset(&none);
+    sigfillset(&all);
+    sigdelset(&all, SIGKILL);
+    sigdelset(&all, SIGSTOP);
+    posix_spawn_file_actions_init(&actions);
+    posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
+    posix_spawn_file_actions_adddup2(&actions, fds[1], 1);
+    posix_spawn_file_actions_addopen(&actions, 2, "/dev/null", O_WRONLY, 0);
+    posix_spawnattr_init(&attr);
+    /* The sidecar blocks its stop signals and ignores SIGPIPE: neither may
+     * be inherited by tmux. */
+    posix_spawnattr_setsigmask(&attr, &none);
+    posix_spawnattr_setsigdefault(&attr, &all);
+    posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
+    pid_t child;
+    int err = posix_spawn(&child, argv[0], &actions, &attr, argv, environ);
+    posix_spawn_file_actions_destroy(&actions);
+    posix_spawnattr_destroy(&attr);
+    close(fds[1]);
+    if (err != 0) {
+        close(fds[0]);
+        errno = err;
+        return -1;
+    }
+    size_t got = 0;
+    int timed_out = 0;
+    long long deadline = hb_monotonic_ns() + timeout_ns;
+    for (;;) {
+        long long left = deadline - hb_monotonic_ns();
+        if (left <= 0) {
+            timed_out = 1;
+            break;
+        }
+        struct pollfd pfd = {.fd = fds[0], .events = POLLIN, .revents = 0};
+        int ready = poll(&pfd, 1, (int)(left / 1000000LL) + 1);
+        if (ready < 0 && errno == EINTR)
+            continue;
+        if (ready <= 0)
+            continue;
+        char scratch[256];
+        char *into = got + 1 < size ? out + got : scratch;
+        size_t room = got + 1 < size ? size - 1 - got : sizeof scratch;
+        ssize_t n = read(fds[0], into, room);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            break;
+        if (into != scratch)
+            got += (size_t)n;
+    }
+    close(fds[0]);
+    if (size > 0)
+        out[got < size ? got : size - 1] = '\0';
+    if (timed_out)
+        kill(child, SIGKILL);
+    int status;
+    while (waitpid(child, &status, 0) < 0) {
+        if (errno != EINTR)
+            return -1;
+    }
+    if (timed_out) {
+        errno = ETIMEDOUT;
+        return -1;
+    }
+    return status;
+}
+
+int hb_sleep_ns(long long ns, const sigset_t *mask)
+{
+    struct timespec ts = hb_ns_to_timespec(ns);
+    return pselect(0, NULL, NULL, NULL, &ts, mask) < 0 ? -1 : 0;
+}
+
+int hb_try_flock(int fd)
+{
+    if (flock(fd, LOCK_EX | LOCK_NB) == 0)
+        return 1;
+    return errno == EWOULDBLOCK ? 0 : -1;
+}
+
+int hb_exists_at(int dirfd, const char *name)
+{
+    struct stat st;
+    return fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0;
 }

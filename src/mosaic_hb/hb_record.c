@@ -252,6 +252,34 @@ int hb_read_record_owner(int dirfd, const char *agent, pid_t *hb_pid, double *ep
     return 1;
 }
 
+int hb_read_record_restarts(int dirfd, const char *agent, pid_t pid, unsigned long long *restarts)
+{
+    char name[HB_AGENT_MAX + 16], buf[HB_RECORD_MAX * 4];
+    hb_file_name(name, sizeof name, agent, ".hb");
+    ssize_t n = hb_read_small(dirfd, name, buf, sizeof buf);
+    if (n < 0)
+        return errno == ENOENT || errno == EFBIG || errno == EINVAL || errno == ELOOP ? 0 : -1;
+    const char *p = buf, *end = buf + n, *value;
+    size_t vlen;
+    char key[33], copy[24];
+    int got, same_pid = 0, found = 0;
+    unsigned long long count = 0;
+    while ((got = hb_next_field(&p, end, key, &value, &vlen)) == 1) {
+        if (vlen == 0 || vlen >= sizeof copy || strspn(value, "0123456789") < vlen)
+            continue;
+        memcpy(copy, value, vlen);
+        copy[vlen] = '\0';
+        if (strcmp(key, "pid") == 0)
+            same_pid = strtoll(copy, NULL, 10) == (long long)pid;
+        else if (strcmp(key, "restarts") == 0)
+            count = strtoull(copy, NULL, 10), found = 1;
+    }
+    if (got < 0 || !same_pid || !found)
+        return 0;
+    *restarts = count;
+    return 1;
+}
+
 /* ---- one beat ------------------------------------------------------------ */
 
 void hb_file_name(char *buf, size_t size, const char *agent, const char *suffix)
@@ -298,6 +326,24 @@ int hb_format_record(const hb_record *rec, char *buf, size_t size)
                 return -1;
             n += m;
         }
+    }
+    const hb_restart_facts *rs = rec->restart;
+    if (rs != NULL) {
+        int m = snprintf(buf + n, size - (size_t)n, "restart=%s\nrestarts=%llu\n", rs->policy, rs->restarts);
+        if (m >= 0 && (size_t)m < size - (size_t)n && rs->exit_signal > 0)
+            n += m, m = snprintf(buf + n, size - (size_t)n, "last_exit_signal=%d\n", rs->exit_signal);
+        else if (m >= 0 && (size_t)m < size - (size_t)n && rs->exit_status >= 0)
+            n += m, m = snprintf(buf + n, size - (size_t)n, "last_exit_status=%d\n", rs->exit_status);
+        if (m >= 0 && (size_t)m < size - (size_t)n && rs->last_restart > 0)
+            n += m, m = snprintf(buf + n, size - (size_t)n, "last_restart=%.3f\n", rs->last_restart);
+        if (m >= 0 && (size_t)m < size - (size_t)n && rs->restart_at > 0)
+            n += m, m = snprintf(buf + n, size - (size_t)n, "restart_at=%.3f\nrestart_delay=%.3f\n",
+                                 rs->restart_at, rs->restart_delay);
+        if (m >= 0 && (size_t)m < size - (size_t)n && rs->gave_up)
+            n += m, m = snprintf(buf + n, size - (size_t)n, "gave_up=1\n");
+        if (m < 0 || (size_t)m >= size - (size_t)n)
+            return -1;
+        n += m;
     }
     return n;
 }
@@ -367,12 +413,32 @@ int hb_format_metrics(const hb_record *rec, double epoch, double start_seconds, 
     if (n < 0 || (size_t)n >= size)
         return -1;
     int m = hb_format_state_metrics(rec, buf + n, size - (size_t)n);
-    return m < 0 ? -1 : n + m;
+    if (m < 0)
+        return -1;
+    n += m;
+    if (rec->restart != NULL) {
+        const hb_restart_facts *rs = rec->restart;
+        m = snprintf(buf + n, size - (size_t)n,
+            "# HELP mosaic_agent_restarts_total Restarts of the agent by its sidecar since it was launched.\n"
+            "# TYPE mosaic_agent_restarts_total counter\n"
+            "mosaic_agent_restarts_total%s %llu\n"
+            "# HELP mosaic_agent_restarting 1 while the dead agent waits out its restart delay.\n"
+            "# TYPE mosaic_agent_restarting gauge\n"
+            "mosaic_agent_restarting%s %d\n"
+            "# HELP mosaic_agent_restart_gave_up 1 once the burst limit stopped the restarts.\n"
+            "# TYPE mosaic_agent_restart_gave_up gauge\n"
+            "mosaic_agent_restart_gave_up%s %d\n",
+            labels, rs->restarts, labels, rs->restart_at > 0, labels, rs->gave_up);
+        if (m < 0 || (size_t)m >= size - (size_t)n)
+            return -1;
+        n += m;
+    }
+    return n;
 }
 
 int hb_write_metrics(int dirfd, const hb_record *rec, double start_seconds)
 {
-    char buf[4096], tmp_name[HB_AGENT_MAX + 32], name[HB_AGENT_MAX + 32];
+    char buf[8192], tmp_name[HB_AGENT_MAX + 32], name[HB_AGENT_MAX + 32];
     struct timespec now;
     clock_gettime(CLOCK_REALTIME, &now);
     int len = hb_format_metrics(rec, (double)now.tv_sec + now.tv_nsec / 1e9, start_seconds, buf, sizeof buf);

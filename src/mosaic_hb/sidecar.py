@@ -8,6 +8,7 @@ import operator
 import os
 import subprocess
 import time
+from collections.abc import Sequence
 
 from mosaic_hb._hb import check_interval, valid_agent_name
 from mosaic_hb.record import RECORD_MAX_BYTES, Record, parse_record, read_bounded
@@ -33,16 +34,19 @@ def sidecar_path() -> str:
 
 def spawn(agent: str, pid: int, run_dir: str | os.PathLike[str], interval: float = 15.0, *,
           fsync: bool = False, runtime: str | None = None,
-          textfile_dir: str | os.PathLike[str] | None = None, timeout: float = 10.0) -> int:
+          textfile_dir: str | os.PathLike[str] | None = None, timeout: float = 10.0,
+          restart: Sequence[str] = ()) -> int:
     """Start a detached mosaic-hb sidecar watching PID and return its pid.
 
     Returns once the sidecar holds its lock and has written its first beat.
     A running sidecar for the same AGENT is replaced. TEXTFILE_DIR (default:
     $MOSAIC_TEXTFILE_DIR, read by the sidecar) adds a Prometheus textfile.
+    RESTART: the sidecar's restart options (``--restart POLICY ...``, with
+    ``--respawn`` last; see mosaic-hb --help), passed as they are.
     Raises SidecarError with the sidecar's one-line reason if it could not
     start."""
     return spawn_start(agent, pid, run_dir, interval, fsync=fsync, runtime=runtime,
-                       textfile_dir=textfile_dir, timeout=timeout).wait()
+                       textfile_dir=textfile_dir, timeout=timeout, restart=restart).wait()
 
 
 class Spawning:
@@ -74,7 +78,8 @@ class Spawning:
 
 def spawn_start(agent: str, pid: int, run_dir: str | os.PathLike[str], interval: float = 15.0, *,
                 fsync: bool = False, runtime: str | None = None,
-                textfile_dir: str | os.PathLike[str] | None = None, timeout: float = 10.0) -> Spawning:
+                textfile_dir: str | os.PathLike[str] | None = None, timeout: float = 10.0,
+                restart: Sequence[str] = ()) -> Spawning:
     """spawn() in two halves: start the sidecar and return at once; the
     result's wait() waits (TIMEOUT seconds from now at most) for the first
     beat and returns the pid. Many sidecars can come up together this way
@@ -93,6 +98,7 @@ def spawn_start(agent: str, pid: int, run_dir: str | os.PathLike[str], interval:
         argv += ["--textfile-dir", os.fspath(textfile_dir)]
     if fsync:
         argv.append("--fsync")
+    argv += list(restart)  # last: it may end with --respawn and the command's words
     try:
         proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                                 stderr=subprocess.PIPE)

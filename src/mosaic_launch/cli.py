@@ -109,6 +109,18 @@ def launch(
         bool,
         typer.Option("--no-hooks", help="Do not give the agent's CLI (claude, codex, pi) mosaic's state hooks."),
     ] = False,
+    restart: Annotated[
+        Optional[str],
+        typer.Option("--restart", metavar="POLICY", show_default=False,
+                     help="Restart the agent when it dies: no, on-failure (a non-zero exit or a signal) "
+                          "or always. Env MOSAIC_RESTART; default no."),
+    ] = None,
+    restart_command: Annotated[
+        Optional[str],
+        typer.Option("--restart-command", metavar="CMD", show_default=False,
+                     help="What a restart runs (e.g. 'claude --continue'). Env MOSAIC_RESTART_COMMAND; "
+                          "default the launch command."),
+    ] = None,
     attach: Annotated[bool, typer.Option("--attach", help="Attach once launched.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as one JSON object.")] = False,
 ) -> None:
@@ -124,7 +136,7 @@ def launch(
         agent = settings.resolve_launch(
             name, socket=socket, runtime=runtime, workdir=workdir, command=command,
             runtime_bin=runtime_bin or (), run_dir=run_dir, interval=interval, env=env or (),
-            hooks=not no_hooks, log_dir=log_dir,
+            hooks=not no_hooks, log_dir=log_dir, restart=restart, restart_command=restart_command,
         )
         result = launcher.launch_agent(agent)
         for warning in result.warnings:

@@ -194,11 +194,59 @@ def _read_record(hb_file: Path) -> mosaic_hb.Record | None:
     return _load_record(hb_file)[0]
 
 
+STOPPING_SUFFIX = ".stopping"  # <run dir>/<name>.stopping: a deliberate stop; no restart
+
+
+def restart_args(settings: LaunchSettings) -> list[str]:
+    """The sidecar's restart options for SETTINGS (none without a policy).
+    A restart command is given with the pane's environment and hooks, as
+    the launch command is; without one, tmux reruns the pane's first
+    command, which carries them already."""
+    r = settings.restart
+    if not r.on:
+        return []
+    args = ["--restart", r.policy, "--tmux", tmux.tmux_path(), "--tmux-socket", settings.socket]
+    for option, value in (("--restart-delay-ms", r.delay_ms), ("--restart-slots", r.slots),
+                          ("--restart-slot-hold-ms", r.slot_hold_ms)):
+        if value is not None:
+            args += [option, str(value)]
+    if r.command is not None:
+        command = hooks.launch_command(r.command) if settings.hooks else r.command
+        args += ["--respawn", *tmux.respawn_words(pane_argv(command, settings.shell),
+                                                  env=pane_env(settings), path=settings.pane_path)]
+    return args
+
+
+def _mark_stop(run_dir: Path, names: list[str]) -> None:
+    """Mark each of NAMES as stopping on purpose, before its session ends:
+    its sidecar looks for the mark right before it would respawn the pane,
+    so a deliberate stop is never undone by a restart (best effort: the
+    stop also ends the session, which no respawn survives)."""
+    for name in names:
+        try:
+            runfiles.replace(run_dir, f"{name}{STOPPING_SUFFIX}", b"")
+        except (OSError, ValueError):
+            pass
+
+
+def _unmark_stop(run_dir: Path, name: str) -> None:
+    """A fresh launch: NAME may be restarted again."""
+    try:
+        runfiles.remove(run_dir, f"{name}{STOPPING_SUFFIX}")
+    except (OSError, ValueError):
+        pass
+
+
+def restarting(record: mosaic_hb.Record | None) -> bool:
+    """RECORD is a dead agent's whose sidecar waits to restart it."""
+    return record is not None and record.status == "dead" and "restart_at" in record.extra
+
+
 def _start_sidecar(settings: LaunchSettings, pane_pid: int) -> tuple[int | None, tuple[str, ...]]:
     """Start the sidecar for PANE_PID; never raises: a failure is a warning."""
     try:
         return mosaic_hb.spawn(settings.name, pane_pid, settings.run_dir, settings.interval,
-                               runtime=settings.runtime), ()
+                               runtime=settings.runtime, restart=restart_args(settings)), ()
     except (mosaic_hb.SidecarError, OSError, ValueError) as exc:
         return _sidecar_failed(settings, pane_pid, one_line(exc))
 
@@ -216,7 +264,7 @@ def _begin_sidecar(settings: LaunchSettings, pane_pid: int, deferred: bool) -> _
         return lambda: outcome
     try:
         spawning = mosaic_hb.spawn_start(settings.name, pane_pid, settings.run_dir, settings.interval,
-                                         runtime=settings.runtime)
+                                         runtime=settings.runtime, restart=restart_args(settings))
     except (mosaic_hb.SidecarError, OSError, ValueError) as exc:
         reason = one_line(exc)
         return lambda: _sidecar_failed(settings, pane_pid, reason)
@@ -610,6 +658,7 @@ def _look_locked(s: LaunchSettings, sessions: dict[str, list[tmux.PaneInfo]] | N
         return (lambda: done), False
     for pane in panes:  # dead: replace it (by pane id, so a racing launch's session is safe)
         tmux.kill_pane(s.socket, pane.pane_id)
+    _unmark_stop(s.run_dir, s.name)
     return None, bool(panes)
 
 
@@ -814,8 +863,19 @@ def _stopped_record(agent: _Stopping, now: float) -> bytes:
         hb_pid=old.hb_pid if old is not None else os.getpid(),
         pid_start=agent.start or (old.pid_start if old is not None else 0),
         runtime=old.runtime if old is not None else None,
-        extra={"stopped_by": _who(), "stopped_at": f"{now:.6f}"},
+        extra={**_restart_facts(old), "stopped_by": _who(), "stopped_at": f"{now:.6f}"},
     ))
+
+
+# The restart facts a stop record keeps from the sidecar's (not restart_at: no restart is due).
+_KEPT_RESTART_KEYS = ("restart", "restarts", "last_exit_status", "last_exit_signal", "last_restart",
+                      "gave_up")
+
+
+def _restart_facts(record: mosaic_hb.Record | None) -> dict[str, str]:
+    if record is None:
+        return {}
+    return {key: record.extra[key] for key in _KEPT_RESTART_KEYS if key in record.extra}
 
 
 def _clear(socket: str, name: str, run_dir: Path) -> StopResult:
@@ -840,7 +900,7 @@ def _clear(socket: str, name: str, run_dir: Path) -> StopResult:
 def _prepare(name: str, pane: tmux.PaneInfo, run_dir: Path) -> _Stopping:
     record = _read_record(run_dir / f"{name}.hb")
     hb_start = None
-    if (record is not None and record.status == "ok" and record.pid == pane.pid
+    if (record is not None and (record.status == "ok" or restarting(record)) and record.pid == pane.pid
             and sidecar_problem(record) is None):
         hb_start = mosaic_hb.proc_start_time(record.hb_pid) or None
     start = None if pane.dead else (mosaic_hb.proc_start_time(pane.pid) or None)
@@ -886,6 +946,10 @@ def stop_agents(socket: str, names: list[str], run_dir: Path, timeout: float = S
     ended: list[_Stopping] = []
     try:
         with _terminate_as_interrupt():
+            _mark_stop(run_dir, [agent.name for agent in stopping])
+            for agent in stopping:  # a sidecar waiting to restart: stop waiting, record the stop
+                if agent.hb_start is not None and restarting(agent.record):
+                    _signal_sidecar(agent.record.hb_pid, agent.hb_start, signal.SIGTERM)
             failed = tmux.kill_sessions(socket, [agent.name for agent in stopping])
             for agent in stopping:
                 if agent.name in failed:
@@ -984,7 +1048,7 @@ def _finish(socket: str, agent: _Stopping, run_dir: Path, deadline: float, timeo
     cleared = None
     if stopped and sidecar_gone:
         try:
-            if pane.dead:
+            if pane.dead and not restarting(agent.record):
                 after = _load_record(run_dir / f"{name}.hb")
                 if runfiles.remove(run_dir, f"{name}.hb"):
                     cleared = after[0].status if after[0] is not None else after[1]

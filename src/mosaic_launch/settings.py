@@ -40,6 +40,13 @@ ENV_TEXTFILE_DIR = "MOSAIC_TEXTFILE_DIR"  # read by the sidecar itself; checked 
 ENV_LOG_DIR = "MOSAIC_LOG_DIR"
 ENV_LOG_MAX_BYTES = "MOSAIC_LOG_MAX_BYTES"
 ENV_HOSTS = "MOSAIC_FLEET_HOSTS"  # fleet ps --host's default; parsed in fleet/hosts.py
+ENV_RESTART = "MOSAIC_RESTART"
+ENV_RESTART_COMMAND = "MOSAIC_RESTART_COMMAND"
+# The restart timing, in milliseconds, for tests and for hosts that need
+# other numbers (the sidecar's defaults are systemd-like; see mosaic-hb --help).
+ENV_RESTART_DELAY_MS = "MOSAIC_RESTART_DELAY_MS"
+ENV_RESTART_SLOTS = "MOSAIC_RESTART_SLOTS"
+ENV_RESTART_SLOT_HOLD_MS = "MOSAIC_RESTART_SLOT_HOLD_MS"
 
 DEFAULT_SOCKET = "mosaic-factory"
 DEFAULT_RUNTIME = "pi"
@@ -86,6 +93,26 @@ _ENV_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
+RESTART_POLICIES = ("no", "on-failure", "always")
+DEFAULT_RESTART = "no"
+
+
+@dataclass(frozen=True)
+class RestartSettings:
+    """When and how the sidecar restarts a dead agent (see mosaic-hb --help).
+    None: the sidecar's default."""
+
+    policy: str = DEFAULT_RESTART  # one of RESTART_POLICIES
+    command: str | None = None  # shell syntax; None: rerun the launch command
+    delay_ms: int | None = None  # the first delay (default 1000), doubled up to 300 s
+    slots: int | None = None  # restarts in flight per host (default 2)
+    slot_hold_ms: int | None = None  # how long each keeps its slot (default 1000)
+
+    @property
+    def on(self) -> bool:
+        return self.policy != "no"
+
+
 @dataclass(frozen=True)
 class LaunchSettings:
     """Everything ``launch_agent`` needs, validated."""
@@ -104,6 +131,7 @@ class LaunchSettings:
     hooks: bool = True  # give the agent's CLI mosaic's state hooks (see hooks.py)
     log_dir: Path | None = None  # absolute; the pane's output goes to LOG_DIR/NAME.log; None: not logged
     log_max_bytes: int = DEFAULT_LOG_MAX_BYTES  # the log is rotated at this size; 0: never
+    restart: RestartSettings = RestartSettings()
 
     @property
     def hb_file(self) -> Path:
@@ -342,6 +370,50 @@ def resolve_command(
     return value
 
 
+def resolve_restart_policy(flag: str | None = None, environ: Mapping[str, str] | None = None) -> str:
+    """The restart policy: --restart, then MOSAIC_RESTART, then no."""
+    value, source = _pick(flag, "--restart", ENV_RESTART, environ)
+    if value is None:
+        return DEFAULT_RESTART
+    if value not in RESTART_POLICIES:
+        raise UsageError(f"invalid restart policy {show(value)} (from {source}): "
+                         f"choose one of {', '.join(RESTART_POLICIES)}")
+    return value
+
+
+def _restart_number(var: str, low: int, high: int, environ) -> int | None:
+    value = lookup(var, environ)
+    if value is None:
+        return None
+    if not (value.isascii() and value.isdigit()) or not low <= int(value) <= high:
+        raise UsageError(f"{var}: invalid {show(value, 40)}: expected a whole number from {low} to {high}")
+    return int(value)
+
+
+def resolve_restart(policy: str | None = None, command: str | None = None,
+                    environ: Mapping[str, str] | None = None,
+                    sh: str = shellcmd.SHELL) -> RestartSettings:
+    """The restart settings: --restart and --restart-command (then
+    MOSAIC_RESTART, MOSAIC_RESTART_COMMAND), and the timing variables."""
+    chosen = resolve_restart_policy(policy, environ)
+    value, source = _pick(command, "--restart-command", ENV_RESTART_COMMAND, environ)
+    if value is not None:
+        if not value.strip():
+            raise UsageError(f"{source} is blank")
+        if "\0" in value:
+            raise UsageError(f"{source} contains a NUL character")
+        problem = shellcmd.syntax_error(value, sh)
+        if problem is not None:
+            raise UsageError(f"{source} is not valid shell syntax: {one_line(problem)}")
+    return RestartSettings(
+        policy=chosen,
+        command=value,
+        delay_ms=_restart_number(ENV_RESTART_DELAY_MS, 1, 86_400_000, environ),
+        slots=_restart_number(ENV_RESTART_SLOTS, 1, 64, environ),
+        slot_hold_ms=_restart_number(ENV_RESTART_SLOT_HOLD_MS, 0, 3_600_000, environ),
+    )
+
+
 def resolve_runtime_bin(
     flags: Iterable[str] = (),
     runtime: Runtime | None = None,
@@ -414,6 +486,8 @@ def resolve_launch(
     env: Iterable[str] = (),
     hooks: bool = True,
     log_dir: str | os.PathLike | None = None,
+    restart: str | None = None,
+    restart_command: str | None = None,
     environ: Mapping[str, str] | None = None,
 ) -> LaunchSettings:
     """Resolve and validate every setting of ``mosaic launch``.
@@ -440,6 +514,7 @@ def resolve_launch(
     check_textfile_dir(environ)
     sh = shellcmd.shell(environ.get("PATH", os.defpath))
     line = resolve_command(command, rt, environ, sh)
+    restarts = resolve_restart(restart, restart_command, environ, sh)
     candidates = resolve_runtime_bin(runtime_bin, rt, environ)
     prefix = tuple(d for d in candidates if os.path.isdir(d))
     user_env = dict(env_pairs)
@@ -459,4 +534,5 @@ def resolve_launch(
         hooks=bool(hooks),
         log_dir=logs,
         log_max_bytes=log_max_bytes,
+        restart=restarts,
     )

@@ -343,6 +343,19 @@ def capture_pane(socket: str, target: str, *, escapes: bool = False) -> bytes:
     return done.stdout
 
 
+def respawn_words(argv: Sequence[str], *, env: Iterable[tuple[str, str]] = (),
+                  path: str | None = None) -> list[str]:
+    """ARGV as the command words of ``respawn-pane`` (the sidecar runs it on
+    a restart): under ``/usr/bin/env`` with ENV and PATH, as new_session
+    runs a first command, each word escaped for tmux's parser."""
+    pairs = list(env)
+    if path is not None:
+        pairs = [("PATH", path), *[(k, v) for k, v in pairs if k != "PATH"]]
+    if pairs:
+        argv = [ENV_PROGRAM, *(f"{key}={value}" for key, value in pairs), *argv]
+    return [_arg(a) for a in argv]
+
+
 def _bell_args(name: str) -> list[str]:
     """The tmux commands, chained to new-session, that let fleet ps see a
     bell as ``waiting`` (the pane fallback of agent states): monitor-bell on

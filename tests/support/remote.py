@@ -13,7 +13,9 @@ from pathlib import Path
 GOOD_ROW = {"name": "web-1", "runtime": "pi", "pane": "alive", "exit_status": None, "exit_signal": None,
             "heartbeat": "ok", "detail": None, "healthy": True, "age_s": 0.5, "activity_s": 2.0,
             "pid": 4242, "hb_pid": 4243, "uptime_s": 60.0, "cpu_percent": 1.5, "rss_bytes": 1048576,
-            "state": "idle", "state_source": "hook", "state_age_s": 12.5, "waiting_for": None}
+            "state": "idle", "state_source": "hook", "state_age_s": 12.5, "waiting_for": None,
+            "restart": None, "restarts": None, "last_exit_status": None, "last_exit_signal": None,
+            "last_restart": None, "restart_at": None, "gave_up": False}
 
 def strict_json(text: str):
     """TEXT as JSON, refusing NaN and Infinity, which are not JSON."""

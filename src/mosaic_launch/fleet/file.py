@@ -6,6 +6,7 @@ TOML, default ``~/.config/mosaic/fleet.toml``::
     run_dir = "~/.config/mosaic/fleet/run"
     interval = 15
     hooks = true                       # false: no state hooks for any agent (like --no-hooks)
+    restart = "on-failure"             # no (default), on-failure or always (like --restart)
 
     [[agent]]
     name = "alpha"                     # required
@@ -15,11 +16,14 @@ TOML, default ``~/.config/mosaic/fleet.toml``::
     env = { ANTHROPIC_LOG = "info" }
     runtime_bin = ["~/.local/bin"]
     hooks = false                      # this agent only; wins over the top-level key
+    restart = "always"                 # this agent only; wins over the top-level key
+    restart_command = "claude --continue"  # what a restart runs (like --restart-command)
 
-Top-level keys: ``socket``, ``run_dir``, ``interval``, ``hooks`` and the
+Top-level keys: ``socket``, ``run_dir``, ``interval``, ``hooks``, ``restart`` and the
 ``agent`` array. Agent keys: ``name`` (required), ``runtime``, ``workdir``,
 ``command``, ``env`` (a table of strings), ``runtime_bin`` (a list of
-strings) and ``hooks`` (a boolean; default true). Any
+strings), ``hooks`` (a boolean; default true), ``restart`` and
+``restart_command``. Any
 other key is an error, so that a typo never passes silently and hosts can
 share files. Relative paths (``workdir``, ``run_dir``, ``runtime_bin``) are
 relative to the file's directory; ``~`` is the home directory.
@@ -56,8 +60,9 @@ except ModuleNotFoundError:  # pragma: no cover - Python 3.10
 FLEET_FILE_UNDER_HOME = Path(".config", "mosaic", "fleet.toml")
 FILE_MAX_BYTES = 1 << 20
 
-TOP_KEYS = ("socket", "run_dir", "interval", "hooks", "agent")
-AGENT_KEYS = ("name", "runtime", "workdir", "command", "env", "runtime_bin", "hooks")
+TOP_KEYS = ("socket", "run_dir", "interval", "hooks", "restart", "agent")
+AGENT_KEYS = ("name", "runtime", "workdir", "command", "env", "runtime_bin", "hooks", "restart",
+              "restart_command")
 
 _TOML_POSITION = re.compile(r"\s*\(at line (\d+), column (\d+)\)\s*$")
 _TOML_END = re.compile(r"\s*\(at end of document\)\s*$")
@@ -68,6 +73,7 @@ _AGENT_HEADER = re.compile(r"""\s*\[\[\s*(agent|"agent"|'agent')\s*\]\]""")
 _FLAG_KEYS = {
     "--socket": "socket", "--run-dir": "run_dir", "--interval": "interval", "--runtime-bin": "runtime_bin",
     "--runtime": "runtime", "--workdir": "workdir", "--command": "command", "--env": "env",
+    "--restart-command": "restart_command", "--restart": "restart",
 }
 _TOP_LEVEL_SETTINGS = ("socket", "run_dir", "interval")
 
@@ -90,6 +96,8 @@ class FleetAgent:
     env: tuple[tuple[str, str], ...] = ()
     runtime_bin: tuple[str, ...] = ()
     hooks: bool | None = None  # None: the file's top-level key, else true
+    restart: str | None = None  # None: the file's top-level key, else MOSAIC_RESTART, else no
+    restart_command: str | None = None
 
 
 @dataclass(frozen=True)
@@ -101,6 +109,7 @@ class FleetFile:
     interval: float | None
     agents: tuple[FleetAgent, ...]
     hooks: bool | None = None
+    restart: str | None = None
 
     # -- positions ---------------------------------------------------------
 
@@ -173,6 +182,8 @@ class FleetFile:
                     interval=self.interval,
                     env=[f"{key}={value}" for key, value in agent.env],
                     hooks=_first_set(agent.hooks, self.hooks, True),
+                    restart=agent.restart if agent.restart is not None else self.restart,
+                    restart_command=agent.restart_command,
                     environ=environ,
                 ))
             except UsageError as exc:
@@ -186,6 +197,8 @@ class FleetFile:
         """The line of the key a resolution error is about (best effort)."""
         for flag, key in _FLAG_KEYS.items():
             if re.search(re.escape(flag) + r"(?![\w-])", message):
+                if key == "restart" and agent.restart is None and self.restart is not None:
+                    return self.top_key_line(key)
                 if key in _TOP_LEVEL_SETTINGS:
                     return self.top_key_line(key) if getattr(self, key) is not None else agent.line
                 return self.agent_key_line(agent, key)
@@ -343,6 +356,8 @@ def _validate(document: dict, text: str, path: Path) -> FleetFile:
     if hooks is not None and not isinstance(hooks, bool):
         raise fail(_top_key_line(text, "hooks"), f"hooks must be true or false, not {_type_name(hooks)}")
 
+    restart = top_string("restart")
+
     tables = document.get("agent", [])
     if not isinstance(tables, list) or not all(isinstance(t, dict) for t in tables):
         raise fail(_top_key_line(text, "agent"), "agent must be an array of tables ([[agent]])")
@@ -377,6 +392,7 @@ def _validate(document: dict, text: str, path: Path) -> FleetFile:
             return value
 
         runtime, workdir, command = string("runtime"), string("workdir"), string("command")
+        agent_restart, restart_command = string("restart"), string("restart_command")
         env_table = table.get("env", {})
         if not isinstance(env_table, dict):
             raise fail(key_line("env"), f"agent {name}: env must be a table of strings, not {_type_name(env_table)}")
@@ -399,6 +415,7 @@ def _validate(document: dict, text: str, path: Path) -> FleetFile:
         agents.append(FleetAgent(
             name=name, line=header, runtime=runtime, workdir=workdir, command=command,
             env=tuple(env_table.items()), runtime_bin=tuple(bins), hooks=agent_hooks,
+            restart=agent_restart, restart_command=restart_command,
         ))
     return FleetFile(path=path, text=text, socket=socket, run_dir=run_dir, interval=interval,
-                     agents=tuple(agents), hooks=hooks)
+                     agents=tuple(agents), hooks=hooks, restart=restart)

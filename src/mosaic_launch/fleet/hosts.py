@@ -77,7 +77,8 @@ from mosaic_hb.record import STATE_SOURCES, STATES, WAITING_FOR
 
 from mosaic_launch.errors import UsageError, seconds, show
 from mosaic_launch.settings import ENV_HOSTS, lookup
-from mosaic_launch.fleet.status import HEARTBEAT_STATES, PANE_STATES, SCHEMA_VERSION, AgentStatus, problems_first
+from mosaic_launch.fleet.status import (HEARTBEAT_STATES, PANE_STATES, RESTART_POLICIES, SCHEMA_VERSION,
+                                        AgentStatus, problems_first)
 
 ENV_SSH_CONFIG = "MOSAIC_SSH_CONFIG"
 ENV_REMOTE_COMMAND = "MOSAIC_REMOTE_COMMAND"
@@ -276,6 +277,9 @@ INT_RANGES = {
     "exit_status": (0, 255),
     "exit_signal": (1, 128),
     "rss_bytes": (0, RSS_MAX),
+    "restarts": (0, RSS_MAX),
+    "last_exit_status": (0, 255),
+    "last_exit_signal": (1, 128),
 }
 FLOAT_RANGES = {
     "age_s": (0.0, SECONDS_MAX),
@@ -283,6 +287,8 @@ FLOAT_RANGES = {
     "uptime_s": (0.0, SECONDS_MAX),
     "cpu_percent": (0.0, CPU_PERCENT_MAX),
     "state_age_s": (0.0, SECONDS_MAX),
+    "last_restart": (0.0, SECONDS_MAX),  # unix times: well within the same bound
+    "restart_at": (0.0, SECONDS_MAX),
 }
 # The values a remote row's words may take.
 CHOICES = {
@@ -291,6 +297,7 @@ CHOICES = {
     "state": STATES,
     "state_source": STATE_SOURCES,
     "waiting_for": WAITING_FOR,
+    "restart": RESTART_POLICIES,
 }
 # No valid value of any field is longer: a longer integer literal is refused
 # before Python converts it (which costs time quadratic in its length, and
@@ -363,6 +370,12 @@ def _float_field(key: str, value: object) -> float:
     return float(value)
 
 
+def _bool_field(key: str, value: object) -> bool:
+    if not isinstance(value, bool):
+        raise ValueError(f"{key} is not true or false ({_type_name(value)})")
+    return value
+
+
 def _choice_field(key: str, value: object, choices: Sequence[str]) -> str:
     if not isinstance(value, str):
         raise ValueError(f"{key} is not a string ({_type_name(value)})")
@@ -413,6 +426,7 @@ def _row(data: object, host: str) -> AgentStatus:
         take(key, _int_field)
     for key in FLOAT_RANGES:
         take(key, _float_field)
+    take("gave_up", _bool_field)
     detail = data.get("detail")
     if detail is not None:
         if isinstance(detail, str):  # prose for a person: cleaned, not refused

@@ -15,6 +15,7 @@ from __future__ import annotations
 import math
 import os
 import sys
+import time
 from typing import Mapping, Sequence
 
 from mosaic_launch import launch
@@ -36,13 +37,14 @@ def color_wanted() -> bool:
 
 # -- fleet ps ------------------------------------------------------------------
 
-COLUMNS = ("NAME", "RUNTIME", "PANE", "HB", "STATE", "AGE", "ACTIVITY", "PID", "UPTIME", "CPU%", "RSS")
+COLUMNS = ("NAME", "RUNTIME", "PANE", "HB", "STATE", "RESTARTS", "AGE", "ACTIVITY", "PID", "UPTIME", "CPU%",
+           "RSS")
 _RIGHT = {"AGE", "ACTIVITY", "PID", "UPTIME", "CPU%", "RSS"}
 
 _RESET = "\x1b[0m"
 _STYLES = {"green": "\x1b[32m", "yellow": "\x1b[33m", "red": "\x1b[31m", "dim": "\x1b[2m", "bold": "\x1b[1m"}
 _HB_STYLE = {"ok": "green", "stale": "yellow", "stopped": "yellow", "missing": "yellow",
-             "dead": "red", "corrupt": "red"}
+             "restarting": "yellow", "dead": "red", "corrupt": "red"}
 _PANE_STYLE = {"alive": "green", "dead": "red", "gone": "dim"}
 _STATE_STYLE = {"waiting": "yellow", "working": "green"}
 # Marks a state guessed from the pane (tmux's output and bell), not told by a hook.
@@ -106,6 +108,19 @@ def state_text(row: AgentStatus) -> str:
     return text
 
 
+def restarts_text(row: AgentStatus, now: float | None = None) -> str:
+    """The RESTARTS column, as kubectl's: ``3 (2m10s ago)``, ``5 (gave up)``,
+    ``0``; '-' for an agent without a restart policy."""
+    if row.restarts is None:
+        return "-"
+    if row.gave_up:
+        return f"{row.restarts} (gave up)"
+    if row.restarts and row.last_restart is not None:
+        ago = duration((time.time() if now is None else now) - row.last_restart)
+        return f"{row.restarts} ({ago} ago)"
+    return str(row.restarts)
+
+
 def row_cells(row: AgentStatus) -> tuple[str, ...]:
     return (
         row.name,
@@ -113,6 +128,7 @@ def row_cells(row: AgentStatus) -> tuple[str, ...]:
         pane_text(row),
         row.heartbeat,
         state_text(row),
+        restarts_text(row),
         duration(row.age_s),
         duration(row.activity_s),
         "-" if row.pid is None else str(row.pid),
@@ -148,6 +164,7 @@ def render_table(rows: list[AgentStatus], *, color: bool = False) -> list[str]:
         styles[2] = _PANE_STYLE.get(row.pane)
         styles[3] = _HB_STYLE.get(row.heartbeat)
         styles[4] = _STATE_STYLE.get(row.state or "")
+        styles[5] = "red" if row.gave_up else None
         lines.append(line(values, tuple(styles)))
     return lines
 

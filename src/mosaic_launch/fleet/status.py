@@ -12,6 +12,10 @@ computed here, so the rules for ok / stale / dead live in one place:
 * `missing`: a tmux session with no record;
 * `dead`: the record says so, or its pid is gone, or that pid now belongs to a
   process with another start time (PID reuse);
+* `restarting`: the agent died and its sidecar waits out the restart
+  delay (``--restart``); ``detail`` says when the restart is due. A dead
+  agent whose restarts were stopped by the burst limit is `dead`, with
+  ``gave up after N restarts`` in ``detail``;
 * `stopped`: stopped on purpose (``mosaic stop``, ``fleet down``: the
   record says who and when, in ``detail``), or the sidecar alone was;
 * `lost`: the agent lives, but the sidecar that wrote the record does not:
@@ -46,8 +50,8 @@ runtime         str      from the record (``pi``, ``claude``, ``codex``, ...)
 pane            str      ``alive``, ``dead`` or ``gone``
 exit_status     int      the pane process's exit status, when pane is dead
 exit_signal     int      the signal that killed it, when pane is dead
-heartbeat       str      ``ok``, ``stale``, ``lost``, ``dead``, ``stopped``,
-                         ``missing`` or ``corrupt``
+heartbeat       str      ``ok``, ``stale``, ``lost``, ``dead``, ``restarting``,
+                         ``stopped``, ``missing`` or ``corrupt``
 detail          str      why: the record is corrupt, the sidecar is lost, the
                          beat is in the future; who stopped the agent, when
 healthy         bool     heartbeat is ``ok`` and pane is ``alive``
@@ -69,6 +73,15 @@ state_age_s     float    since the state began (hook: its epoch; pane idle:
                          since the last output; pane waiting: since the bell)
 waiting_for     str      ``permission`` or ``question``, when a hook says
                          what the agent waits for
+restart         str      the restart policy, ``on-failure`` or ``always``;
+                         null for none (``no``)
+restarts        int      restarts by the sidecar since the launch; null
+                         without a policy
+last_exit_status int     how the agent's last run ended, when it exited
+last_exit_signal int     ... or the signal that killed it
+last_restart    float    unix time of the last restart
+restart_at      float    unix time the next restart is due (``restarting``)
+gave_up         bool     the burst limit stopped the restarts
 ==============  =======  =====================================================
 
 How the state is found (the README's table says the same):
@@ -92,6 +105,7 @@ existing key bumps ``schema``.
 from __future__ import annotations
 
 import fnmatch
+import math
 import os
 import time
 from dataclasses import dataclass, field
@@ -104,7 +118,8 @@ import psutil
 from mosaic_launch.fleet.proctable import ProcessTable
 from mosaic_hb.record import STATE_SUFFIX, AgentState, read_state_file, record_state
 
-HEARTBEAT_STATES = ("ok", "stale", "lost", "dead", "stopped", "missing", "corrupt")
+HEARTBEAT_STATES = ("ok", "stale", "lost", "dead", "restarting", "stopped", "missing", "corrupt")
+RESTART_POLICIES = ("on-failure", "always")  # as records and rows say them (no policy: null)
 # How far a process's start time (from the kernel, in boot-clock ticks turned
 # into wall time) may lie after the last beat of the sidecar it is taken for:
 # the conversion moves with NTP's adjustments of the wall clock.
@@ -119,7 +134,7 @@ PANE_WORKING_S = 5.0
 # Esc gap: no hook fires on an interrupt).
 PANE_SILENT_S = 30.0
 # Heartbeat states that leave an agent without a state.
-STATELESS_HEARTBEATS = ("dead", "stopped")
+STATELESS_HEARTBEATS = ("dead", "restarting", "stopped")
 SCHEMA_VERSION = 1
 RECORD_SUFFIX = ".hb"
 
@@ -160,6 +175,13 @@ class AgentStatus:
     state_source: str | None = None    # one of STATE_SOURCES
     state_age_s: float | None = None   # since the state began
     waiting_for: str | None = None     # one of WAITING_FOR, when waiting
+    restart: str | None = None         # one of RESTART_POLICIES; None: no policy
+    restarts: int | None = None        # by the sidecar since the launch
+    last_exit_status: int | None = None
+    last_exit_signal: int | None = None
+    last_restart: float | None = None  # unix seconds
+    restart_at: float | None = None    # unix seconds, while restarting
+    gave_up: bool = False              # the burst limit stopped the restarts
     _pid_start: int = field(default=0, repr=False)  # 0: not known
 
     @property
@@ -198,6 +220,13 @@ class AgentStatus:
             "state_source": self.state_source,
             "state_age_s": _seconds(self.state_age_s),
             "waiting_for": self.waiting_for,
+            "restart": self.restart,
+            "restarts": self.restarts,
+            "last_exit_status": self.last_exit_status,
+            "last_exit_signal": self.last_exit_signal,
+            "last_restart": self.last_restart,
+            "restart_at": self.restart_at,
+            "gave_up": self.gave_up,
         }
 
 
@@ -274,6 +303,14 @@ def _heartbeat_state(record: mosaic_hb.Record, now: float, stale_after: float | 
     if record.status == "stopped":
         who = record.extra.get("stopped_by")
         return "stopped", f"stopped by {who}" if who else "the sidecar was stopped"
+    if record.status == "dead" and record.extra.get("gave_up") == "1":
+        return "dead", f"gave up after {record.extra.get('restarts', '?')} restarts"
+    if record.status == "dead" and "restart_at" in record.extra:
+        lost = sidecar_problem(record, table)
+        if lost:
+            return "dead", f"{lost}: no restart will come"
+        due = _number(record.extra.get("restart_at"))
+        return "restarting", (f"restart in {max(0.0, due - now):.1f}s" if due is not None else None)
     if record.status != "ok":
         return record.status, None
     if not _alive(record.pid, record.pid_start, table):
@@ -284,6 +321,33 @@ def _heartbeat_state(record: mosaic_hb.Record, now: float, stale_after: float | 
     if record.epoch > now + FUTURE_SLACK_S:
         return "stale", f"the last beat is {record.epoch - now:.0f}s in the future (was the clock set back?)"
     return ("stale" if record.is_stale(now, stale_after) else "ok"), None
+
+
+def _number(text: str | None) -> float | None:
+    """TEXT (a record's value) as a finite non-negative number, else None."""
+    try:
+        value = float(text) if text is not None and text.replace(".", "", 1).isdigit() else None
+    except ValueError:
+        return None
+    return value if value is not None and math.isfinite(value) else None
+
+
+def _restart_facts(row: AgentStatus, record: mosaic_hb.Record) -> None:
+    """The restart keys of RECORD (a sidecar with a restart policy) in ROW;
+    a value that is not what the sidecar writes is left out."""
+    extra = record.extra
+    if extra.get("restart") not in RESTART_POLICIES:
+        return
+    row.restart = extra["restart"]
+    restarts = extra.get("restarts", "")
+    row.restarts = int(restarts) if restarts.isdigit() and len(restarts) <= 18 else None
+    for key in ("last_exit_status", "last_exit_signal"):
+        value = extra.get(key, "")
+        if value.isdigit() and len(value) <= 3:
+            setattr(row, key, int(value))
+    row.last_restart = _number(extra.get("last_restart"))
+    row.restart_at = _number(extra.get("restart_at")) if record.status == "dead" else None
+    row.gave_up = extra.get("gave_up") == "1"
 
 
 def _read(path: Path) -> mosaic_hb.Record | str | None:
@@ -342,6 +406,7 @@ def collect(
         row._pid_start = record.pid_start
         row.age_s = max(0.0, now - record.epoch)
         row.heartbeat, row.detail = _heartbeat_state(record, now, stale_after, table)
+        _restart_facts(row, record)
         hook = record_state(record) if row.heartbeat == "ok" else None
         if hook is not None and hook.state != "unknown":
             hook_states[agent] = hook
