@@ -385,3 +385,17 @@ def test_logs_right_after_launch_finds_the_log(tmux, run_dir):
     result = logs_cmd(tmux, run_dir, "quick")
     assert result.exit_code == 0, result.output
     assert result.stdout.startswith("=== mosaic: quick launch ")
+
+
+def test_fleet_up_logs_every_agent(tmux, run_dir, log_dir, tmp_path):
+    names = [f"f{i}" for i in range(4)]
+    text = f'socket = "{tmux.socket_name}"\nrun_dir = "{run_dir}"\ninterval = 2\n'
+    for name in names:
+        text += f'\n[[agent]]\nname = "{name}"\ncommand = "echo hello from {name}; sleep 1000"\n'
+    fleet = tmp_path / "fleet.toml"
+    fleet.write_text(text)
+    result = mosaic("fleet", "up", "-f", fleet)
+    assert result.exit_code == 0, result.output
+    for name in names:
+        wait_for(logged(log_dir, name, f"hello from {name}"), WAIT, f"{name}'s output")
+        assert log_text(log_dir, name).startswith(f"=== mosaic: {name} launch ")
