@@ -207,9 +207,8 @@ def logs(
         Optional[str],
         typer.Argument(metavar="NAME", show_default=False, help="Agent name. Env MOSAIC_AGENT_NAME."),
     ] = None,
-    follow: Annotated[
-        bool, typer.Option("--follow", "-f", help="Keep printing what the agent prints (Ctrl-C ends)."),
-    ] = False,
+    follow: Annotated[bool, typer.Option("--follow", "-f",
+                                         help="Keep printing what the agent prints (Ctrl-C ends).")] = False,
     lines: Annotated[
         Optional[int],
         typer.Option("--lines", "-n", metavar="LINES", min=0, show_default=False,
