@@ -399,3 +399,18 @@ def test_fleet_up_logs_every_agent(tmux, run_dir, log_dir, tmp_path):
     for name in names:
         wait_for(logged(log_dir, name, f"hello from {name}"), WAIT, f"{name}'s output")
         assert log_text(log_dir, name).startswith(f"=== mosaic: {name} launch ")
+
+
+def test_a_dead_pane_respawned_as_a_restart_does_it_is_still_logged(tmux, run_dir, log_dir):
+    """A restart respawns the agent's dead pane (``respawn-pane`` without
+    -k): tmux keeps the pane's pipe, so the new run's output goes on into
+    the same log, after the old run's."""
+    launch(tmux, run_dir, "phoenix", command="echo first life; exit 1")
+    wait_for(dead(tmux, "phoenix"), WAIT, "the first run to end")
+    wait_for(logged(log_dir, "phoenix", "first life"), WAIT, "the first run's output")
+    pane = tmux_mod.session_panes(tmux.socket_name, "phoenix")[0]
+    tmux.cmd("respawn-pane", "-t", pane.pane_id, "sh", "-c", "echo second life; sleep 1000")
+    wait_for(logged(log_dir, "phoenix", "second life"), WAIT, "the respawned run's output")
+    text = log_text(log_dir, "phoenix")
+    assert text.index("first life") < text.index("second life")
+    assert tmux_mod.session_panes(tmux.socket_name, "phoenix")[0].piped
