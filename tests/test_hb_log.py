@@ -230,3 +230,20 @@ def test_cleaner_keeps_a_cut_escape_for_later():
 ])
 def test_tail_lines(data, lines, tail):
     assert pane_logs.tail_lines(data, lines) == tail
+
+
+def test_follow_sleeps_a_tenth_of_a_second_between_looks_while_nothing_comes(tmp_path, monkeypatch):
+    """At most ten wake-ups a second when the log does not change: every
+    look that finds nothing new is followed by a sleep of 0.1 s."""
+    (tmp_path / "idle.log").write_bytes(b"=== mosaic: idle launch T ===\nhello\n")
+    sleeps: list[float] = []
+    monkeypatch.setattr(pane_logs.time, "sleep", sleeps.append)
+    written: list[bytes] = []
+
+    def write(data: bytes) -> bool:
+        written.append(data)
+        return True
+
+    pane_logs.follow(tmp_path, "idle", write, until=lambda: len(sleeps) >= 5)
+    assert b"".join(written).decode().endswith("hello\n")
+    assert sleeps == [pane_logs.FOLLOW_POLL_SECONDS] * 5 and pane_logs.FOLLOW_POLL_SECONDS >= 0.1

@@ -385,3 +385,32 @@ def test_logs_right_after_launch_finds_the_log(tmux, run_dir):
     result = logs_cmd(tmux, run_dir, "quick")
     assert result.exit_code == 0, result.output
     assert result.stdout.startswith("=== mosaic: quick launch ")
+
+
+def test_fleet_up_logs_every_agent(tmux, run_dir, log_dir, tmp_path):
+    names = [f"f{i}" for i in range(4)]
+    text = f'socket = "{tmux.socket_name}"\nrun_dir = "{run_dir}"\ninterval = 2\n'
+    for name in names:
+        text += f'\n[[agent]]\nname = "{name}"\ncommand = "echo hello from {name}; sleep 1000"\n'
+    fleet = tmp_path / "fleet.toml"
+    fleet.write_text(text)
+    result = mosaic("fleet", "up", "-f", fleet)
+    assert result.exit_code == 0, result.output
+    for name in names:
+        wait_for(logged(log_dir, name, f"hello from {name}"), WAIT, f"{name}'s output")
+        assert log_text(log_dir, name).startswith(f"=== mosaic: {name} launch ")
+
+
+def test_a_dead_pane_respawned_as_a_restart_does_it_is_still_logged(tmux, run_dir, log_dir):
+    """A restart respawns the agent's dead pane (``respawn-pane`` without
+    -k): tmux keeps the pane's pipe, so the new run's output goes on into
+    the same log, after the old run's."""
+    launch(tmux, run_dir, "phoenix", command="echo first life; exit 1")
+    wait_for(dead(tmux, "phoenix"), WAIT, "the first run to end")
+    wait_for(logged(log_dir, "phoenix", "first life"), WAIT, "the first run's output")
+    pane = tmux_mod.session_panes(tmux.socket_name, "phoenix")[0]
+    tmux.cmd("respawn-pane", "-t", pane.pane_id, "sh", "-c", "echo second life; sleep 1000")
+    wait_for(logged(log_dir, "phoenix", "second life"), WAIT, "the respawned run's output")
+    text = log_text(log_dir, "phoenix")
+    assert text.index("first life") < text.index("second life")
+    assert tmux_mod.session_panes(tmux.socket_name, "phoenix")[0].piped
