@@ -472,3 +472,21 @@ def test_host_rows_carry_the_restart_keys_and_bad_ones_are_corrupt(tmp_path):
         assert row["heartbeat"] == "corrupt" and row["detail"] == f"bad answer: {why}", row
     table = mosaic_proc("fleet", "ps", "--host", "new", env=env).stdout
     assert "RESTARTS" in table and "restarting" in table and "3 (" in table
+
+
+def test_fleet_down_during_a_backoff_stops_every_agent_and_restarts_none(tmux, run_dir, tmp_path):
+    fleet = tmp_path / "fleet.toml"
+    fleet.write_text(f'socket = "{tmux.socket_name}"\nrun_dir = "{run_dir}"\ninterval = 0.2\nrestart = "always"\n'
+                     '[[agent]]\nname = "up-1"\ncommand = "sleep 1000"\n'
+                     '[[agent]]\nname = "down-1"\ncommand = "sleep 1000"\n')
+    assert mosaic("fleet", "up", "-f", fleet, env={"MOSAIC_RESTART_DELAY_MS": "60000"}).exit_code == 0
+    first = {n: record(run_dir, n) for n in ("up-1", "down-1")}
+    os.kill(first["down-1"].pid, signal.SIGKILL)
+    wait_for(lambda: "restart_at" in getattr(record(run_dir, "down-1"), "extra", {}), 10, "the backoff")
+
+    result = mosaic("fleet", "down", "-f", fleet)
+    assert result.exit_code == 0, result.output
+    for name, rec in first.items():
+        assert gone(rec.hb_pid) and sidecars(name, run_dir) == []
+        assert record(run_dir, name).status == "stopped"
+    assert tmux.cmd("list-sessions", check=False).returncode != 0  # no session, none respawned
