@@ -88,18 +88,3 @@ def test_quick_hooks_bench_completes(tmp_path):
     assert done.returncode == 0, f"stdout:\n{done.stdout}\nstderr:\n{done.stderr}"
     assert "`mosaic-hb state STATE`, whole process" in done.stdout
     assert "hook start -> record shows the state" in done.stdout
-
-
-def test_quick_restart_bench_completes(tmp_path):
-    """`--restart --quick`: crash to the new agent running, by the sidecar
-    and by hand, and a beat's system calls with and without a policy; it
-    prints its table and writes nothing."""
-    done = subprocess.run(
-        [sys.executable, "-m", "bench", "--restart", "--quick", "--quiet", "--scratch", str(tmp_path)],
-        cwd=REPO_ROOT, env=dict(os.environ), stdin=subprocess.DEVNULL, capture_output=True,
-        text=True, timeout=180,
-    )
-    assert done.returncode == 0, f"stdout:\n{done.stdout}\nstderr:\n{done.stderr}"
-    assert "| sidecar restart, delay 1 ms |" in done.stdout
-    assert "| `mosaic launch` after the death |" in done.stdout
-    assert "| mosaic-hb --restart on-failure |" in done.stdout

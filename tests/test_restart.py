@@ -490,3 +490,21 @@ def test_fleet_down_during_a_backoff_stops_every_agent_and_restarts_none(tmux, r
         assert gone(rec.hb_pid) and sidecars(name, run_dir) == []
         assert record(run_dir, name).status == "stopped"
     assert tmux.cmd("list-sessions", check=False).returncode != 0  # no session, none respawned
+
+
+def test_quick_restart_bench_completes(tmp_path):
+    """`python -m bench --restart --quick`: crash to the new agent running,
+    by the sidecar and by hand, and a beat's system calls with and without
+    a policy; it prints its table and writes nothing."""
+    import subprocess
+    import sys
+
+    done = subprocess.run(
+        [sys.executable, "-m", "bench", "--restart", "--quick", "--quiet", "--scratch", str(tmp_path)],
+        cwd=Path(__file__).resolve().parent.parent, env=dict(os.environ), stdin=subprocess.DEVNULL,
+        capture_output=True, text=True, timeout=180,
+    )
+    assert done.returncode == 0, f"stdout:\n{done.stdout}\nstderr:\n{done.stderr}"
+    assert "| sidecar restart, delay 1 ms |" in done.stdout
+    assert "| `mosaic launch` after the death |" in done.stdout
+    assert "| mosaic-hb --restart on-failure |" in done.stdout
