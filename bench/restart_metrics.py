@@ -19,6 +19,7 @@ import shutil
 import signal
 import statistics
 import subprocess
+import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -55,6 +56,12 @@ class RestartResult:
     relaunch: Latencies
     syscalls: dict[str, tuple[float | None, float | None, str]]  # label -> (per beat, forks, error)
     trials: int
+
+
+def _tmux_dir() -> str:
+    """A short TMUX_TMPDIR in the system's temp dir: a socket path must fit
+    in 108 bytes, which a deep --scratch dir may not leave."""
+    return tempfile.mkdtemp(prefix="mbt-")
 
 
 def _tmux(tmux: str, socket: str, env: dict[str, str], *args: str) -> str:
@@ -100,8 +107,9 @@ def restart_latencies(sidecar: str, tmux: str, ws: Workspace, delay_ms: int, tri
     result = Latencies(f"sidecar restart, delay {delay_ms} ms", delay_ms)
     run_dir = ws.fresh_dir("restart")
     scope = ws.scope("restart")
-    env = ws.env(scope, TMUX_TMPDIR=str(ws.fresh_dir("tmux")))
-    socket = f"bench-{scope[-12:]}"
+    tmux_dir = _tmux_dir()
+    env = ws.env(scope, TMUX_TMPDIR=tmux_dir)
+    socket = f"b{scope[-8:]}"
     try:
         _tmux(tmux, socket, env, "new-session", "-d", "-s", AGENT, "sleep", "1000", ";",
               "set-option", "-w", "-t", f"={AGENT}:", "remain-on-exit", "on")
@@ -129,6 +137,7 @@ def restart_latencies(sidecar: str, tmux: str, ws: Workspace, delay_ms: int, tri
     finally:
         subprocess.run([tmux, "-L", socket, "kill-server"], env=env, capture_output=True)
         sweep(ws.marker, scope)
+        shutil.rmtree(tmux_dir, ignore_errors=True)
     return result
 
 
@@ -137,8 +146,9 @@ def relaunch_latencies(mosaic_cli: list[str], tmux: str, ws: Workspace, trials: 
     result = Latencies("`mosaic launch` after the death", 0)
     run_dir = ws.fresh_dir("relaunch")
     scope = ws.scope("relaunch")
-    env = ws.env(scope, TMUX_TMPDIR=str(ws.fresh_dir("tmux")), HOME=str(ws.fresh_dir("home")))
-    socket = f"bench-{scope[-12:]}"
+    tmux_dir = _tmux_dir()
+    env = ws.env(scope, TMUX_TMPDIR=tmux_dir, HOME=str(ws.fresh_dir("home")))
+    socket = f"b{scope[-8:]}"
     argv = [*mosaic_cli, "launch", AGENT, "--socket", socket, "--run-dir", str(run_dir),
             "--command", "sleep 1000", "--interval", "15"]
     record = run_dir / f"{AGENT}.hb"
@@ -163,6 +173,7 @@ def relaunch_latencies(mosaic_cli: list[str], tmux: str, ws: Workspace, trials: 
     finally:
         subprocess.run([tmux, "-L", socket, "kill-server"], env=env, capture_output=True)
         sweep(ws.marker, scope)
+        shutil.rmtree(tmux_dir, ignore_errors=True)
     return result
 
 

@@ -8,6 +8,7 @@ MOSAIC_RESTART_SLOT_HOLD_MS), as a host would set them."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import time
@@ -444,3 +445,66 @@ def test_a_beat_with_a_restart_policy_stays_five_system_calls_and_no_fork(spawn_
     assert not any(forks & set(calls) for calls in beats), counts
     assert forks & set(death)  # the death path asked tmux
     assert read(record).status == "dead"
+
+
+def test_host_rows_carry_the_restart_keys_and_bad_ones_are_corrupt(tmp_path):
+    from tests.support.remote import GOOD_ROW, fake_ssh, strict_json
+    from tests.support.run import mosaic_proc
+
+    good = {**GOOD_ROW, "name": "web-2", "heartbeat": "restarting", "healthy": False, "restart": "always",
+            "restarts": 3, "last_exit_status": None, "last_exit_signal": 9, "last_restart": 1796230000.5,
+            "restart_at": 1796230010.25, "gave_up": False, "detail": "restart in 4.0s"}
+    bad = {"restarts": (-1, "restarts is out of range (-1; expected 0 to 9223372036854775807)"),
+           "restart": ("sometimes", "restart is not one of on-failure, always ('sometimes')"),
+           "gave_up": ("yes", "gave_up is not true or false (a string)"),
+           "last_exit_signal": (0, "last_exit_signal is out of range (0; expected 1 to 128)"),
+           "restart_at": (-5.0, "restart_at is out of range (-5; expected 0 to 1e+12)")}
+    bad_rows = [{**GOOD_ROW, "name": f"bad-{i}", key: value} for i, (key, (value, _)) in enumerate(bad.items())]
+    document = {"schema": 1, "socket": "s", "run_dir": "/r", "agents": [GOOD_ROW, good, *bad_rows]}
+    env = fake_ssh(tmp_path, {"new": json.dumps(document)})
+    done = mosaic_proc("fleet", "ps", "--json", "--host", "new", env=env)
+    assert done.returncode == 0 and done.stderr == "", done.stderr
+    found = {row["name"]: row for row in strict_json(done.stdout)["agents"]}
+    assert found["web-1"] == {**GOOD_ROW, "host": "new"}
+    assert found["web-2"] == {**good, "host": "new"}
+    for i, (key, (_, why)) in enumerate(bad.items()):
+        row = found[f"bad-{i}"]
+        assert row["heartbeat"] == "corrupt" and row["detail"] == f"bad answer: {why}", row
+    table = mosaic_proc("fleet", "ps", "--host", "new", env=env).stdout
+    assert "RESTARTS" in table and "restarting" in table and "3 (" in table
+
+
+def test_fleet_down_during_a_backoff_stops_every_agent_and_restarts_none(tmux, run_dir, tmp_path):
+    fleet = tmp_path / "fleet.toml"
+    fleet.write_text(f'socket = "{tmux.socket_name}"\nrun_dir = "{run_dir}"\ninterval = 0.2\nrestart = "always"\n'
+                     '[[agent]]\nname = "up-1"\ncommand = "sleep 1000"\n'
+                     '[[agent]]\nname = "down-1"\ncommand = "sleep 1000"\n')
+    assert mosaic("fleet", "up", "-f", fleet, env={"MOSAIC_RESTART_DELAY_MS": "60000"}).exit_code == 0
+    first = {n: record(run_dir, n) for n in ("up-1", "down-1")}
+    os.kill(first["down-1"].pid, signal.SIGKILL)
+    wait_for(lambda: "restart_at" in getattr(record(run_dir, "down-1"), "extra", {}), 10, "the backoff")
+
+    result = mosaic("fleet", "down", "-f", fleet)
+    assert result.exit_code == 0, result.output
+    for name, rec in first.items():
+        assert gone(rec.hb_pid) and sidecars(name, run_dir) == []
+        assert record(run_dir, name).status == "stopped"
+    assert tmux.cmd("list-sessions", check=False).returncode != 0  # no session, none respawned
+
+
+def test_quick_restart_bench_completes(tmp_path):
+    """`python -m bench --restart --quick`: crash to the new agent running,
+    by the sidecar and by hand, and a beat's system calls with and without
+    a policy; it prints its table and writes nothing."""
+    import subprocess
+    import sys
+
+    done = subprocess.run(
+        [sys.executable, "-m", "bench", "--restart", "--quick", "--quiet", "--scratch", str(tmp_path)],
+        cwd=Path(__file__).resolve().parent.parent, env=dict(os.environ), stdin=subprocess.DEVNULL,
+        capture_output=True, text=True, timeout=180,
+    )
+    assert done.returncode == 0, f"stdout:\n{done.stdout}\nstderr:\n{done.stderr}"
+    assert "| sidecar restart, delay 1 ms |" in done.stdout
+    assert "| `mosaic launch` after the death |" in done.stdout
+    assert "| mosaic-hb --restart on-failure |" in done.stdout

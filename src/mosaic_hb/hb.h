@@ -64,7 +64,7 @@ typedef struct hb_restart {
     int burst;                    /* at most this many restarts ... */
     long long burst_window_ns;    /* ... within this window, then give up */
     int slots;                    /* restarts in flight per run dir (host) */
-    long long slot_hold_ns;       /* how long a restart keeps its slot */
+    long long slot_hold_ns;       /* how long a restart keeps its slot after its respawn */
 } hb_restart;
 
 /* What an interrupted wait means; returned by hb_config.interrupted(). */
