@@ -348,7 +348,8 @@ def test_a_bad_restart_key_in_the_fleet_file_names_its_line(tmux, run_dir, tmp_p
     (["--restart", "always"], "--restart needs --tmux"),
     (["--restart", "always", "--tmux", "/usr/bin/tmux"], "--restart needs --tmux-socket"),
     (["--restart-delay-ms", "-5"], "invalid --restart-delay-ms '-5'"),
-    (["--respawn", "sleep", "1"], "--respawn goes with --restart"),
+    (["--respawn", "sleep", "1"], "--respawn and --respawn-log go with --restart"),
+    (["--respawn-log", "exec cat"], "--respawn and --respawn-log go with --restart"),
 ])
 def test_the_sidecar_refuses_bad_restart_options(run_dir, args, message):
     from tests.support.hb import sidecar
@@ -508,3 +509,29 @@ def test_quick_restart_bench_completes(tmp_path):
     assert "| sidecar restart, delay 1 ms |" in done.stdout
     assert "| `mosaic launch` after the death |" in done.stdout
     assert "| mosaic-hb --restart on-failure |" in done.stdout
+
+
+def _log_writers(log_file: Path) -> list[int]:
+    return [p.pid for p in psutil.process_iter(["cmdline"])
+            if (p.info["cmdline"] or [])[1:3] == ["log", str(log_file)]]
+
+
+def test_the_pane_log_marks_each_restart_and_keeps_one_writer(tmux, run_dir, tmp_path):
+    """The sidecar starts a new log writer (its marker says restart) in the
+    same tmux call as the respawn; the old writer ends."""
+    log_file = run_dir.parent / "logs" / "noted.log"
+    ready = tmp_path / "ready"
+    out = launch(tmux, run_dir, "noted", "--restart", "always",
+                 command=f"echo run-$$; {exits_on_term(0, ready)}", env=FAST_RESTART)
+    wait_for(lambda: ready.exists(), 10, "the first run's trap")
+    first = out["pane_pid"]
+    wait_for(lambda: log_file.exists() and f"run-{first}" in log_file.read_text(errors="replace"), 10,
+             "the first run in the log")
+    ready.unlink()
+    os.kill(first, signal.SIGTERM)
+    rec = wait_for(restarted(run_dir, "noted", first), 15, "a restart")
+    wait_for(lambda: f"run-{rec.pid}" in log_file.read_text(errors="replace"), 10,
+             "the second run in the log")
+    text = log_file.read_text(errors="replace")
+    assert text.index(f"run-{first}") < text.index("noted restart") < text.index(f"run-{rec.pid}")
+    wait_for(lambda: len(_log_writers(log_file)) == 1, 10, "one writer for the pane")

@@ -353,6 +353,18 @@ static int hb_respawn(hb_state *st, const char *pane_id, pid_t *pid)
     args[n++] = pane_id;
     for (char *const *c = rs->command; c != NULL && *c != NULL && n + 8 < HB_RESTART_ARGV_MAX; c++)
         args[n++] = *c;
+    if (rs->log_pipe != NULL) {
+        /* A new log writer, which marks the restart; tmux refuses pipe-pane
+         * on a dead pane, so it comes right after the respawn, in the same
+         * command sequence: the server reads none of the new run's output
+         * before the sequence ends. The old writer reads end of file. */
+        args[n++] = ";";
+        args[n++] = "pipe-pane";
+        args[n++] = "-O";
+        args[n++] = "-t";
+        args[n++] = pane_id;
+        args[n++] = rs->log_pipe;
+    }
     args[n++] = ";";
     args[n++] = "display-message";
     args[n++] = "-p";

@@ -58,6 +58,10 @@ typedef struct hb_restart {
     char *const *command;         /* the respawned pane's argv, already escaped
                                    * for tmux's parser; NULL: tmux reruns the
                                    * pane's first command */
+    const char *log_pipe;         /* a pipe-pane command (tmux-escaped) that
+                                   * replaces the pane's log writer with each
+                                   * respawn, so the log marks the restart;
+                                   * NULL: the pipe is left as it is */
     long long delay_min_ns;       /* the first delay (RestartSec); doubles ... */
     long long delay_max_ns;       /* ... up to this */
     long long reset_after_ns;     /* an agent that ran this long starts over at delay_min */

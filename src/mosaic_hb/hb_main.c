@@ -28,6 +28,7 @@
     "usage: mosaic-hb AGENT PID [--run-dir DIR] [--interval SECONDS] [--runtime NAME]\n" \
     "                 [--textfile-dir DIR] [--foreground] [--fsync]\n" \
     "                 [--restart POLICY --tmux PATH --tmux-socket NAME [RESTART OPTIONS]\n" \
+    "                  [--respawn-log COMMAND]\n" \
     "                  [--respawn ARG...]] | --version | --help\n" \
     "       mosaic-hb state STATE [--for WHAT] [IGNORED...]\n" \
     "       mosaic-hb log FILE [--max-bytes N] [--event WORD]\n"
@@ -62,6 +63,8 @@ static const char help_text[] =
     "  --restart-burst-window SECONDS  ... within this window; default 600\n"
     "  --restart-slots N            restarts in flight per run dir; default 2\n"
     "  --restart-slot-hold-ms MS    how long a restart keeps its slot; default 1000\n"
+    "  --respawn-log COMMAND        pipe-pane COMMAND (tmux-escaped) before each\n"
+    "                               respawn: a new log writer marks the restart\n"
     "  --respawn ARG...             the rest of the arguments: the respawned\n"
     "                               pane's command (tmux-escaped); default: the\n"
     "                               pane's first command\n"
@@ -345,7 +348,7 @@ int main(int argc, char **argv)
     const char *agent = NULL, *pid_text = NULL, *run_dir = NULL, *interval_text = NULL;
     const char *runtime = NULL, *textfile_dir = NULL;
     int foreground = 0, do_fsync = 0, positional = 0, options_done = 0;
-    const char *restart_policy = NULL, *tmux = NULL, *tmux_socket = NULL;
+    const char *restart_policy = NULL, *tmux = NULL, *tmux_socket = NULL, *log_pipe = NULL;
     char **respawn = NULL;
     hb_restart restart = {
         .delay_min_ns = 1000000000LL, .delay_max_ns = 300000000000LL,
@@ -383,6 +386,10 @@ int main(int argc, char **argv)
                 tmux = option_value(argc, argv, &i, "--tmux");
             } else if (is_option(arg, "--tmux-socket")) {
                 tmux_socket = option_value(argc, argv, &i, "--tmux-socket");
+            } else if (is_option(arg, "--respawn-log")) {
+                log_pipe = option_value(argc, argv, &i, "--respawn-log");
+                if (log_pipe[0] == '\0')
+                    usage_error("--respawn-log is empty%s", "");
             } else if (is_option(arg, "--restart-delay-ms")) {
                 restart.delay_min_ns = ms * whole_number(option_value(argc, argv, &i, "--restart-delay-ms"),
                                                          1, 86400000, "--restart-delay-ms");
@@ -407,7 +414,7 @@ int main(int argc, char **argv)
             } else if (strcmp(arg, "--respawn") == 0) {
                 if (i + 1 >= argc)
                     usage_error("--respawn needs a command%s", "");
-                if (argc - i - 1 > HB_RESTART_ARGV_MAX - 16)
+                if (argc - i - 1 > HB_RESTART_ARGV_MAX - 24)  /* room for tmux's own words */
                     usage_error("--respawn: too many words%s", "");
                 respawn = argv + i + 1;   /* argv is NULL-terminated */
                 break;
@@ -494,8 +501,9 @@ int main(int argc, char **argv)
         restart.tmux = tmux;
         restart.socket = tmux_socket;
         restart.command = respawn;
-    } else if (respawn != NULL) {
-        usage_error("--respawn goes with --restart on-failure or always%s", "");
+        restart.log_pipe = log_pipe;
+    } else if (respawn != NULL || log_pipe != NULL) {
+        usage_error("--respawn and --respawn-log go with --restart on-failure or always%s", "");
     }
 
     /* Diagnostic knob: exercise the portable fallback on any platform. */

@@ -210,6 +210,9 @@ def restart_args(settings: LaunchSettings) -> list[str]:
                           ("--restart-slot-hold-ms", r.slot_hold_ms)):
         if value is not None:
             args += [option, str(value)]
+    log_command = _log_command(settings, logs.RESTART)
+    if log_command is not None:  # a new writer marks each restart in the log
+        args += ["--respawn-log", tmux.pipe_command_word(log_command)]
     if r.command is not None:
         command = hooks.launch_command(r.command) if settings.hooks else r.command
         args += ["--respawn", *tmux.respawn_words(pane_argv(command, settings.shell),

@@ -314,7 +314,13 @@ def pipe_pane_args(target: str, command: str) -> list[str]:
     ``/bin/sh -c`` after expanding it as a format, so COMMAND must be shell
     syntax whose every user string is quoted (shlex.quote); ``#`` is
     doubled here, so the format expansion leaves it as it is."""
-    return ["pipe-pane", "-O", "-t", target, _arg(_format_literal(command))]
+    return ["pipe-pane", "-O", "-t", target, pipe_command_word(command)]
+
+
+def pipe_command_word(command: str) -> str:
+    """COMMAND as pipe-pane's command argument (see pipe_pane_args); also
+    what the sidecar is given to pipe a respawned pane (``--respawn-log``)."""
+    return _arg(_format_literal(command))
 
 
 def pipe_pane(socket: str, target: str, command: str) -> None:
