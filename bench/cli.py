@@ -6,7 +6,6 @@ import argparse
 import os
 import secrets
 import sys
-import tempfile
 from pathlib import Path
 
 from . import fleet_live, fleet_metrics, log_metrics, report, sidecar_metrics
@@ -14,7 +13,7 @@ from .contenders import BENCH_DIR, discover
 from .procs import MARKER_VAR, BenchError, sweep
 from .settings import FULL, QUICK
 from .sidecar_metrics import SidecarResult
-from .workspace import Workspace
+from .workspace import Workspace, scratch_root
 
 DEFAULT_OUTPUT = BENCH_DIR.parent / "docs" / "benchmarks.md"
 
@@ -93,7 +92,7 @@ def main_fleet_live(args: argparse.Namespace, argv: list[str]) -> int:
         return fleet_live.main_error(str(exc))
     marker = f"{os.getpid()}-{secrets.token_hex(6)}"
     os.environ[MARKER_VAR] = marker
-    with tempfile.TemporaryDirectory(prefix="mosaic-bench-", dir=args.scratch) as tmp:
+    with scratch_root(args.scratch) as tmp:
         ws = Workspace(Path(tmp), marker, quiet=args.quiet)
         facts = report.machine_facts(Path(tmp))
         try:
@@ -125,7 +124,7 @@ def main_hooks(args: argparse.Namespace) -> int:
     calls, trials = (20, 5) if args.quick else (500, 50)
     marker = f"{os.getpid()}-{secrets.token_hex(6)}"
     os.environ[MARKER_VAR] = marker
-    with tempfile.TemporaryDirectory(prefix="mosaic-bench-", dir=args.scratch) as tmp:
+    with scratch_root(args.scratch) as tmp:
         ws = Workspace(Path(tmp), marker, quiet=args.quiet)
         try:
             result = hook_metrics.run(sidecar, ws, calls, trials)
@@ -144,7 +143,7 @@ def main_drive(args: argparse.Namespace) -> int:
     trials = 3 if args.quick else 20
     marker = f"{os.getpid()}-{secrets.token_hex(6)}"
     os.environ[MARKER_VAR] = marker
-    with tempfile.TemporaryDirectory(prefix="mosaic-bench-", dir=args.scratch) as tmp:
+    with scratch_root(args.scratch) as tmp:
         ws = Workspace(Path(tmp), marker, quiet=args.quiet)
         try:
             result = drive_metrics.run(ws, trials, 1.0 if args.quick else drive_metrics.IDLE_SECONDS)
@@ -165,7 +164,7 @@ def main_logs(args: argparse.Namespace, argv: list[str]) -> int:
         return 2
     marker = f"{os.getpid()}-{secrets.token_hex(6)}"
     os.environ[MARKER_VAR] = marker
-    with tempfile.TemporaryDirectory(prefix="mosaic-bench-", dir=args.scratch) as tmp:
+    with scratch_root(args.scratch) as tmp:
         ws = Workspace(Path(tmp), marker, quiet=args.quiet)
         try:
             result = log_metrics.run(ws, agents, mb_each, rounds=1 if args.quick else 3)
@@ -201,7 +200,7 @@ def main_restart(args: argparse.Namespace) -> int:
     trials = 3 if args.quick else 20
     marker = f"{os.getpid()}-{secrets.token_hex(6)}"
     os.environ[MARKER_VAR] = marker
-    with tempfile.TemporaryDirectory(prefix="mosaic-bench-", dir=args.scratch) as tmp:
+    with scratch_root(args.scratch) as tmp:
         ws = Workspace(Path(tmp), marker, quiet=args.quiet)
         try:
             result = restart_metrics.run(sidecar, cli, ws, settings, trials)
@@ -231,7 +230,7 @@ def main(argv: list[str] | None = None) -> int:
     marker = f"{os.getpid()}-{secrets.token_hex(6)}"
     # Set here too, so that even a child started without ws.env() carries it.
     os.environ[MARKER_VAR] = marker
-    with tempfile.TemporaryDirectory(prefix="mosaic-bench-", dir=args.scratch) as tmp:
+    with scratch_root(args.scratch) as tmp:
         ws = Workspace(Path(tmp), marker, quiet=args.quiet)
         facts = report.machine_facts(Path(tmp))
         try:
