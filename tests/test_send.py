@@ -213,3 +213,21 @@ def test_broadcast_skips_a_dead_pane_with_all_and_fails_for_it_by_name(tmux, run
     assert done.returncode == 1
     assert done.stdout.startswith("sent to live") and len(done.stdout.splitlines()) == 1
     assert "error: dead is not running" in done.stderr
+
+
+# ---- a hostile user's inputs (regressions) --------------------------------------------
+
+
+def test_send_dash_with_stdin_closed_is_one_line_and_exit_2(tmux, run_dir):
+    argv = mosaic_argv("send", "--socket", tmux.socket_name, "--run-dir", run_dir, "a", "-")
+    done = subprocess.run(["sh", "-c", 'exec "$@" <&-', "sh", *argv], capture_output=True, text=True, timeout=60)
+    assert "Traceback" not in done.stderr, done.stderr
+    assert "stdin is closed" in one_line_error(done, 2)
+
+
+def test_the_size_limit_is_on_the_text_not_on_its_final_newline():
+    limit = sender.MAX_TEXT_BYTES
+    for ending in (b"\n", b"\r\n"):
+        assert sender.text_bytes(b"x" * limit + ending, from_stdin=True) == b"x" * limit
+    with pytest.raises(sender.UsageError, match="larger than"):
+        sender.text_bytes(b"x" * (limit + 1) + b"\n", from_stdin=True)

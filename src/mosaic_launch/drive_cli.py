@@ -65,7 +65,7 @@ def send(
         if not all_agents and not names:
             raise UsageError("missing NAME: give agent names (or --all), then the text")
         if text == "-":
-            data = sender.text_bytes(sys.stdin.buffer.read(sender.MAX_TEXT_BYTES + 1), from_stdin=True)
+            data = sender.text_bytes(sender.read_stdin(sys.stdin), from_stdin=True)
         else:
             data = sender.text_bytes(text)
         if not data and no_enter:

@@ -81,8 +81,8 @@ def text_bytes(text: str | bytes, *, from_stdin: bool = False) -> bytes:
     From stdin, one final newline (``echo task |``) is dropped: Enter
     submits, and a newline pasted before it would be a second line."""
     if isinstance(text, bytes):
-        if len(text) > MAX_TEXT_BYTES:
-            raise UsageError(f"the text is larger than {MAX_TEXT_BYTES} bytes")
+        # The size is checked on the text, after the final newline is
+        # dropped: `echo` of a text of exactly MAX_TEXT_BYTES is taken.
         try:
             text = text.decode("utf-8")
         except UnicodeDecodeError as exc:
@@ -103,6 +103,16 @@ def text_bytes(text: str | bytes, *, from_stdin: bool = False) -> bytes:
     if len(data) > MAX_TEXT_BYTES:
         raise UsageError(f"the text is larger than {MAX_TEXT_BYTES} bytes")
     return data
+
+
+def read_stdin(stream) -> bytes:
+    """The text of ``send NAME -`` from STREAM (sys.stdin): at most enough
+    bytes to tell that it is too large (a final CR LF is not counted), so a
+    pipe from the wrong file is not read to its end. UsageError for a
+    closed stdin (``<&-``)."""
+    if stream is None:
+        raise UsageError("TEXT is - but stdin is closed: pipe the text in, or give it as an argument")
+    return stream.buffer.read(MAX_TEXT_BYTES + 3)
 
 
 def _runtime(run_dir: Path, name: str) -> str | None:
