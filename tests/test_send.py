@@ -231,3 +231,35 @@ def test_the_size_limit_is_on_the_text_not_on_its_final_newline():
         assert sender.text_bytes(b"x" * limit + ending, from_stdin=True) == b"x" * limit
     with pytest.raises(sender.UsageError, match="larger than"):
         sender.text_bytes(b"x" * (limit + 1) + b"\n", from_stdin=True)
+
+
+def test_send_types_into_the_agents_pane_not_a_pane_split_before_it(tmux, run_dir, tmp_path):
+    out, shell_out = tmp_path / "events", tmp_path / "shell-lines"
+    start(tmux, run_dir, "split", paste_tui_command(out))
+    # The user's pane, put first in the window (-b): a line reader standing
+    # for their shell, which would run the text.
+    tmux.cmd("split-window", "-b", "-t", "=split:", line_reader_command(shell_out))
+    first = tmux.cmd("list-panes", "-t", "=split:", "-F", "#{pane_index} #{pane_current_command}").stdout
+    assert first.splitlines()[0].startswith("0 ") and len(first.splitlines()) == 2
+    wait_for(lambda: READY in tmux.cmd("capture-pane", "-p", "-t", "=split:.0").stdout, 10, "the user's pane")
+    done = send(tmux, run_dir, "split", "for the agent")
+    assert done.returncode == 0, done.stderr
+    wait_for(lambda: events(out) == submitted(done, "split", "for the agent"), 10, "the agent to get it")
+    assert not shell_out.exists() or shell_out.read_bytes() == b""
+    assert "for the agent" not in tmux.cmd("capture-pane", "-p", "-t", "=split:.0").stdout
+
+
+def test_a_session_whose_panes_none_runs_the_recorded_pid_is_refused():
+    from types import SimpleNamespace
+
+    from mosaic_launch.tmux import PaneInfo
+
+    def pane(pane_id, pid):
+        return PaneInfo("x", pane_id, pid, False, None, None, 0)
+
+    panes = [pane("%1", 10), pane("%2", 20)]
+    assert sender.agent_pane("x", panes, SimpleNamespace(pid=20)).pane_id == "%2"
+    assert sender.agent_pane("x", panes, None).pane_id == "%1"  # no record: the first pane, as fleet ps
+    assert sender.agent_pane("x", panes[:1], SimpleNamespace(pid=30)).pane_id == "%1"
+    refusal = sender.agent_pane("x", panes, SimpleNamespace(pid=30))
+    assert isinstance(refusal, str) and "2 panes" in refusal and "30" in refusal

@@ -51,7 +51,7 @@ _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
 @dataclass(frozen=True)
 class Target:
-    """An agent to send to: its session's first pane, and its runtime."""
+    """An agent to send to: the pane that runs it (agent_pane), and its runtime."""
 
     name: str
     pane_id: str
@@ -115,20 +115,40 @@ def read_stdin(stream) -> bytes:
     return stream.buffer.read(MAX_TEXT_BYTES + 3)
 
 
-def _runtime(run_dir: Path, name: str) -> str | None:
+def _record(run_dir: Path, name: str):
     try:
-        return mosaic_hb.read(run_dir / f"{name}.hb").runtime
-    except (OSError, ValueError):  # no record, or one that is not valid: no runtime known
+        record = mosaic_hb.read(run_dir / f"{name}.hb")
+    except (OSError, ValueError):  # no record, or one that is not valid: nothing known
         return None
+    return record if record.agent == name else None  # a copied or renamed file is not NAME's
+
+
+def agent_pane(name: str, panes: list[tmux.PaneInfo], record) -> tmux.PaneInfo | str:
+    """The pane of NAME's session that runs the agent, or why none can be
+    told. A user may split the agent's window (``split-window -b`` puts the
+    new pane first), and text meant for the agent must never be typed into
+    their shell: the pane is the one whose process is the agent's recorded
+    pid (as the sidecar finds it), else, with no record, the first pane.
+    With a record whose pid no pane runs, one pane is still the agent's
+    (a record left from before a relaunch); several are a guess, refused."""
+    if record is not None and record.pid:
+        for pane in panes:
+            if pane.pid == record.pid:
+                return pane
+    if record is None or len(panes) == 1:
+        return panes[0]
+    return (f"{name}'s session has {len(panes)} panes and none runs the agent's recorded pid "
+            f"{record.pid}; close the other panes, or relaunch it with mosaic launch {name}")
 
 
 def resolve_targets(socket: str, run_dir: Path, names: list[str], every: bool
                     ) -> tuple[list[Target], list[str], list[str]]:
     """The agents NAMES (names or globs) or, with EVERY, all agents: (targets,
     errors, warnings). An agent is a target when its session's first pane
-    is alive; a name without a session, a glob matching none, or a dead pane
-    is an error (with EVERY, a dead pane is skipped with a warning)."""
-    sessions = {name: panes[0] for name, panes in tmux.panes_by_session(socket).items()
+    is alive (agent_pane: the pane that runs the agent); a name without a
+    session, a glob matching none, a dead pane or a pane that cannot be
+    told is an error (with EVERY, skipped with a warning)."""
+    sessions = {name: panes for name, panes in tmux.panes_by_session(socket).items()
                 if mosaic_hb.valid_agent_name(name)}
     chosen: list[str] = []
     errors: list[str] = []
@@ -149,14 +169,18 @@ def resolve_targets(socket: str, run_dir: Path, names: list[str], every: bool
             errors.append(f"{pattern} is not running (no tmux session on socket {socket})")
     targets = []
     for name in dict.fromkeys(chosen):
-        pane = sessions[name]
+        record = _record(run_dir, name)
+        pane = agent_pane(name, sessions[name], record)
+        if isinstance(pane, str):
+            (warnings if every else errors).append(pane)
+            continue
         if pane.dead:
             how = (f"exit {pane.dead_status}" if pane.dead_status is not None
                    else f"signal {pane.dead_signal}" if pane.dead_signal is not None else "exited")
             message = f"{name} is not running: its pane is dead ({how}); relaunch it with mosaic launch {name}"
             (warnings if every else errors).append(message)
             continue
-        targets.append(Target(name, pane.pane_id, _runtime(run_dir, name)))
+        targets.append(Target(name, pane.pane_id, record.runtime if record is not None else None))
     return targets, errors, warnings
 
 
