@@ -263,3 +263,29 @@ def test_a_session_whose_panes_none_runs_the_recorded_pid_is_refused():
     assert sender.agent_pane("x", panes[:1], SimpleNamespace(pid=30)).pane_id == "%1"
     refusal = sender.agent_pane("x", panes, SimpleNamespace(pid=30))
     assert isinstance(refusal, str) and "2 panes" in refusal and "30" in refusal
+
+
+def test_concurrent_sends_to_one_agent_are_submitted_one_by_one(tmux, run_dir, tmp_path):
+    out = tmp_path / "events"
+    start(tmux, run_dir, "busy", paste_tui_command(out))
+    texts = [f"task {n}" for n in range(4)]
+    procs = [subprocess.Popen(mosaic_argv("send", "--socket", tmux.socket_name, "--run-dir", run_dir,
+                                          "busy", text), stdin=subprocess.DEVNULL,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE) for text in texts]
+    for proc in procs:
+        _, stderr = proc.communicate(timeout=60)
+        assert proc.returncode == 0, stderr
+
+    def turns():
+        # Each paste followed by its own Enter(s), before the next paste.
+        got = events(out)
+        pastes = [n for n, event in enumerate(got) if "paste" in event]
+        if len(pastes) != len(texts):
+            return None
+        return [got[start:end] for start, end in zip(pastes, pastes[1:] + [len(got)])]
+
+    wait_for(turns, 10, "four pastes")
+    wait_for(lambda: all(turn[1:] and all(e == {"key": "\r"} for e in turn[1:]) for turn in turns()), 10,
+             "each paste to be followed by its Enter")
+    assert sorted(turn[0]["paste"] for turn in turns()) == texts
+    assert tmux.cmd("list-buffers", check=False).stdout == ""  # every paste's buffer deleted

@@ -21,14 +21,17 @@ and the check are waits, not work.
 
 from __future__ import annotations
 
+import fcntl
 import fnmatch
 import os
 import re
 import secrets
 import time
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Iterator
 
 import mosaic_hb
 
@@ -43,6 +46,10 @@ MAX_TEXT_BYTES = 1024 * 1024
 ENTER_CHECK_S = 1.0
 LOOK_EVERY_S = 0.01
 MAX_THREADS = 32
+# How long a send waits for the sends to the same agent ahead of it (each
+# takes at most about 2 * ENTER_CHECK_S plus its settle delay).
+TURN_WAIT_S = 60.0
+TURN_LOOK_EVERY_S = 0.01
 # Control characters a prompt has no use for. ESC above all: inside a
 # bracketed paste, ESC[201~ would end the paste early and the rest would be
 # read as keys. Tab, line feed and carriage return are text.
@@ -56,6 +63,7 @@ class Target:
     name: str
     pane_id: str
     runtime: str | None
+    lock: Path | None = None  # NAME.send.lock in the run dir (see _turn)
 
 
 @dataclass
@@ -180,7 +188,8 @@ def resolve_targets(socket: str, run_dir: Path, names: list[str], every: bool
             message = f"{name} is not running: its pane is dead ({how}); relaunch it with mosaic launch {name}"
             (warnings if every else errors).append(message)
             continue
-        targets.append(Target(name, pane.pane_id, record.runtime if record is not None else None))
+        targets.append(Target(name, pane.pane_id, record.runtime if record is not None else None,
+                              run_dir / f"{name}.send.lock"))
     return targets, errors, warnings
 
 
@@ -199,6 +208,39 @@ def _look_until_changed(socket: str, pane_id: str, before: tmux.PaneLook) -> boo
         time.sleep(LOOK_EVERY_S)
 
 
+@contextmanager
+def _turn(target: Target) -> Iterator[None]:
+    """TARGET to this send alone, from its paste to its last Enter. Two
+    sends at once to one agent (two scripts, two shells) would otherwise
+    paste both texts before either Enter, and the agent would get them as
+    one message. An flock on TARGET.lock in the run dir (released by the
+    kernel if the process dies); with no safe run dir there is no record
+    either (a session made by hand), and no one to queue with."""
+    if target.lock is None:
+        yield
+        return
+    try:
+        mosaic_hb.check_run_dir(target.lock.parent)
+        fd = os.open(target.lock, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+    except OSError:
+        yield
+        return
+    try:
+        deadline = time.monotonic() + TURN_WAIT_S
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    raise MosaicError(f"another send to {target.name} has held {target.lock} "
+                                      f"for over {TURN_WAIT_S:g}s") from None
+                time.sleep(TURN_LOOK_EVERY_S)
+        yield
+    finally:
+        os.close(fd)
+
+
 def send_one(socket: str, target: Target, data: bytes, *, enter: bool = True,
              settle: float | None = None) -> SendResult:
     """Paste DATA into TARGET's pane, then (with ENTER) press Enter after
@@ -206,37 +248,44 @@ def send_one(socket: str, target: Target, data: bytes, *, enter: bool = True,
     changed, and press it once more if it did not."""
     result = SendResult(target.name)
     try:
-        first = tmux.pane_look(socket, target.pane_id)
-        if first is None or first.dead:
-            result.error = f"{target.name} is not running: its pane ended"
-            return result
-        if first.in_mode:
-            tmux.leave_mode(socket, target.pane_id)
-        if data:
-            buffer = f"mosaic-send-{os.getpid()}-{secrets.token_hex(6)}"
-            tmux.paste(socket, target.pane_id, data, buffer)
-            result.pasted = True
-            if enter:
-                time.sleep(settings.send_settle(target.runtime) if settle is None else settle)
-        if not enter:
-            return result
-        for _ in range(2):
-            before = tmux.pane_look(socket, target.pane_id)
-            if before is None or before.dead:
-                result.error = f"{target.name}: its pane ended before Enter could be pressed"
-                return result
-            tmux.press_enter(socket, target.pane_id, leave_mode=before.in_mode)
-            result.entered = True
-            result.presses += 1
-            result.changed = _look_until_changed(socket, target.pane_id, before)
-            if result.changed is not False:
-                break
-        if result.changed is False:
-            result.warnings.append(f"{target.name}: the pane did not change after Enter, pressed twice; "
-                                   "the text may not have been submitted")
+        with _turn(target):
+            _send_locked(socket, target, data, result, enter=enter, settle=settle)
     except MosaicError as exc:
         result.error = f"{target.name}: {exc}"
     return result
+
+
+def _send_locked(socket: str, target: Target, data: bytes, result: SendResult, *, enter: bool,
+                 settle: float | None) -> None:
+    """send_one's work, in TARGET's turn; what happened goes into RESULT."""
+    first = tmux.pane_look(socket, target.pane_id)
+    if first is None or first.dead:
+        result.error = f"{target.name} is not running: its pane ended"
+        return
+    if first.in_mode:
+        tmux.leave_mode(socket, target.pane_id)
+    if data:
+        buffer = f"mosaic-send-{os.getpid()}-{secrets.token_hex(6)}"
+        tmux.paste(socket, target.pane_id, data, buffer)
+        result.pasted = True
+        if enter:
+            time.sleep(settings.send_settle(target.runtime) if settle is None else settle)
+    if not enter:
+        return
+    for _ in range(2):
+        before = tmux.pane_look(socket, target.pane_id)
+        if before is None or before.dead:
+            result.error = f"{target.name}: its pane ended before Enter could be pressed"
+            return
+        tmux.press_enter(socket, target.pane_id, leave_mode=before.in_mode)
+        result.entered = True
+        result.presses += 1
+        result.changed = _look_until_changed(socket, target.pane_id, before)
+        if result.changed is not False:
+            break
+    if result.changed is False:
+        result.warnings.append(f"{target.name}: the pane did not change after Enter, pressed twice; "
+                               "the text may not have been submitted")
 
 
 def send(socket: str, targets: list[Target], data: bytes, *, enter: bool = True,
