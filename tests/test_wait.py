@@ -156,8 +156,11 @@ def test_unknown_agent_and_bad_input(tmux, run_dir):
     common = ["--socket", tmux.socket_name, "--run-dir", str(run_dir)]
     assert "no agent nobody" in one_line_error(mosaic("wait", "nobody", "--for", "idle", *common), 1)
     assert "invalid --for 'sleeping'" in one_line_error(mosaic("wait", "real", "--for", "sleeping", *common), 2)
-    for bad in ("-1", "soon", "nan", "inf"):
+    for bad in ("-1", "soon", "nan", "inf", "1e400", "", "0x10"):
+        # 0 is taken (look once), so the message must not say "greater than 0".
         assert "invalid --timeout" in one_line_error(
+            mosaic("wait", "real", "--for", "idle", "--timeout", bad, *common), 2)
+        assert "seconds, 0 or more" in one_line_error(
             mosaic("wait", "real", "--for", "idle", "--timeout", bad, *common), 2)
     assert "invalid agent name" in one_line_error(mosaic("wait", "a;b", "--for", "idle", *common), 2)
     one_line_error(mosaic("wait", "real", *common), 2)  # --for is required
