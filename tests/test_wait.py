@@ -219,3 +219,29 @@ def test_watchers_wake_on_the_agents_files_only_and_survive_the_run_dir_going(tm
         assert watch.wait(5) is True
     finally:
         watch.close()
+
+
+def test_evaluations_are_spaced_when_files_change_all_the_time(monkeypatch, tmp_path):
+    """Every beat rewrites a record and wakes the inotify watch: ten agents
+    beating every 0.2 s are 50 wake-ups a second. Each evaluation (a tmux
+    call, the records) is at least MIN_EVALUATE_GAP_S after the last."""
+    from types import SimpleNamespace
+
+    class Restless:  # a watcher whose files always changed
+        def wait(self, timeout):
+            return True
+
+        def close(self):
+            pass
+
+    looks = []
+
+    def rows(socket, run_dir, patterns, now=None):
+        looks.append(now)
+        return {"a": SimpleNamespace(heartbeat="ok", pane="alive", state="working")}
+
+    monkeypatch.setattr(waiter, "watcher", lambda run_dir, names: Restless())
+    monkeypatch.setattr(waiter, "_rows", rows)
+    outcome = waiter.wait_for("sock", tmp_path, ["a"], "idle", timeout=0.5)
+    assert not outcome.done and "a is working" in outcome.message
+    assert 2 <= len(looks) <= 0.5 / waiter.MIN_EVALUATE_GAP_S + 2, len(looks)
