@@ -125,7 +125,8 @@ def _format_literal(value: str) -> str:
     return value.replace("#", "##")
 
 
-def _run(socket: str, args: Sequence[str], env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+def _run(socket: str, args: Sequence[str], env: dict[str, str] | None = None,
+         timeout: float = TIMEOUT_SECONDS) -> subprocess.CompletedProcess:
     argv = [tmux_path(), "-L", socket, *args]
     try:
         return subprocess.run(
@@ -135,13 +136,13 @@ def _run(socket: str, args: Sequence[str], env: dict[str, str] | None = None) ->
             capture_output=True,
             text=True,
             errors="replace",
-            timeout=TIMEOUT_SECONDS,
+            timeout=timeout,
             check=False,
         )
     except FileNotFoundError:
         raise TmuxNotInstalled() from None
     except subprocess.TimeoutExpired:
-        raise TmuxError(f"tmux {args[0]} timed out after {TIMEOUT_SECONDS:g}s (socket {socket})") from None
+        raise TmuxError(f"tmux {args[0]} timed out after {timeout:g}s (socket {socket})") from None
     except OSError as exc:
         raise TmuxError(f"cannot run tmux: {exc.strerror or exc}") from None
 
@@ -400,7 +401,7 @@ def check_new_session(
     _check_size(name, args)
 
 
-def list_panes(socket: str) -> list[PaneInfo]:
+def list_panes(socket: str, timeout: float = TIMEOUT_SECONDS) -> list[PaneInfo]:
     """Every pane on the server, in tmux's order (session, window, pane), from
     one ``list-panes -a`` call. No server running: an empty list.
 
@@ -409,8 +410,9 @@ def list_panes(socket: str) -> list[PaneInfo]:
     built with libutempter can miss the SIGCHLD of a pane that exits while
     utempter runs (tmux/tmux#311), leaving the process a zombie and its
     status unknown. Then the server is sent SIGCHLD, which makes it reap its
-    children, and the panes are listed again (a bounded number of times)."""
-    panes, server_pid = _list_panes(socket)
+    children, and the panes are listed again (a bounded number of times).
+    TIMEOUT: for each tmux call (a hung server raises TmuxError)."""
+    panes, server_pid = _list_panes(socket, timeout)
     for pause in _REAP_PAUSES:
         if server_pid is None or not any(_unreaped(pane) for pane in panes):
             break
@@ -419,7 +421,7 @@ def list_panes(socket: str) -> list[PaneInfo]:
         except OSError:
             break
         time.sleep(pause)
-        panes, server_pid = _list_panes(socket)
+        panes, server_pid = _list_panes(socket, timeout)
     return panes
 
 
@@ -430,8 +432,8 @@ def _unreaped(pane: PaneInfo) -> bool:
     return pane.dead and pane.dead_status is None and pane.dead_signal is None
 
 
-def _list_panes(socket: str) -> tuple[list[PaneInfo], int | None]:
-    done = _run(socket, ["list-panes", "-a", "-F", "\t".join(_PANE_FIELDS)])
+def _list_panes(socket: str, timeout: float) -> tuple[list[PaneInfo], int | None]:
+    done = _run(socket, ["list-panes", "-a", "-F", "\t".join(_PANE_FIELDS)], timeout=timeout)
     if _no_sessions(done):
         return [], None
     if done.returncode != 0:
@@ -467,11 +469,11 @@ def session_panes(socket: str, name: str) -> list[PaneInfo]:
     return panes_by_session(socket).get(name, [])
 
 
-def panes_by_session(socket: str) -> dict[str, list[PaneInfo]]:
+def panes_by_session(socket: str, timeout: float = TIMEOUT_SECONDS) -> dict[str, list[PaneInfo]]:
     """Every session's panes (first: the agent's), in tmux's order, from one
-    ``list-panes -a`` call."""
+    ``list-panes -a`` call (TIMEOUT: see list_panes)."""
     sessions: dict[str, list[PaneInfo]] = {}
-    for pane in list_panes(socket):
+    for pane in list_panes(socket, timeout):
         sessions.setdefault(pane.session, []).append(pane)
     return sessions
 
