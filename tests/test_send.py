@@ -289,3 +289,12 @@ def test_concurrent_sends_to_one_agent_are_submitted_one_by_one(tmux, run_dir, t
              "each paste to be followed by its Enter")
     assert sorted(turn[0]["paste"] for turn in turns()) == texts
     assert tmux.cmd("list-buffers", check=False).stdout == ""  # every paste's buffer deleted
+
+
+def test_c1_controls_are_refused_like_esc():
+    """U+009B is CSI in one character: U+009B 201~ ends a bracketed paste
+    for a program that reads 8-bit controls, as ESC[201~ does."""
+    for text in ("x\u009b201~y", "nel \u0085", "\u0080", "\u009f"):
+        with pytest.raises(sender.UsageError, match="control character"):
+            sender.text_bytes(text)
+    assert sender.text_bytes("\u00a0 ü \u00ff") == "\u00a0 ü \u00ff".encode()  # Latin-1 letters are text

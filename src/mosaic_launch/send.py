@@ -52,8 +52,10 @@ TURN_WAIT_S = 60.0
 TURN_LOOK_EVERY_S = 0.01
 # Control characters a prompt has no use for. ESC above all: inside a
 # bracketed paste, ESC[201~ would end the paste early and the rest would be
-# read as keys. Tab, line feed and carriage return are text.
-_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+# read as keys; and the C1 controls (U+0080 to U+009F), where U+009B is
+# CSI, the same ESC[ in one character to a program that reads 8-bit
+# controls. Tab, line feed and carriage return are text.
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
 
 
 @dataclass(frozen=True)
