@@ -298,3 +298,8 @@ def test_c1_controls_are_refused_like_esc():
         with pytest.raises(sender.UsageError, match="control character"):
             sender.text_bytes(text)
     assert sender.text_bytes("\u00a0 ü \u00ff") == "\u00a0 ü \u00ff".encode()  # Latin-1 letters are text
+
+
+def test_a_text_that_starts_with_a_dash_gets_a_hint_not_just_no_such_option(tmux, run_dir):
+    line = one_line_error(send(tmux, run_dir, "a", "-n 3 lines"), 2)
+    assert "No such option: -n" in line and "put -- before it" in line
