@@ -303,3 +303,30 @@ def test_c1_controls_are_refused_like_esc():
 def test_a_text_that_starts_with_a_dash_gets_a_hint_not_just_no_such_option(tmux, run_dir):
     line = one_line_error(send(tmux, run_dir, "a", "-n 3 lines"), 2)
     assert "No such option: -n" in line and "put -- before it" in line
+
+
+@pytest.mark.parametrize("mode", ["clock-mode", "choose-tree"])
+def test_send_into_a_pane_in_another_mode_is_still_one_paste(tmux, run_dir, tmp_path, mode):
+    """Not only copy mode: in clock mode or a chooser, tmux would paste
+    without the bracketed-paste markers and the program would read the text
+    as typed keys (each line feed an Enter). The mode is left first."""
+    out = tmp_path / "events"
+    start(tmux, run_dir, "moded", paste_tui_command(out))
+    tmux.cmd(mode, "-t", "=moded:")
+    assert tmux.cmd("display-message", "-p", "-t", "=moded:", "#{pane_in_mode}").stdout.strip() != "0"
+    done = send(tmux, run_dir, "moded", "two\nlines")
+    assert done.returncode == 0, done.stderr
+    wait_for(lambda: events(out) == submitted(done, "moded", "two\nlines"), 10, f"one paste past {mode}")
+
+
+def test_a_mode_that_cannot_be_left_is_refused_and_nothing_is_typed(tmux, run_dir, tmp_path, monkeypatch):
+    from mosaic_launch import tmux as tmux_calls
+    from tests.support.run import mosaic
+
+    out = tmp_path / "events"
+    start(tmux, run_dir, "stuck", paste_tui_command(out))
+    tmux.cmd("clock-mode", "-t", "=stuck:")
+    monkeypatch.setattr(tmux_calls, "leave_mode", lambda socket, pane_id: None)  # a tmux that cannot
+    result = mosaic("send", "stuck", "hello", "--socket", tmux.socket_name, "--run-dir", run_dir)
+    assert "in a tmux mode that could not be left" in one_line_error(result, 1)
+    assert events(out) == []

@@ -266,6 +266,15 @@ def _send_locked(socket: str, target: Target, data: bytes, result: SendResult, *
         return
     if first.in_mode:
         tmux.leave_mode(socket, target.pane_id)
+        first = tmux.pane_look(socket, target.pane_id)
+        if first is None or first.dead:
+            result.error = f"{target.name} is not running: its pane ended"
+            return
+        if first.in_mode:
+            # Pasted now, the text would reach the program as typed keys.
+            result.error = (f"{target.name}: its pane is in a tmux mode that could not be left "
+                            "(press q in it, or attach); nothing was sent")
+            return
     if data:
         buffer = f"mosaic-send-{os.getpid()}-{secrets.token_hex(6)}"
         tmux.paste(socket, target.pane_id, data, buffer)
@@ -279,7 +288,7 @@ def _send_locked(socket: str, target: Target, data: bytes, result: SendResult, *
         if before is None or before.dead:
             result.error = f"{target.name}: its pane ended before Enter could be pressed"
             return
-        tmux.press_enter(socket, target.pane_id, leave_mode=before.in_mode)
+        tmux.press_enter(socket, target.pane_id, in_mode=before.in_mode)
         result.entered = True
         result.presses += 1
         result.changed = _look_until_changed(socket, target.pane_id, before)

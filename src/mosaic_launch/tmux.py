@@ -609,18 +609,25 @@ def pane_look(socket: str, pane_id: str) -> PaneLook | None:
 
 
 def leave_mode(socket: str, pane_id: str) -> None:
-    """Take pane PANE_ID out of copy mode (or another mode), to its program:
-    in a mode, tmux pastes without the bracketed-paste markers (the mode's
-    screen never asked for them) and Enter is the mode's key."""
-    _run(socket, ["send-keys", "-X", "-t", pane_id, "cancel"])
+    """Take pane PANE_ID out of any mode, to its program: in a mode, tmux
+    pastes without the bracketed-paste markers (the mode's screen never
+    asked for them), so the program reads the text as typed keys, each line
+    feed an Enter; and Enter is the mode's key. ``copy-mode -q`` leaves
+    every mode (copy, view, clock, the choose-tree and other choosers);
+    a tmux without it gets ``send-keys -X cancel``, which leaves copy and
+    view mode only: the caller looks again (see pane_look)."""
+    done = _run(socket, ["copy-mode", "-q", "-t", pane_id])
+    if done.returncode != 0:
+        _run(socket, ["send-keys", "-X", "-t", pane_id, "cancel"])
 
 
-def press_enter(socket: str, pane_id: str, leave_mode: bool = False) -> None:
+def press_enter(socket: str, pane_id: str, in_mode: bool = False) -> None:
     """Press Enter in pane PANE_ID: the key name ``Enter``, the only key
-    mosaic sends. With LEAVE_MODE, first leave copy mode (``send-keys -X
-    cancel``), where Enter would copy a selection instead of reaching the
-    program. Raises TmuxError."""
-    args = ["send-keys", "-X", "-t", pane_id, "cancel", ";"] if leave_mode else []
-    done = _run(socket, [*args, "send-keys", "-t", pane_id, "Enter"])
+    mosaic sends. IN_MODE (the pane is in a mode): first leave it (see
+    leave_mode), where Enter would copy a selection or choose a tree item
+    instead of reaching the program. Raises TmuxError."""
+    if in_mode:
+        leave_mode(socket, pane_id)
+    done = _run(socket, ["send-keys", "-t", pane_id, "Enter"])
     if done.returncode != 0:
         raise TmuxError(f"tmux send-keys failed for pane {pane_id}: {_reason(done)}")
