@@ -245,3 +245,38 @@ def test_evaluations_are_spaced_when_files_change_all_the_time(monkeypatch, tmp_
     outcome = waiter.wait_for("sock", tmp_path, ["a"], "idle", timeout=0.5)
     assert not outcome.done and "a is working" in outcome.message
     assert 2 <= len(looks) <= 0.5 / waiter.MIN_EVALUATE_GAP_S + 2, len(looks)
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="looks at the send's descriptors in /proc")
+def test_send_wait_counts_from_its_own_paste_not_from_its_start(tmux, run_dir):
+    """A send that waits for its turn (another send to the agent holds it)
+    must not take the idle that ended the other send's turn for its own."""
+    import fcntl
+    import time
+
+    launch(tmux, run_dir, "queued")
+    set_state(run_dir, "queued", "working")
+    lock = run_dir / "queued.send.lock"
+    fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)  # the other send's turn
+        proc = subprocess.Popen(mosaic_argv("send", "queued", "my task", "--wait", "idle", "--wait-timeout", "3",
+                                            "--socket", tmux.socket_name, "--run-dir", run_dir),
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, stdin=subprocess.DEVNULL)
+
+        def holds_lock():
+            try:
+                return any(os.readlink(f"/proc/{proc.pid}/fd/{n}") == str(lock)
+                           for n in os.listdir(f"/proc/{proc.pid}/fd"))
+            except OSError:
+                return False
+
+        wait_for(lambda: holds_lock() or proc.poll() is not None, 10, "the send to wait for its turn")
+        set_state(run_dir, "queued", "idle")  # the other send's turn ends
+        ended = time.time()
+        wait_for(lambda: time.time() > ended + 0.1, 1, "the idle to be in the past")
+    finally:
+        os.close(fd)
+    code, out, err = finish(proc)
+    assert (code, out) == (1, "sent to queued\n"), err
+    assert "queued is idle since before the send" in err

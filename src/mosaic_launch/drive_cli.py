@@ -5,7 +5,6 @@ wait.py. cli.py registers them on the `mosaic` app.
 """
 
 import sys
-import time
 from typing import Annotated, List, Optional
 
 import typer
@@ -81,8 +80,8 @@ def send(
         for error in errors:
             say_error(error)
         failed = bool(errors)
-        began = time.time()  # a state that began before this send is not its answer
         sent = []
+        began = {}  # per agent: a state that began before its text went in is not the answer
         for result in sender.send(sock, targets, data, enter=not no_enter):
             for warning in result.warnings:
                 say_warning(warning)
@@ -92,6 +91,7 @@ def send(
             else:
                 typer.echo(result.describe())
                 sent.append(result.name)
+                began[result.name] = result.began
         if wait_for is not None and sent:
             sys.stdout.flush()
             outcome = waiter.wait_for(sock, runs, sent, wait_for, timeout=limit, since=began)

@@ -77,6 +77,10 @@ class SendResult:
     changed: bool | None = None  # the pane changed after Enter (None: not checked)
     error: str | None = None
     warnings: list[str] = field(default_factory=list)
+    # Unix time right before the text (or Enter) went in, in this send's
+    # turn: a later state is this send's (send --wait), not one from a send
+    # that went before it.
+    began: float | None = None
 
     def describe(self) -> str:
         if not self.entered:
@@ -275,6 +279,7 @@ def _send_locked(socket: str, target: Target, data: bytes, result: SendResult, *
             result.error = (f"{target.name}: its pane is in a tmux mode that could not be left "
                             "(press q in it, or attach); nothing was sent")
             return
+    result.began = time.time()
     if data:
         buffer = f"mosaic-send-{os.getpid()}-{secrets.token_hex(6)}"
         tmux.paste(socket, target.pane_id, data, buffer)

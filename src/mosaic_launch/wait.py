@@ -248,11 +248,12 @@ def resolve_agents(socket: str, run_dir: Path, patterns: list[str]) -> list[str]
 
 def wait_for(socket: str, run_dir: Path, agents: list[str], wanted: str, *,
              any_agent: bool = False, timeout: float | None = None,
-             since: float | None = None) -> WaitOutcome:
+             since: float | dict[str, float] | None = None) -> WaitOutcome:
     """Block until every agent of AGENTS (with ANY_AGENT: one of them) is in
     state WANTED, TIMEOUT seconds pass (None: no limit), or that can no
     longer happen (see hopeless). With SINCE (unix time), a live state
-    counts only if it began then or later (see began_since): the turn that
+    counts only if it began then or later (see began_since; a dict: each
+    agent's own time, missing ones not checked): the turn that
     a send at SINCE started, not the one before it."""
     deadline = None if timeout is None else time.monotonic() + timeout
     watch = watcher(run_dir, agents)
@@ -264,7 +265,10 @@ def wait_for(socket: str, run_dir: Path, agents: list[str], wanted: str, *,
             current = {name: status_of(rows.get(name)) for name in agents}
             if since is not None and wanted in LIVE_STATES:
                 for name in agents:
-                    if current[name] == wanted and not began_since(rows[name], since, now):
+                    began = since.get(name) if isinstance(since, dict) else since
+                    if began is None:
+                        continue
+                    if current[name] == wanted and not began_since(rows[name], began, now):
                         current[name] = f"{wanted} since before the send"
             reached = [name for name in agents if current[name] == wanted]
             if reached and (any_agent or len(reached) == len(agents)):
