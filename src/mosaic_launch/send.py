@@ -16,7 +16,10 @@ one way it breaks:
   ENTER_CHECK_S, Enter is pressed once more.
 
 Several agents are sent to in parallel, one thread each: the settle delay
-and the check are waits, not work.
+and the check are waits, not work. Two sends to one agent take turns
+(_turn), so that each text is submitted on its own; and the text goes to
+the pane that runs the agent, not to a pane the user split off
+(agent_pane).
 """
 
 from __future__ import annotations
