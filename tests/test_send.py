@@ -330,3 +330,16 @@ def test_a_mode_that_cannot_be_left_is_refused_and_nothing_is_typed(tmux, run_di
     result = mosaic("send", "stuck", "hello", "--socket", tmux.socket_name, "--run-dir", run_dir)
     assert "in a tmux mode that could not be left" in one_line_error(result, 1)
     assert events(out) == []
+
+
+def test_crlf_line_ends_are_one_line_break_not_two(tmux, run_dir, tmp_path):
+    """tmux pastes each LF as a CR: a CR LF text (a Windows file) reached
+    the agent as CR CR, an empty line after every line."""
+    assert sender.text_bytes("a\r\nb\r\n") == b"a\nb\n"
+    assert sender.text_bytes(b"a\r\nb\r\n", from_stdin=True) == b"a\nb"
+    assert sender.text_bytes("a\rb") == b"a\rb"  # a lone CR is left alone
+    out = tmp_path / "events"
+    start(tmux, run_dir, "dos", paste_tui_command(out))
+    done = send(tmux, run_dir, "dos", "-", input=b"line1\r\nline2\r\n")
+    assert done.returncode == 0, done.stderr
+    wait_for(lambda: events(out) == submitted(done, "dos", "line1\nline2"), 10, "two lines, no empty one")

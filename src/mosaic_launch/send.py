@@ -95,8 +95,9 @@ class SendResult:
 def text_bytes(text: str | bytes, *, from_stdin: bool = False) -> bytes:
     """TEXT as the UTF-8 bytes to paste; UsageError for what is not text.
 
-    From stdin, one final newline (``echo task |``) is dropped: Enter
-    submits, and a newline pasted before it would be a second line."""
+    Line ends are LF (CR LF becomes LF). From stdin, one final newline
+    (``echo task |``) is dropped: Enter submits, and a newline pasted before
+    it would be a second line."""
     if isinstance(text, bytes):
         # The size is checked on the text, after the final newline is
         # dropped: `echo` of a text of exactly MAX_TEXT_BYTES is taken.
@@ -104,11 +105,12 @@ def text_bytes(text: str | bytes, *, from_stdin: bool = False) -> bytes:
             text = text.decode("utf-8")
         except UnicodeDecodeError as exc:
             raise UsageError(f"the text is not UTF-8 (byte {exc.start})") from None
-    if from_stdin:
-        if text.endswith("\r\n"):
-            text = text[:-2]
-        elif text.endswith("\n"):
-            text = text[:-1]
+    # CR LF (a file written on Windows) is one line break: tmux pastes each
+    # LF as a CR, so CR LF would reach the agent as CR CR, an empty line
+    # after every line.
+    text = text.replace("\r\n", "\n")
+    if from_stdin and text.endswith("\n"):
+        text = text[:-1]
     bad = _CONTROL.search(text)
     if bad:
         raise UsageError(f"the text contains the control character {bad.group()!r} at character "
