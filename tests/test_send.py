@@ -343,3 +343,17 @@ def test_crlf_line_ends_are_one_line_break_not_two(tmux, run_dir, tmp_path):
     done = send(tmux, run_dir, "dos", "-", input=b"line1\r\nline2\r\n")
     assert done.returncode == 0, done.stderr
     wait_for(lambda: events(out) == submitted(done, "dos", "line1\nline2"), 10, "two lines, no empty one")
+
+
+def test_stdin_is_never_cut_short_to_fit():
+    """A text read from stdin is all of it or refused: CR LF to LF must not
+    make a truncated read of a longer text fit."""
+    import io
+
+    limit = sender.MAX_TEXT_BYTES
+    fits = b"x\r\n" * (limit // 2) + b"\n"  # 1.5 MiB of bytes, 1 MiB of text once CR LF is LF
+    data = sender.read_stdin(io.TextIOWrapper(io.BytesIO(fits)))
+    assert sender.text_bytes(data, from_stdin=True) == b"x\n" * (limit // 2)  # all of it: 1 MiB
+    too_long = b"x\r\n" * limit  # 2 MiB of text once CR LF is LF
+    with pytest.raises(sender.UsageError, match="larger than"):
+        sender.text_bytes(sender.read_stdin(io.TextIOWrapper(io.BytesIO(too_long))), from_stdin=True)

@@ -124,14 +124,22 @@ def text_bytes(text: str | bytes, *, from_stdin: bool = False) -> bytes:
     return data
 
 
+# What read_stdin reads at most: a text of MAX_TEXT_BYTES may take twice as
+# many bytes before its CR LFs become LFs, and its final newline is dropped.
+_MAX_STDIN_BYTES = 2 * MAX_TEXT_BYTES + 2
+
+
 def read_stdin(stream) -> bytes:
-    """The text of ``send NAME -`` from STREAM (sys.stdin): at most enough
-    bytes to tell that it is too large (a final CR LF is not counted), so a
-    pipe from the wrong file is not read to its end. UsageError for a
-    closed stdin (``<&-``)."""
+    """The text of ``send NAME -`` from STREAM (sys.stdin), never read past
+    what could still be a text that fits (so a pipe from the wrong file is
+    not read to its end, and never cut short). UsageError for a closed
+    stdin (``<&-``), or more than that."""
     if stream is None:
         raise UsageError("TEXT is - but stdin is closed: pipe the text in, or give it as an argument")
-    return stream.buffer.read(MAX_TEXT_BYTES + 3)
+    data = stream.buffer.read(_MAX_STDIN_BYTES + 1)
+    if len(data) > _MAX_STDIN_BYTES:
+        raise UsageError(f"the text is larger than {MAX_TEXT_BYTES} bytes")
+    return data
 
 
 def _record(run_dir: Path, name: str):
