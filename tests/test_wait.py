@@ -190,6 +190,8 @@ def test_send_wait_bad_input(tmux, run_dir):
     assert "invalid --wait 'done'" in one_line_error(mosaic("send", "a", "x", "--wait", "done", *common), 2)
     assert "--wait-timeout goes with --wait" in one_line_error(
         mosaic("send", "a", "x", "--wait-timeout", "3", *common), 2)
+    # No Enter, no turn: it could only time out.
+    assert "not with --no-enter" in one_line_error(mosaic("send", "a", "x", "--no-enter", "--wait", "idle", *common), 2)
 
 
 @pytest.mark.parametrize("kind", WATCHERS)

@@ -53,6 +53,9 @@ def send(
 
         if wait_for is not None:
             waiter.check_state(wait_for, "--wait")
+            if no_enter and wait_for in waiter.LIVE_STATES:
+                # Nothing is submitted, so no turn begins: the wait could only time out.
+                raise UsageError(f"--wait {wait_for} needs the text submitted: not with --no-enter")
         elif wait_timeout is not None:
             raise UsageError("--wait-timeout goes with --wait")
         limit = None if wait_timeout is None else seconds(wait_timeout, f"--wait-timeout {wait_timeout!r}",
