@@ -357,3 +357,13 @@ def test_stdin_is_never_cut_short_to_fit():
     too_long = b"x\r\n" * limit  # 2 MiB of text once CR LF is LF
     with pytest.raises(sender.UsageError, match="larger than"):
         sender.text_bytes(sender.read_stdin(io.TextIOWrapper(io.BytesIO(too_long))), from_stdin=True)
+
+
+def test_a_planted_symlink_as_the_turn_lock_is_not_followed(tmux, run_dir, tmp_path):
+    out, target = tmp_path / "events", tmp_path / "planted-target"
+    start(tmux, run_dir, "planted", paste_tui_command(out))
+    (run_dir / "planted.send.lock").symlink_to(target)
+    done = send(tmux, run_dir, "planted", "hello")
+    assert done.returncode == 0, done.stderr
+    wait_for(lambda: events(out) == submitted(done, "planted", "hello"), 10, "the text")
+    assert not target.exists()
