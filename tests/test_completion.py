@@ -107,3 +107,34 @@ def test_the_helper_for_other_commands_lists_names(agents):
     (attach, stop, send, wait, and logs)."""
     assert completion.agent_names() == agents
     assert completion.complete_agent_names(None, "b") == ["beta"]
+
+
+def test_a_hung_tmux_server_does_not_hang_the_shell(agents, tmux):
+    """A stopped (or stuck) tmux server: a Tab gives up on tmux after
+    completion.TMUX_TIMEOUT_S, not tmux.TIMEOUT_SECONDS, and still offers
+    the run dir's names."""
+    import signal
+    import time
+
+    from mosaic_launch import tmux as tmux_calls
+
+    server = int(tmux.cmd("display-message", "-p", "#{pid}").stdout)
+    os.kill(server, signal.SIGSTOP)
+    try:
+        began = time.monotonic()
+        names = complete("bash", "mosaic stop ")
+        took = time.monotonic() - began
+    finally:
+        os.kill(server, signal.SIGCONT)
+    assert names == agents  # every agent here has a record
+    assert took < tmux_calls.TIMEOUT_SECONDS, took
+
+
+def test_odd_file_names_in_the_run_dir_are_never_offered(agents, run_dir):
+    """Only agent names reach the shell: a file named with spaces, quotes,
+    a command substitution or a newline is not one."""
+    for odd in ("a b.hb", "$(touch PWNED).hb", "'quote.hb", ";rm -rf x.hb", "new\nline.hb", "-x.hb"):
+        (run_dir / odd).write_text("x")
+    assert complete("bash", "mosaic stop ") == agents
+    assert complete("fish", "mosaic stop ") == agents
+    assert not list(run_dir.parent.rglob("PWNED"))

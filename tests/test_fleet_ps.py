@@ -304,9 +304,9 @@ def test_one_tmux_call(tmux, run_dir, monkeypatch):
     calls = []
     real_run = tmux_mod._run
 
-    def counting(socket, args):
+    def counting(socket, args, **options):
         calls.append(list(args))
-        return real_run(socket, args)
+        return real_run(socket, args, **options)
 
     monkeypatch.setattr(tmux_mod, "_run", counting)
     assert len(ps(tmux, run_dir)["agents"]) == 2

@@ -157,12 +157,12 @@ def test_down_failure_is_exit_1(tmux, run_dir, fleet_file, monkeypatch):
     up(fleet_file)
     real = tmux_mod._run
 
-    def flaky(socket, args, env=None):
+    def flaky(socket, args, env=None, **options):
         # Any tmux call that would kill beta fails, as if the server broke:
         # the batched kill-session of fleet down, then beta's own retry.
         if "kill-session" in args and "=beta" in args:
             return subprocess.CompletedProcess(args, 1, "", "server exited unexpectedly\n")
-        return real(socket, args, env=env)
+        return real(socket, args, env=env, **options)
 
     monkeypatch.setattr(tmux_mod, "_run", flaky)
     result = mosaic("fleet", "down", "-f", fleet_file)

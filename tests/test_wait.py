@@ -156,8 +156,11 @@ def test_unknown_agent_and_bad_input(tmux, run_dir):
     common = ["--socket", tmux.socket_name, "--run-dir", str(run_dir)]
     assert "no agent nobody" in one_line_error(mosaic("wait", "nobody", "--for", "idle", *common), 1)
     assert "invalid --for 'sleeping'" in one_line_error(mosaic("wait", "real", "--for", "sleeping", *common), 2)
-    for bad in ("-1", "soon", "nan", "inf"):
+    for bad in ("-1", "soon", "nan", "inf", "1e400", "", "0x10"):
+        # 0 is taken (look once), so the message must not say "greater than 0".
         assert "invalid --timeout" in one_line_error(
+            mosaic("wait", "real", "--for", "idle", "--timeout", bad, *common), 2)
+        assert "seconds, 0 or more" in one_line_error(
             mosaic("wait", "real", "--for", "idle", "--timeout", bad, *common), 2)
     assert "invalid agent name" in one_line_error(mosaic("wait", "a;b", "--for", "idle", *common), 2)
     one_line_error(mosaic("wait", "real", *common), 2)  # --for is required
@@ -187,6 +190,8 @@ def test_send_wait_bad_input(tmux, run_dir):
     assert "invalid --wait 'done'" in one_line_error(mosaic("send", "a", "x", "--wait", "done", *common), 2)
     assert "--wait-timeout goes with --wait" in one_line_error(
         mosaic("send", "a", "x", "--wait-timeout", "3", *common), 2)
+    # No Enter, no turn: it could only time out.
+    assert "not with --no-enter" in one_line_error(mosaic("send", "a", "x", "--no-enter", "--wait", "idle", *common), 2)
 
 
 @pytest.mark.parametrize("kind", WATCHERS)
@@ -216,3 +221,64 @@ def test_watchers_wake_on_the_agents_files_only_and_survive_the_run_dir_going(tm
         assert watch.wait(5) is True
     finally:
         watch.close()
+
+
+def test_evaluations_are_spaced_when_files_change_all_the_time(monkeypatch, tmp_path):
+    """Every beat rewrites a record and wakes the inotify watch: ten agents
+    beating every 0.2 s are 50 wake-ups a second. Each evaluation (a tmux
+    call, the records) is at least MIN_EVALUATE_GAP_S after the last."""
+    from types import SimpleNamespace
+
+    class Restless:  # a watcher whose files always changed
+        def wait(self, timeout):
+            return True
+
+        def close(self):
+            pass
+
+    looks = []
+
+    def rows(socket, run_dir, patterns, now=None):
+        looks.append(now)
+        return {"a": SimpleNamespace(heartbeat="ok", pane="alive", state="working")}
+
+    monkeypatch.setattr(waiter, "watcher", lambda run_dir, names: Restless())
+    monkeypatch.setattr(waiter, "_rows", rows)
+    outcome = waiter.wait_for("sock", tmp_path, ["a"], "idle", timeout=0.5)
+    assert not outcome.done and "a is working" in outcome.message
+    assert 2 <= len(looks) <= 0.5 / waiter.MIN_EVALUATE_GAP_S + 2, len(looks)
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="looks at the send's descriptors in /proc")
+def test_send_wait_counts_from_its_own_paste_not_from_its_start(tmux, run_dir):
+    """A send that waits for its turn (another send to the agent holds it)
+    must not take the idle that ended the other send's turn for its own."""
+    import fcntl
+    import time
+
+    launch(tmux, run_dir, "queued")
+    set_state(run_dir, "queued", "working")
+    lock = run_dir / "queued.send.lock"
+    fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)  # the other send's turn
+        proc = subprocess.Popen(mosaic_argv("send", "queued", "my task", "--wait", "idle", "--wait-timeout", "3",
+                                            "--socket", tmux.socket_name, "--run-dir", run_dir),
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, stdin=subprocess.DEVNULL)
+
+        def holds_lock():
+            try:
+                return any(os.readlink(f"/proc/{proc.pid}/fd/{n}") == str(lock)
+                           for n in os.listdir(f"/proc/{proc.pid}/fd"))
+            except OSError:
+                return False
+
+        wait_for(lambda: holds_lock() or proc.poll() is not None, 10, "the send to wait for its turn")
+        set_state(run_dir, "queued", "idle")  # the other send's turn ends
+        ended = time.time()
+        wait_for(lambda: time.time() > ended + 0.1, 1, "the idle to be in the past")
+    finally:
+        os.close(fd)
+    code, out, err = finish(proc)
+    assert (code, out) == (1, "sent to queued\n"), err
+    assert "queued is idle since before the send" in err

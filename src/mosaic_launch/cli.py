@@ -16,7 +16,7 @@ from typing import Annotated, List, Optional
 import typer
 
 from mosaic_launch.cli_support import (command_group, LogDirOption, RunDirOption, SocketOption, PROG, OneLineCommand,
-                                       reporting, say_error, say_warning)
+                                       TextCommand, reporting, say_error, say_warning)
 from mosaic_launch.errors import MosaicError, UsageError, seconds
 from mosaic_launch.fleet.cli import fleet_app
 from mosaic_launch.hooks_cli import hooks_app
@@ -273,7 +273,7 @@ def main() -> None:
 
 # `mosaic send` and `mosaic wait` (drive_cli.py), registered here, last, so
 # that --help lists them after the commands above.
-app.command("send", cls=OneLineCommand)(drive_cli.send)
+app.command("send", cls=TextCommand)(drive_cli.send)
 app.command("wait", cls=OneLineCommand)(drive_cli.wait)
 
 

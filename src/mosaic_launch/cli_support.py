@@ -166,6 +166,10 @@ def _one_line_usage_error(exc: Exception) -> None:
     message = exc.format_message().rstrip(".")
     ctx = getattr(exc, "ctx", None)
     hint = f" (see '{ctx.command_path} --help')" if ctx is not None else ""
+    takes_text = getattr(getattr(ctx, "command", None), "takes_text", False)
+    if takes_text and type(exc).__name__ == "NoSuchOption":
+        # `mosaic send a "-n 3 lines"`: a text, not short options -n, -' '...
+        hint = f" (a text that starts with -: put -- before it, as in '{ctx.command_path} NAME -- TEXT')"
     say_error(f"{message}{hint}")
     raise typer.Exit(2) from None
 
@@ -178,6 +182,14 @@ class OneLineCommand(typer.core.TyperCommand):
             return super().make_context(info_name, args, parent=parent, **extra)
         except Exception as exc:  # click's UsageError, or Typer's copy of it (by version)
             _one_line_usage_error(exc)
+
+
+class TextCommand(OneLineCommand):
+    """A OneLineCommand whose last argument is free text (`mosaic send`):
+    an unknown option is probably a text that starts with -, and its
+    one-line error says how to give one."""
+
+    takes_text = True
 
 
 class OneLineGroup(typer.core.TyperGroup):

@@ -20,6 +20,10 @@ from typing import Any
 
 # `mosaic wait --for` values; wait.py checks them (and names these, too).
 WAIT_STATES = ("idle", "waiting", "working", "dead", "stopped")
+# How long a Tab may wait for tmux: a hung server (stopped, or stuck) must
+# not freeze the user's shell for tmux.TIMEOUT_SECONDS; its sessions are
+# then left out, and the run dir's names are still offered.
+TMUX_TIMEOUT_S = 1.0
 
 
 def _param(ctx: Any, name: str) -> Any:
@@ -44,7 +48,8 @@ def agent_names(socket: str | None = None, run_dir: str | None = None) -> list[s
     except Exception:  # completion must never fail: a bad setting completes nothing
         return []
     try:
-        names.update(name for name in tmux.panes_by_session(sock) if mosaic_hb.valid_agent_name(name))
+        names.update(name for name in tmux.panes_by_session(sock, timeout=TMUX_TIMEOUT_S)
+                     if mosaic_hb.valid_agent_name(name))
     except Exception:  # no tmux, no server, a tmux that fails
         pass
     try:

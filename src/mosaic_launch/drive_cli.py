@@ -5,7 +5,6 @@ wait.py. cli.py registers them on the `mosaic` app.
 """
 
 import sys
-import time
 from typing import Annotated, List, Optional
 
 import typer
@@ -54,6 +53,9 @@ def send(
 
         if wait_for is not None:
             waiter.check_state(wait_for, "--wait")
+            if no_enter and wait_for in waiter.LIVE_STATES:
+                # Nothing is submitted, so no turn begins: the wait could only time out.
+                raise UsageError(f"--wait {wait_for} needs the text submitted: not with --no-enter")
         elif wait_timeout is not None:
             raise UsageError("--wait-timeout goes with --wait")
         limit = None if wait_timeout is None else seconds(wait_timeout, f"--wait-timeout {wait_timeout!r}",
@@ -65,7 +67,7 @@ def send(
         if not all_agents and not names:
             raise UsageError("missing NAME: give agent names (or --all), then the text")
         if text == "-":
-            data = sender.text_bytes(sys.stdin.buffer.read(sender.MAX_TEXT_BYTES + 1), from_stdin=True)
+            data = sender.text_bytes(sender.read_stdin(sys.stdin), from_stdin=True)
         else:
             data = sender.text_bytes(text)
         if not data and no_enter:
@@ -81,8 +83,8 @@ def send(
         for error in errors:
             say_error(error)
         failed = bool(errors)
-        began = time.time()  # a state that began before this send is not its answer
         sent = []
+        began = {}  # per agent: a state that began before its text went in is not the answer
         for result in sender.send(sock, targets, data, enter=not no_enter):
             for warning in result.warnings:
                 say_warning(warning)
@@ -92,6 +94,7 @@ def send(
             else:
                 typer.echo(result.describe())
                 sent.append(result.name)
+                began[result.name] = result.began
         if wait_for is not None and sent:
             sys.stdout.flush()
             outcome = waiter.wait_for(sock, runs, sent, wait_for, timeout=limit, since=began)

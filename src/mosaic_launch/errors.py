@@ -60,6 +60,8 @@ def seconds(value: str, subject: str, *, low: float = 0.0, high: float = math.in
     if not (above and number <= high and math.isfinite(number)):  # also rejects nan
         if math.isfinite(high):
             expected = f"seconds from {low:g} to {high:g}"
+        elif include_low:
+            expected = f"a finite number of seconds, {low:g} or more"
         else:
             expected = f"a finite number of seconds greater than {low:g}"
         raise UsageError(f"invalid {subject}: expected {expected}")

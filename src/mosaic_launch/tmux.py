@@ -125,7 +125,8 @@ def _format_literal(value: str) -> str:
     return value.replace("#", "##")
 
 
-def _run(socket: str, args: Sequence[str], env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+def _run(socket: str, args: Sequence[str], env: dict[str, str] | None = None,
+         timeout: float = TIMEOUT_SECONDS) -> subprocess.CompletedProcess:
     argv = [tmux_path(), "-L", socket, *args]
     try:
         return subprocess.run(
@@ -135,13 +136,13 @@ def _run(socket: str, args: Sequence[str], env: dict[str, str] | None = None) ->
             capture_output=True,
             text=True,
             errors="replace",
-            timeout=TIMEOUT_SECONDS,
+            timeout=timeout,
             check=False,
         )
     except FileNotFoundError:
         raise TmuxNotInstalled() from None
     except subprocess.TimeoutExpired:
-        raise TmuxError(f"tmux {args[0]} timed out after {TIMEOUT_SECONDS:g}s (socket {socket})") from None
+        raise TmuxError(f"tmux {args[0]} timed out after {timeout:g}s (socket {socket})") from None
     except OSError as exc:
         raise TmuxError(f"cannot run tmux: {exc.strerror or exc}") from None
 
@@ -406,7 +407,7 @@ def check_new_session(
     _check_size(name, args)
 
 
-def list_panes(socket: str) -> list[PaneInfo]:
+def list_panes(socket: str, timeout: float = TIMEOUT_SECONDS) -> list[PaneInfo]:
     """Every pane on the server, in tmux's order (session, window, pane), from
     one ``list-panes -a`` call. No server running: an empty list.
 
@@ -415,8 +416,9 @@ def list_panes(socket: str) -> list[PaneInfo]:
     built with libutempter can miss the SIGCHLD of a pane that exits while
     utempter runs (tmux/tmux#311), leaving the process a zombie and its
     status unknown. Then the server is sent SIGCHLD, which makes it reap its
-    children, and the panes are listed again (a bounded number of times)."""
-    panes, server_pid = _list_panes(socket)
+    children, and the panes are listed again (a bounded number of times).
+    TIMEOUT: for each tmux call (a hung server raises TmuxError)."""
+    panes, server_pid = _list_panes(socket, timeout)
     for pause in _REAP_PAUSES:
         if server_pid is None or not any(_unreaped(pane) for pane in panes):
             break
@@ -425,7 +427,7 @@ def list_panes(socket: str) -> list[PaneInfo]:
         except OSError:
             break
         time.sleep(pause)
-        panes, server_pid = _list_panes(socket)
+        panes, server_pid = _list_panes(socket, timeout)
     return panes
 
 
@@ -436,8 +438,8 @@ def _unreaped(pane: PaneInfo) -> bool:
     return pane.dead and pane.dead_status is None and pane.dead_signal is None
 
 
-def _list_panes(socket: str) -> tuple[list[PaneInfo], int | None]:
-    done = _run(socket, ["list-panes", "-a", "-F", "\t".join(_PANE_FIELDS)])
+def _list_panes(socket: str, timeout: float) -> tuple[list[PaneInfo], int | None]:
+    done = _run(socket, ["list-panes", "-a", "-F", "\t".join(_PANE_FIELDS)], timeout=timeout)
     if _no_sessions(done):
         return [], None
     if done.returncode != 0:
@@ -473,11 +475,11 @@ def session_panes(socket: str, name: str) -> list[PaneInfo]:
     return panes_by_session(socket).get(name, [])
 
 
-def panes_by_session(socket: str) -> dict[str, list[PaneInfo]]:
+def panes_by_session(socket: str, timeout: float = TIMEOUT_SECONDS) -> dict[str, list[PaneInfo]]:
     """Every session's panes (first: the agent's), in tmux's order, from one
-    ``list-panes -a`` call."""
+    ``list-panes -a`` call (TIMEOUT: see list_panes)."""
     sessions: dict[str, list[PaneInfo]] = {}
-    for pane in list_panes(socket):
+    for pane in list_panes(socket, timeout):
         sessions.setdefault(pane.session, []).append(pane)
     return sessions
 
@@ -613,18 +615,25 @@ def pane_look(socket: str, pane_id: str) -> PaneLook | None:
 
 
 def leave_mode(socket: str, pane_id: str) -> None:
-    """Take pane PANE_ID out of copy mode (or another mode), to its program:
-    in a mode, tmux pastes without the bracketed-paste markers (the mode's
-    screen never asked for them) and Enter is the mode's key."""
-    _run(socket, ["send-keys", "-X", "-t", pane_id, "cancel"])
+    """Take pane PANE_ID out of any mode, to its program: in a mode, tmux
+    pastes without the bracketed-paste markers (the mode's screen never
+    asked for them), so the program reads the text as typed keys, each line
+    feed an Enter; and Enter is the mode's key. ``copy-mode -q`` leaves
+    every mode (copy, view, clock, the choose-tree and other choosers);
+    a tmux without it gets ``send-keys -X cancel``, which leaves copy and
+    view mode only: the caller looks again (see pane_look)."""
+    done = _run(socket, ["copy-mode", "-q", "-t", pane_id])
+    if done.returncode != 0:
+        _run(socket, ["send-keys", "-X", "-t", pane_id, "cancel"])
 
 
-def press_enter(socket: str, pane_id: str, leave_mode: bool = False) -> None:
+def press_enter(socket: str, pane_id: str, in_mode: bool = False) -> None:
     """Press Enter in pane PANE_ID: the key name ``Enter``, the only key
-    mosaic sends. With LEAVE_MODE, first leave copy mode (``send-keys -X
-    cancel``), where Enter would copy a selection instead of reaching the
-    program. Raises TmuxError."""
-    args = ["send-keys", "-X", "-t", pane_id, "cancel", ";"] if leave_mode else []
-    done = _run(socket, [*args, "send-keys", "-t", pane_id, "Enter"])
+    mosaic sends. IN_MODE (the pane is in a mode): first leave it (see
+    leave_mode), where Enter would copy a selection or choose a tree item
+    instead of reaching the program. Raises TmuxError."""
+    if in_mode:
+        leave_mode(socket, pane_id)
+    done = _run(socket, ["send-keys", "-t", pane_id, "Enter"])
     if done.returncode != 0:
         raise TmuxError(f"tmux send-keys failed for pane {pane_id}: {_reason(done)}")

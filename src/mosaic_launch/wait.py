@@ -47,6 +47,11 @@ POLL_S = 0.1
 PANE_SLACK_S = 1.0
 HOOK_SLACK_S = 0.01
 EVALUATE_EVERY_S = 1.0
+# The least time between two evaluations. Every beat rewrites a record, so
+# inotify wakes on each (ten agents beating every 0.2 s: 50 a second, each
+# evaluation a tmux call and the records); the events of this gap are
+# taken together, and a change is still seen within this much.
+MIN_EVALUATE_GAP_S = 0.05
 
 
 def check_state(value: str, option: str = "--for") -> str:
@@ -243,22 +248,27 @@ def resolve_agents(socket: str, run_dir: Path, patterns: list[str]) -> list[str]
 
 def wait_for(socket: str, run_dir: Path, agents: list[str], wanted: str, *,
              any_agent: bool = False, timeout: float | None = None,
-             since: float | None = None) -> WaitOutcome:
+             since: float | dict[str, float] | None = None) -> WaitOutcome:
     """Block until every agent of AGENTS (with ANY_AGENT: one of them) is in
     state WANTED, TIMEOUT seconds pass (None: no limit), or that can no
     longer happen (see hopeless). With SINCE (unix time), a live state
-    counts only if it began then or later (see began_since): the turn that
+    counts only if it began then or later (see began_since; a dict: each
+    agent's own time, missing ones not checked): the turn that
     a send at SINCE started, not the one before it."""
     deadline = None if timeout is None else time.monotonic() + timeout
     watch = watcher(run_dir, agents)
     try:
         while True:
+            looked = time.monotonic()
             now = time.time()
             rows = _rows(socket, run_dir, agents, now)
             current = {name: status_of(rows.get(name)) for name in agents}
             if since is not None and wanted in LIVE_STATES:
                 for name in agents:
-                    if current[name] == wanted and not began_since(rows[name], since, now):
+                    began = since.get(name) if isinstance(since, dict) else since
+                    if began is None:
+                        continue
+                    if current[name] == wanted and not began_since(rows[name], began, now):
                         current[name] = f"{wanted} since before the send"
             reached = [name for name in agents if current[name] == wanted]
             if reached and (any_agent or len(reached) == len(agents)):
@@ -272,6 +282,11 @@ def wait_for(socket: str, run_dir: Path, agents: list[str], wanted: str, *,
             if left <= 0:
                 others = ", ".join(f"{name} is {current[name]}" for name in agents if name not in reached)
                 return WaitOutcome(reached, False, f"timed out after {timeout:g}s waiting for {wanted}: {others}")
-            watch.wait(min(EVALUATE_EVERY_S, left))
+            if watch.wait(min(EVALUATE_EVERY_S, left)):
+                gap = MIN_EVALUATE_GAP_S - (time.monotonic() - looked)
+                if deadline is not None:
+                    gap = min(gap, deadline - time.monotonic())
+                if gap > 0:
+                    time.sleep(gap)
     finally:
         watch.close()
