@@ -1,0 +1,172 @@
+"""Restarts under attack (issue 14): the run dir, planted files, signals to
+the sidecar in each phase, hostile restart commands and a user's tmux.
+Real tmux, real sidecars; every wait is on an event, with a bound."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import time
+
+import pytest
+
+from tests.support.agents import launch
+from tests.support.procs import runs
+from tests.support.run import mosaic
+from tests.test_restart import gone, record, restarted
+from tests.support.wait import wait_for
+
+pytestmark = pytest.mark.usefixtures("settled")
+
+
+def waiting(run_dir, name):
+    return lambda: "restart_at" in getattr(record(run_dir, name), "extra", {})
+
+
+def test_the_run_dir_removed_during_a_backoff_does_not_hold_the_restart(tmux, run_dir):
+    out = launch(tmux, run_dir, "homeless", "--restart", "on-failure", env={"MOSAIC_RESTART_DELAY_MS": "700"})
+    os.kill(out["pane_pid"], signal.SIGKILL)
+    wait_for(waiting(run_dir, "homeless"), 10, "the backoff")
+    shutil.rmtree(run_dir)
+    rec = wait_for(restarted(run_dir, "homeless", out["pane_pid"]), 15, "a restart into a new run dir")
+    assert rec.hb_pid == out["sidecar_pid"]
+
+
+@pytest.mark.parametrize("kind", ["symlink", "dir", "fifo"])
+def test_planted_restart_slot_files_do_not_hold_the_restart(tmux, run_dir, tmp_path, kind):
+    out = launch(tmux, run_dir, "planted", "--restart", "on-failure",
+                 env={"MOSAIC_RESTART_DELAY_MS": "100", "MOSAIC_RESTART_SLOTS": "2"})
+    target = tmp_path / "elsewhere"
+    target.write_bytes(b"")
+    for k in range(2):
+        slot = run_dir / f"restart-slot-{k}.lock"
+        if slot.exists() or slot.is_symlink():
+            slot.unlink()
+        if kind == "symlink":
+            slot.symlink_to(target)
+        elif kind == "dir":
+            slot.mkdir()
+        else:
+            os.mkfifo(slot)
+    os.kill(out["pane_pid"], signal.SIGKILL)
+    wait_for(restarted(run_dir, "planted", out["pane_pid"]), 15, "a restart")
+    assert target.read_bytes() == b""
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGHUP, signal.SIGINT])
+def test_a_stop_signal_during_a_backoff_records_stopped_and_does_not_restart(tmux, run_dir, signum):
+    out = launch(tmux, run_dir, "sig", "--restart", "always", env={"MOSAIC_RESTART_DELAY_MS": "60000"})
+    os.kill(out["pane_pid"], signal.SIGKILL)
+    wait_for(waiting(run_dir, "sig"), 10, "the backoff")
+    os.kill(out["sidecar_pid"], signum)
+    wait_for(lambda: gone(out["sidecar_pid"]), 10, "the sidecar to end")
+    rec = record(run_dir, "sig")
+    assert rec.status == "stopped" and "restart_at" not in rec.extra
+
+
+def test_sigusr2_and_sigstop_sigcont_during_a_backoff_still_restart(tmux, run_dir):
+    out = launch(tmux, run_dir, "cont", "--restart", "always", env={"MOSAIC_RESTART_DELAY_MS": "1500"})
+    os.kill(out["pane_pid"], signal.SIGKILL)
+    wait_for(waiting(run_dir, "cont"), 10, "the backoff")
+    os.kill(out["sidecar_pid"], signal.SIGUSR2)
+    os.kill(out["sidecar_pid"], signal.SIGSTOP)
+    os.kill(out["sidecar_pid"], signal.SIGCONT)
+    rec = wait_for(restarted(run_dir, "cont", out["pane_pid"]), 15, "a restart")
+    assert rec.hb_pid == out["sidecar_pid"]
+
+
+def test_a_restart_command_that_is_not_found_gives_up_in_bounded_time(tmux, run_dir):
+    out = launch(tmux, run_dir, "nocmd", "--restart", "on-failure", "--restart-command", "no-such-cmd-xyz --go",
+                 env={"MOSAIC_RESTART_DELAY_MS": "20"})
+    began = time.monotonic()
+    os.kill(out["pane_pid"], signal.SIGKILL)
+    wait_for(lambda: gone(out["sidecar_pid"]), 20, "the sidecar to give up")
+    rec = record(run_dir, "nocmd")
+    assert (rec.status, rec.extra["gave_up"], rec.extra["restarts"]) == ("dead", "1", "5")
+    assert time.monotonic() - began < 15
+
+
+HOSTILE = "printf '%s\\n' \"#{pane_id} ; \\$(id) é ✓ $(echo sub)\" > \"$OUT\"; sleep 1000 \\;"
+
+
+def test_a_hostile_restart_command_runs_as_typed(tmux, run_dir, tmp_path):
+    outfile = tmp_path / "said"
+    out = launch(tmux, run_dir, "hostile", "--restart", "on-failure", "--restart-command", HOSTILE,
+                 "--env", f"OUT={outfile}", env={"MOSAIC_RESTART_DELAY_MS": "50"})
+    os.kill(out["pane_pid"], signal.SIGKILL)
+    wait_for(restarted(run_dir, "hostile", out["pane_pid"]), 15, "a restart")
+    wait_for(outfile.exists, 10, "the restart command's output")
+    wait_for(lambda: outfile.read_text().endswith("\n"), 5, "the line")
+    assert outfile.read_text() == "#{pane_id} ; $(id) é ✓ sub\n"
+
+
+def test_a_restart_command_of_200_words(tmux, run_dir, tmp_path):
+    words = " ".join(f"w{i}" for i in range(199))
+    out = launch(tmux, run_dir, "wordy", "--restart", "on-failure", "--restart-command", f"sleep 1000 #{words}",
+                 env={"MOSAIC_RESTART_DELAY_MS": "50"})
+    os.kill(out["pane_pid"], signal.SIGKILL)
+    rec = wait_for(restarted(run_dir, "wordy", out["pane_pid"]), 15, "a restart")
+    assert rec.status == "ok"
+
+
+def test_remain_on_exit_turned_off_globally_after_launch_still_restarts(tmux, run_dir):
+    out = launch(tmux, run_dir, "conf", "--restart", "on-failure", env={"MOSAIC_RESTART_DELAY_MS": "50"})
+    tmux.cmd("set-option", "-g", "remain-on-exit", "off")
+    os.kill(out["pane_pid"], signal.SIGKILL)
+    wait_for(restarted(run_dir, "conf", out["pane_pid"]), 15, "a restart")
+
+
+def test_a_split_window_restarts_the_agents_pane_only(tmux, run_dir):
+    out = launch(tmux, run_dir, "split", "--restart", "on-failure", env={"MOSAIC_RESTART_DELAY_MS": "50"})
+    tmux.cmd("split-window", "-t", "=split:", "sleep 2000")
+    os.kill(out["pane_pid"], signal.SIGKILL)
+    rec = wait_for(restarted(run_dir, "split", out["pane_pid"]), 15, "a restart")
+    wait_for(lambda: runs(rec.pid, ["sleep", "1000"]), 5, "the agent again")
+    pids = tmux.cmd("list-panes", "-t", "=split:", "-F", "#{pane_pid}").stdout.split()
+    assert len(pids) == 2 and str(rec.pid) in pids
+
+
+def test_a_stopping_mark_planted_as_a_directory_is_removed_or_refused(tmux, run_dir):
+    """A launch removes NAME.stopping; one it cannot remove would turn the
+    restarts off without a word, so an empty directory is removed and a
+    full one stops the launch with one line."""
+    run_dir.mkdir(parents=True, mode=0o700)
+    (run_dir / "dirmark.stopping").mkdir()
+    out = launch(tmux, run_dir, "dirmark", "--restart", "on-failure", env={"MOSAIC_RESTART_DELAY_MS": "50"})
+    assert not (run_dir / "dirmark.stopping").exists()
+    os.kill(out["pane_pid"], signal.SIGKILL)
+    wait_for(restarted(run_dir, "dirmark", out["pane_pid"]), 15, "a restart")
+
+    (run_dir / "full.stopping").mkdir()
+    (run_dir / "full.stopping" / "x").write_bytes(b"")
+    result = mosaic("launch", "full", "--socket", tmux.socket_name, "--run-dir", run_dir,
+                    "--command", "sleep 1000", "--restart", "on-failure")
+    assert result.exit_code == 1
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "cannot remove full.stopping" in lines[0], lines
+    assert tmux.cmd("has-session", "-t", "=full", check=False).returncode != 0
+
+
+@pytest.mark.parametrize("delay_ms, command", [("1", "sleep 1000"), ("100", "sleep 1000"),
+                                               ("1", "trap '' HUP; sleep 1000")])
+def test_mosaic_stop_racing_a_respawn_leaves_nothing_running_and_a_stop_record(tmux, run_dir, delay_ms, command):
+    """kill -9, then at once `mosaic stop`, many times: whichever comes
+    first, no agent is left running (not even one that ignores the hangup)
+    and the record says stopped."""
+    import psutil
+
+    for i in range(int(os.environ.get("RACE_ROUNDS", "8"))):
+        name = f"race-{i}"
+        out = launch(tmux, run_dir, name, "--restart", "always", command=command,
+                     env={"MOSAIC_RESTART_DELAY_MS": delay_ms})
+        os.kill(out["pane_pid"], signal.SIGKILL)
+        result = mosaic("stop", name, "--socket", tmux.socket_name, "--run-dir", run_dir, "--timeout", "2")
+        assert result.exit_code == 0, result.output
+        wait_for(lambda: gone(out["sidecar_pid"]), 10, "the sidecar to end")
+        assert tmux.cmd("has-session", "-t", f"={name}", check=False).returncode != 0
+        left = [p.pid for p in psutil.process_iter(["cmdline", "environ"])
+                if (p.info["environ"] or {}).get("MOSAIC_AGENT_NAME") == name]
+        assert left == [], (i, left)
+        rec = record(run_dir, name)
+        assert rec is not None and rec.status == "stopped", (i, rec, result.output)
