@@ -405,6 +405,8 @@ def resolve_restart(policy: str | None = None, command: str | None = None,
         problem = shellcmd.syntax_error(value, sh)
         if problem is not None:
             raise UsageError(f"{source} is not valid shell syntax: {one_line(problem)}")
+    if command is not None and chosen == "no":  # a flag that would do nothing (the variable may be a default)
+        raise UsageError("--restart-command needs a restart policy: --restart on-failure or always")
     return RestartSettings(
         policy=chosen,
         command=value,
