@@ -170,3 +170,29 @@ def test_mosaic_stop_racing_a_respawn_leaves_nothing_running_and_a_stop_record(t
         assert left == [], (i, left)
         rec = record(run_dir, name)
         assert rec is not None and rec.status == "stopped", (i, rec, result.output)
+
+
+def test_a_session_killed_by_hand_during_a_backoff_is_dead_and_not_restarted(tmux, run_dir):
+    out = launch(tmux, run_dir, "byhand", "--restart", "always", env={"MOSAIC_RESTART_DELAY_MS": "800"})
+    os.kill(out["pane_pid"], signal.SIGKILL)
+    wait_for(waiting(run_dir, "byhand"), 10, "the backoff")
+    tmux.cmd("kill-session", "-t", "=byhand")
+    wait_for(lambda: gone(out["sidecar_pid"]), 10, "the sidecar to end")
+    rec = record(run_dir, "byhand")
+    assert (rec.status, rec.pid, rec.extra["restarts"]) == ("dead", out["pane_pid"], "0")
+    assert "restart_at" not in rec.extra
+    assert tmux.cmd("has-session", "-t", "=byhand", check=False).returncode != 0
+
+
+def test_a_sidecar_killed_while_it_holds_the_only_slot_frees_it(tmux, run_dir):
+    """One slot, held 60 s after each respawn: the holder's sidecar is
+    SIGKILLed; the flock goes with it, and the next restart takes the slot."""
+    env = {"MOSAIC_RESTART_DELAY_MS": "1", "MOSAIC_RESTART_SLOTS": "1", "MOSAIC_RESTART_SLOT_HOLD_MS": "60000"}
+    first = launch(tmux, run_dir, "holder", "--restart", "on-failure", env=env)
+    second = launch(tmux, run_dir, "waiter", "--restart", "on-failure", env=env)
+    os.kill(first["pane_pid"], signal.SIGKILL)
+    wait_for(restarted(run_dir, "holder", first["pane_pid"]), 15, "the holder's restart")
+    os.kill(second["pane_pid"], signal.SIGKILL)
+    wait_for(lambda: getattr(record(run_dir, "waiter"), "status", None) == "dead", 10, "the waiter's wait")
+    os.kill(first["sidecar_pid"], signal.SIGKILL)
+    wait_for(restarted(run_dir, "waiter", second["pane_pid"]), 15, "the waiter's restart once the slot is free")
