@@ -196,3 +196,35 @@ def test_a_sidecar_killed_while_it_holds_the_only_slot_frees_it(tmux, run_dir):
     wait_for(lambda: getattr(record(run_dir, "waiter"), "status", None) == "dead", 10, "the waiter's wait")
     os.kill(first["sidecar_pid"], signal.SIGKILL)
     wait_for(restarted(run_dir, "waiter", second["pane_pid"]), 15, "the waiter's restart once the slot is free")
+
+
+def test_too_many_env_values_for_a_restart_command_are_a_usage_error(tmux, run_dir):
+    """The sidecar's respawn has room for RESPAWN_WORDS_MAX words: a launch
+    whose restart command would not fit is refused before anything is made
+    (it used to run the agent with no sidecar and a warning)."""
+    from mosaic_launch import launch as launcher
+    from mosaic_launch import settings
+
+    def env_args(n):
+        return [a for i in range(n) for a in ("--env", f"K{i}=v")]
+
+    limit = settings.RESTART_ENV_MAX
+    result = mosaic("launch", "crowded", "--socket", tmux.socket_name, "--run-dir", run_dir, "--command",
+                    "sleep 1000", "--restart", "on-failure", "--restart-command", "sleep 2000",
+                    *env_args(limit + 1))
+    assert result.exit_code == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and f"at most {limit} --env values ({limit + 1} given)" in lines[0], lines
+    assert tmux.server_pid() is None and not run_dir.exists()
+    # At the limit, the words fit the sidecar: it starts and restarts.
+    s = settings.resolve_launch("crowded", socket=tmux.socket_name, run_dir=run_dir, command="sleep 1000",
+                                env=[f"K{i}=v" for i in range(limit)], restart="on-failure",
+                                restart_command="sleep 2000")
+    words = launcher.restart_args(s)
+    assert len(words) - words.index("--respawn") - 1 == settings.RESPAWN_WORDS_MAX
+    out = launch(tmux, run_dir, "crowded", "--restart", "on-failure", "--restart-command", "sleep 2000",
+                 *env_args(limit), env={"MOSAIC_RESTART_DELAY_MS": "1"})
+    assert out["sidecar_pid"] is not None
+    os.kill(out["pane_pid"], signal.SIGKILL)
+    rec = wait_for(restarted(run_dir, "crowded", out["pane_pid"]), 15, "a restart")
+    wait_for(lambda: runs(rec.pid, ["sleep", "2000"]), 5, "the restart command")
