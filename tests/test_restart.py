@@ -340,7 +340,8 @@ def test_bad_restart_settings_are_one_line_exit_2_and_create_nothing(tmux, run_d
 
 
 @pytest.mark.parametrize("line, message", [
-    ('restart = "sometimes"', "invalid restart policy 'sometimes' (from restart): choose one of no, on-failure, always"),
+    ('restart = "sometimes"',
+     "invalid restart policy 'sometimes' (from restart): choose one of no, on-failure, always"),
     ('restart = "ALWAYS"', "invalid restart policy 'ALWAYS' (from restart): choose one of no, on-failure, always"),
     ("restart = 1", "restart must be a string, not an integer"),
     ("restart = true", "restart must be a string, not a boolean"),
