@@ -228,3 +228,22 @@ def test_too_many_env_values_for_a_restart_command_are_a_usage_error(tmux, run_d
     os.kill(out["pane_pid"], signal.SIGKILL)
     rec = wait_for(restarted(run_dir, "crowded", out["pane_pid"]), 15, "a restart")
     wait_for(lambda: runs(rec.pid, ["sleep", "2000"]), 5, "the restart command")
+
+
+@pytest.mark.parametrize("sidecar_alive", [True, False])
+def test_a_stop_mark_left_by_a_failed_stop_is_removed_by_the_next_launch(tmux, run_dir, sidecar_alive):
+    """A stop that marked the agent but did not end its session (it failed,
+    or was interrupted) leaves NAME.stopping; a launch that finds the agent
+    running ("already running", or "heartbeat restarted") removes it, or
+    the next crash would not be restarted."""
+    env = {"MOSAIC_RESTART_DELAY_MS": "1"}
+    out = launch(tmux, run_dir, "leftover", "--restart", "on-failure", env=env)
+    if not sidecar_alive:
+        os.kill(out["sidecar_pid"], signal.SIGKILL)
+        wait_for(lambda: gone(out["sidecar_pid"]), 10, "the sidecar to die")
+    (run_dir / "leftover.stopping").write_bytes(b"")
+    again = launch(tmux, run_dir, "leftover", "--restart", "on-failure", env=env)
+    assert again["outcome"] == ("already running" if sidecar_alive else "heartbeat restarted")
+    assert not (run_dir / "leftover.stopping").exists()
+    os.kill(out["pane_pid"], signal.SIGKILL)
+    wait_for(restarted(run_dir, "leftover", out["pane_pid"]), 15, "a restart")

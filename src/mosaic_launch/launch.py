@@ -779,6 +779,13 @@ def _already_running(s: LaunchSettings, pane: tmux.PaneInfo, result: dict,
     record, unreadable = _load_record(s.hb_file)
     problem = _record_problem(record, unreadable, pane.pid)
     log_warnings = _resume_logging(s, pane)
+    if s.restart.on:
+        # A mark left by a stop that did not end the session (it failed, or
+        # was interrupted) would turn this running agent's restarts off.
+        try:
+            _unmark_stop(s.run_dir, s.name)
+        except MosaicError as exc:
+            log_warnings = (*log_warnings, one_line(exc))
     if problem is None:
         done = LaunchResult(outcome=ALREADY_RUNNING, pane_pid=pane.pid, sidecar_pid=record.hb_pid,
                             warnings=log_warnings, **result)
