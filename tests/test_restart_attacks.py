@@ -247,3 +247,15 @@ def test_a_stop_mark_left_by_a_failed_stop_is_removed_by_the_next_launch(tmux, r
     assert not (run_dir / "leftover.stopping").exists()
     os.kill(out["pane_pid"], signal.SIGKILL)
     wait_for(restarted(run_dir, "leftover", out["pane_pid"]), 15, "a restart")
+
+
+
+def test_a_child_that_keeps_the_pty_open_does_not_hold_the_restart(tmux, run_dir):
+    """An agent's child (an MCP server, a background job) outlives it and
+    keeps the pane's terminal open: tmux still calls the pane dead once the
+    agent itself exits, and the restart comes."""
+    out = launch(tmux, run_dir, "orphaned", "--restart", "on-failure", command="sleep 3000 & exec sleep 1000",
+                 env={"MOSAIC_RESTART_DELAY_MS": "1"}, ready=["sleep", "1000"])
+    os.kill(out["pane_pid"], signal.SIGKILL)
+    rec = wait_for(restarted(run_dir, "orphaned", out["pane_pid"]), 15, "a restart")
+    assert rec.extra["last_exit_signal"] == "9"
