@@ -259,3 +259,14 @@ def test_a_child_that_keeps_the_pty_open_does_not_hold_the_restart(tmux, run_dir
     os.kill(out["pane_pid"], signal.SIGKILL)
     rec = wait_for(restarted(run_dir, "orphaned", out["pane_pid"]), 15, "a restart")
     assert rec.extra["last_exit_signal"] == "9"
+
+
+def test_stopping_a_running_supervised_agent_says_what_it_did(tmux, run_dir):
+    """The stop ends the supervising sidecar first (it records the stop):
+    that sidecar was watching, and the result says so."""
+    out = launch(tmux, run_dir, "calm", "--restart", "on-failure")
+    result = mosaic("stop", "calm", "--socket", tmux.socket_name, "--run-dir", run_dir)
+    assert result.exit_code == 0
+    assert result.stdout.strip() == f"stopped calm: pane pid {out['pane_pid']}; heartbeat: stopped"
+    assert gone(out["sidecar_pid"]) and gone(out["pane_pid"])
+    assert record(run_dir, "calm").status == "stopped"

@@ -1127,7 +1127,7 @@ def _finish(socket: str, agent: _Stopping, run_dir: Path, deadline: float, timeo
         _retire_metrics(name)
     return StopResult(name=name, socket=socket, pane_pid=pane.pid, stopped=stopped,
                       was_dead=pane.dead, exit_status=pane.dead_status, signal_sent=agent.signal_sent,
-                      hb_status=hb_status, watched=agent.hb_start is not None, cleared=cleared,
+                      hb_status=hb_status, watched=agent.hb_start is not None or agent.supervised, cleared=cleared,
                       warnings=tuple(warnings))
 
 
