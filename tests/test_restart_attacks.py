@@ -270,3 +270,24 @@ def test_stopping_a_running_supervised_agent_says_what_it_did(tmux, run_dir):
     assert result.stdout.strip() == f"stopped calm: pane pid {out['pane_pid']}; heartbeat: stopped"
     assert gone(out["sidecar_pid"]) and gone(out["pane_pid"])
     assert record(run_dir, "calm").status == "stopped"
+
+
+def test_a_stop_signal_while_waiting_for_a_slot_and_right_after_a_respawn(tmux, run_dir):
+    """One slot, held 60 s: the second restart waits for it, and SIGTERM
+    then ends that sidecar with a stop record and no respawn. SIGHUP to the
+    first right after its respawn ends it too (stopped), leaving the new
+    agent alone."""
+    env = {"MOSAIC_RESTART_DELAY_MS": "1", "MOSAIC_RESTART_SLOTS": "1", "MOSAIC_RESTART_SLOT_HOLD_MS": "60000"}
+    first = launch(tmux, run_dir, "first", "--restart", "on-failure", env=env)
+    second = launch(tmux, run_dir, "second", "--restart", "on-failure", env=env)
+    os.kill(first["pane_pid"], signal.SIGKILL)
+    rec = wait_for(restarted(run_dir, "first", first["pane_pid"]), 15, "the first restart")
+    os.kill(second["pane_pid"], signal.SIGKILL)
+    wait_for(lambda: getattr(record(run_dir, "second"), "status", None) == "dead", 10, "the second's wait")
+    os.kill(second["sidecar_pid"], signal.SIGTERM)
+    wait_for(lambda: gone(second["sidecar_pid"]), 10, "the waiting sidecar to end")
+    assert record(run_dir, "second").status == "stopped"
+    assert tmux.cmd("list-panes", "-t", "=second:", "-F", "#{pane_dead}").stdout.split() == ["1"]
+    os.kill(first["sidecar_pid"], signal.SIGHUP)
+    wait_for(lambda: gone(first["sidecar_pid"]), 10, "the first sidecar to end")
+    assert record(run_dir, "first").status == "stopped" and not gone(rec.pid)
