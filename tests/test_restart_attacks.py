@@ -291,3 +291,17 @@ def test_a_stop_signal_while_waiting_for_a_slot_and_right_after_a_respawn(tmux, 
     os.kill(first["sidecar_pid"], signal.SIGHUP)
     wait_for(lambda: gone(first["sidecar_pid"]), 10, "the first sidecar to end")
     assert record(run_dir, "first").status == "stopped" and not gone(rec.pid)
+
+
+def test_a_session_renamed_during_a_backoff_is_not_respawned(tmux, run_dir):
+    """The user renamed the session while the sidecar waited: it is no
+    longer the agent's, so the pane stays dead and the agent is dead (as
+    after a session killed by hand); a launch brings NAME back."""
+    out = launch(tmux, run_dir, "named", "--restart", "on-failure", env={"MOSAIC_RESTART_DELAY_MS": "800"})
+    os.kill(out["pane_pid"], signal.SIGKILL)
+    wait_for(waiting(run_dir, "named"), 10, "the backoff")
+    tmux.cmd("rename-session", "-t", "=named", "mine-now")
+    wait_for(lambda: gone(out["sidecar_pid"]), 10, "the sidecar to end")
+    rec = record(run_dir, "named")
+    assert (rec.status, rec.pid, rec.extra["restarts"]) == ("dead", out["pane_pid"], "0")
+    assert tmux.cmd("list-panes", "-t", "=mine-now:", "-F", "#{pane_dead}").stdout.split() == ["1"]

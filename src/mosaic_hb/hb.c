@@ -358,11 +358,35 @@ static int hb_take_slot(hb_state *st)
     }
 }
 
+/* PANE_ID is still a pane of the agent's session. A pane id names a pane
+ * on the whole server: after the delay the session may have been renamed
+ * (the user took it over), or the server replaced by one where the id is
+ * another session's pane; neither is ours to respawn. */
+static int hb_pane_in_session(hb_state *st, const char *pane_id)
+{
+    char session[HB_AGENT_MAX + 4];
+    snprintf(session, sizeof session, "=%s:", st->cfg->agent);
+    const char *args[] = {"list-panes", "-s", "-t", session, "-F", "#{pane_id}", NULL};
+    char out[4096];
+    if (!hb_tmux(st->cfg->restart, args, out, sizeof out))
+        return 0;
+    for (char *line = out, *next; line != NULL && *line; line = next) {
+        next = strchr(line, '\n');
+        if (next != NULL)
+            *next++ = '\0';
+        if (strcmp(line, pane_id) == 0)
+            return 1;
+    }
+    return 0;
+}
+
 /* Respawn the dead pane PANE_ID with the restart command (or its first
  * one) and learn the new pane pid: 1 and *pid set, or 0. */
 static int hb_respawn(hb_state *st, const char *pane_id, pid_t *pid)
 {
     const hb_restart *rs = st->cfg->restart;
+    if (!hb_pane_in_session(st, pane_id))
+        return 0;
     const char *args[HB_RESTART_ARGV_MAX];
     size_t n = 0;
     args[n++] = "respawn-pane";
