@@ -305,3 +305,17 @@ def test_a_session_renamed_during_a_backoff_is_not_respawned(tmux, run_dir):
     rec = record(run_dir, "named")
     assert (rec.status, rec.pid, rec.extra["restarts"]) == ("dead", out["pane_pid"], "0")
     assert tmux.cmd("list-panes", "-t", "=mine-now:", "-F", "#{pane_dead}").stdout.split() == ["1"]
+
+
+def test_mosaic_stop_of_an_agent_whose_waiting_sidecar_is_frozen(tmux, run_dir):
+    """A sidecar SIGSTOPped during its backoff cannot take the stop's
+    SIGTERM: the stop kills it, and records the stop itself."""
+    out = launch(tmux, run_dir, "frozen", "--restart", "always", env={"MOSAIC_RESTART_DELAY_MS": "60000"})
+    os.kill(out["pane_pid"], signal.SIGKILL)
+    wait_for(waiting(run_dir, "frozen"), 10, "the backoff")
+    os.kill(out["sidecar_pid"], signal.SIGSTOP)
+    result = mosaic("stop", "frozen", "--socket", tmux.socket_name, "--run-dir", run_dir, "--timeout", "2")
+    assert result.exit_code == 0, result.output
+    assert gone(out["sidecar_pid"])
+    assert record(run_dir, "frozen").status == "stopped"
+    assert tmux.cmd("has-session", "-t", "=frozen", check=False).returncode != 0
