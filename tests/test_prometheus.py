@@ -183,7 +183,9 @@ def test_shipped_rules_pass_promtool():
 def test_shipped_rules_unit_tests_pass():
     """docs/prometheus/mosaic-rules.test.yml: dead fires at once and not also
     stale; stale fires after its for:; textfile errors fire; waiting fires
-    past 10 minutes of waiting, and not for a dead agent."""
+    past 10 minutes of waiting, and not for a dead agent; dead does not fire
+    while a restart waits (up to 10 minutes after the death), and does once
+    the restarts gave up."""
     done = subprocess.run([PROMTOOL, "test", "rules", "mosaic-rules.test.yml"], cwd=DOCS,
                           capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stdout + done.stderr

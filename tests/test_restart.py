@@ -322,6 +322,13 @@ def test_a_relaunched_heartbeat_keeps_the_restart_count(tmux, run_dir):
     (["--restart-command", "claude 'unclosed"], {}, "--restart-command is not valid shell syntax"),
     ([], {"MOSAIC_RESTART_DELAY_MS": "0"}, "MOSAIC_RESTART_DELAY_MS: invalid '0'"),
     ([], {"MOSAIC_RESTART_SLOTS": "two"}, "MOSAIC_RESTART_SLOTS: invalid 'two'"),
+    ([], {"MOSAIC_RESTART_DELAY_MS": "nan"}, "MOSAIC_RESTART_DELAY_MS: invalid 'nan'"),
+    ([], {"MOSAIC_RESTART_DELAY_MS": "-1"}, "MOSAIC_RESTART_DELAY_MS: invalid '-1'"),
+    ([], {"MOSAIC_RESTART_DELAY_MS": "1e9"}, "MOSAIC_RESTART_DELAY_MS: invalid '1e9'"),
+    ([], {"MOSAIC_RESTART_DELAY_MS": "86400001"}, "MOSAIC_RESTART_DELAY_MS: invalid '86400001'"),
+    (["--restart-command", "claude --continue"], {},
+     "--restart-command needs a restart policy: --restart on-failure or always"),
+    (["--restart", "no", "--restart-command", "claude --continue"], {}, "--restart-command needs a restart policy"),
 ])
 def test_bad_restart_settings_are_one_line_exit_2_and_create_nothing(tmux, run_dir, args, env, message):
     result = mosaic("launch", "bad", "--socket", tmux.socket_name, "--run-dir", run_dir,
@@ -332,14 +339,22 @@ def test_bad_restart_settings_are_one_line_exit_2_and_create_nothing(tmux, run_d
     assert tmux.server_pid() is None and not run_dir.exists()
 
 
-def test_a_bad_restart_key_in_the_fleet_file_names_its_line(tmux, run_dir, tmp_path):
+@pytest.mark.parametrize("line, message", [
+    ('restart = "sometimes"',
+     "invalid restart policy 'sometimes' (from restart): choose one of no, on-failure, always"),
+    ('restart = "ALWAYS"', "invalid restart policy 'ALWAYS' (from restart): choose one of no, on-failure, always"),
+    ("restart = 1", "restart must be a string, not an integer"),
+    ("restart = true", "restart must be a string, not a boolean"),
+    ('restart_command = "sleep 2"',
+     "restart_command needs a restart policy: restart on-failure or always"),
+])
+def test_a_bad_restart_key_in_the_fleet_file_names_its_line(tmux, run_dir, tmp_path, line, message):
     fleet = tmp_path / "fleet.toml"
     fleet.write_text(f'socket = "{tmux.socket_name}"\nrun_dir = "{run_dir}"\n'
-                     '[[agent]]\nname = "a"\ncommand = "sleep 1000"\nrestart = "sometimes"\n')
+                     f'[[agent]]\nname = "a"\ncommand = "sleep 1000"\n{line}\n')
     result = mosaic("fleet", "up", "-f", fleet)
     assert result.exit_code == 2
-    assert result.stderr.strip() == (f"mosaic: error: {fleet}:6: agent a: invalid restart policy "
-                                     "'sometimes' (from restart): choose one of no, on-failure, always")
+    assert result.stderr.strip() == f"mosaic: error: {fleet}:6: agent a: {message}"
     assert tmux.server_pid() is None
 
 

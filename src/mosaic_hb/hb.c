@@ -313,11 +313,21 @@ static int hb_take_slot(hb_state *st)
     int slots = rs->slots < 1 ? 1 : rs->slots > HB_SLOTS_MAX ? HB_SLOTS_MAX : rs->slots;
     for (;;) {
         int first = (int)(rand_r(&st->random) % (unsigned)slots);
+        int busy = 0;
         for (int i = 0; i < slots; i++) {
             char name[40];
             snprintf(name, sizeof name, "restart-slot-%d.lock", (first + i) % slots);
             int fd = hb_open_lock_file(st->dirfd, name);
-            if (fd < 0)
+            if (fd < 0 && errno == ENOENT) {
+                /* The run dir was removed during the wait: make it again
+                 * (and retake our lock there), then look once more. */
+                int r = hb_reopen_run_dir(st);
+                if (r == HB_END_REPLACED)
+                    return HB_END_REPLACED;
+                if (r == 0)
+                    fd = hb_open_lock_file(st->dirfd, name);
+            }
+            if (fd < 0)   /* not a lockable file (a planted symlink or dir): no slot */
                 continue;
             int got = hb_try_flock(fd);
             if (got == 1) {
@@ -333,6 +343,13 @@ static int hb_take_slot(hb_state *st)
                 st->slot_fd = -1;
                 return HB_GO_ON;
             }
+            busy++;
+        }
+        /* No slot is taken by anyone, and none can be had: waiting would
+         * be for ever, so restart without one (as on an odd filesystem). */
+        if (busy == 0) {
+            st->slot_fd = -1;
+            return HB_GO_ON;
         }
         long long jitter = (long long)(rand_r(&st->random) % 1000) * (HB_SLOT_RETRY_NS / 1000);
         int r = hb_pause_until(st, hb_monotonic_ns() + HB_SLOT_RETRY_NS + jitter);
@@ -341,11 +358,35 @@ static int hb_take_slot(hb_state *st)
     }
 }
 
+/* PANE_ID is still a pane of the agent's session. A pane id names a pane
+ * on the whole server: after the delay the session may have been renamed
+ * (the user took it over), or the server replaced by one where the id is
+ * another session's pane; neither is ours to respawn. */
+static int hb_pane_in_session(hb_state *st, const char *pane_id)
+{
+    char session[HB_AGENT_MAX + 4];
+    snprintf(session, sizeof session, "=%s:", st->cfg->agent);
+    const char *args[] = {"list-panes", "-s", "-t", session, "-F", "#{pane_id}", NULL};
+    char out[4096];
+    if (!hb_tmux(st->cfg->restart, args, out, sizeof out))
+        return 0;
+    for (char *line = out, *next; line != NULL && *line; line = next) {
+        next = strchr(line, '\n');
+        if (next != NULL)
+            *next++ = '\0';
+        if (strcmp(line, pane_id) == 0)
+            return 1;
+    }
+    return 0;
+}
+
 /* Respawn the dead pane PANE_ID with the restart command (or its first
  * one) and learn the new pane pid: 1 and *pid set, or 0. */
 static int hb_respawn(hb_state *st, const char *pane_id, pid_t *pid)
 {
     const hb_restart *rs = st->cfg->restart;
+    if (!hb_pane_in_session(st, pane_id))
+        return 0;
     const char *args[HB_RESTART_ARGV_MAX];
     size_t n = 0;
     args[n++] = "respawn-pane";

@@ -233,11 +233,24 @@ def _mark_stop(run_dir: Path, names: list[str]) -> None:
 
 
 def _unmark_stop(run_dir: Path, name: str) -> None:
-    """A fresh launch: NAME may be restarted again."""
+    """A fresh launch: NAME may be restarted again. A mark that cannot be
+    removed (a directory planted under its name) would silently turn the
+    restarts off, so an empty directory is removed and anything else stops
+    the launch with its reason."""
+    filename = f"{name}{STOPPING_SUFFIX}"
     try:
-        runfiles.remove(run_dir, f"{name}{STOPPING_SUFFIX}")
-    except (OSError, ValueError):
+        runfiles.remove(run_dir, filename)
+    except FileNotFoundError:  # no run dir yet
         pass
+    except IsADirectoryError:
+        try:
+            os.rmdir(Path(run_dir, filename))
+        except OSError as exc:
+            raise MosaicError(f"cannot remove {filename} from the run dir {run_dir} "
+                              f"({exc.strerror or exc}): remove it by hand") from None
+    except OSError as exc:
+        raise MosaicError(f"cannot remove {filename} from the run dir {run_dir} "
+                          f"({exc.strerror or exc}): remove it by hand") from None
 
 
 def restarting(record: mosaic_hb.Record | None) -> bool:
@@ -766,6 +779,13 @@ def _already_running(s: LaunchSettings, pane: tmux.PaneInfo, result: dict,
     record, unreadable = _load_record(s.hb_file)
     problem = _record_problem(record, unreadable, pane.pid)
     log_warnings = _resume_logging(s, pane)
+    if s.restart.on:
+        # A mark left by a stop that did not end the session (it failed, or
+        # was interrupted) would turn this running agent's restarts off.
+        try:
+            _unmark_stop(s.run_dir, s.name)
+        except MosaicError as exc:
+            log_warnings = (*log_warnings, one_line(exc))
     if problem is None:
         done = LaunchResult(outcome=ALREADY_RUNNING, pane_pid=pane.pid, sidecar_pid=record.hb_pid,
                             warnings=log_warnings, **result)
@@ -826,6 +846,7 @@ class _Stopping:
     record: mosaic_hb.Record | None
     hb_start: int | None  # the watching sidecar's start time; None: no live sidecar
     signal_sent: str | None = None
+    supervised: bool = False  # a sidecar with a restart policy watched it: the stop is recorded, never cleared
 
 
 def _still_running(stopping: list[_Stopping], deadline: float) -> list[_Stopping]:
@@ -950,9 +971,7 @@ def stop_agents(socket: str, names: list[str], run_dir: Path, timeout: float = S
     try:
         with _terminate_as_interrupt():
             _mark_stop(run_dir, [agent.name for agent in stopping])
-            for agent in stopping:  # a sidecar waiting to restart: stop waiting, record the stop
-                if agent.hb_start is not None and restarting(agent.record):
-                    _signal_sidecar(agent.record.hb_pid, agent.hb_start, signal.SIGTERM)
+            stopping[:] = _end_supervision(socket, stopping, run_dir, began + timeout * 0.25)
             failed = tmux.kill_sessions(socket, [agent.name for agent in stopping])
             for agent in stopping:
                 if agent.name in failed:
@@ -972,6 +991,47 @@ def stop_agents(socket: str, names: list[str], run_dir: Path, timeout: float = S
         _record_interrupted(_hung_up(socket, stopping, ended), run_dir)
         raise
     return [outcomes[name] for name in dict.fromkeys(names)]
+
+
+def _supervisor(record: mosaic_hb.Record | None) -> tuple[int, int] | None:
+    """(pid, start time) of the live sidecar that may still restart
+    RECORD's agent, whatever pid the record names now; else None."""
+    if (record is None or record.status not in ("ok", "dead") or record.extra.get("gave_up") == "1"
+            or record.extra.get("restart") not in ("on-failure", "always") or sidecar_problem(record) is not None):
+        return None
+    start = mosaic_hb.proc_start_time(record.hb_pid)
+    return (record.hb_pid, start) if start else None
+
+
+def _end_supervision(socket: str, stopping: list[_Stopping], run_dir: Path, deadline: float) -> list[_Stopping]:
+    """End each sidecar that could restart an agent of STOPPING (they are
+    marked stopping already), before its session is ended: a sidecar past
+    its look at the mark may still respawn the pane, so the panes are
+    listed again once no sidecar is left to change them. STOPPING, with the
+    supervised agents' panes and records as they are now."""
+    supervisors = {}
+    for agent in stopping:
+        found = _supervisor(_read_record(run_dir / f"{agent.name}.hb"))
+        if found is not None:
+            supervisors[agent.name] = found
+            _signal_sidecar(found[0], found[1], signal.SIGTERM)
+    if not supervisors:
+        return stopping
+    for pid, start in supervisors.values():  # SIGTERM records the stop; a stopped sidecar cannot take it
+        if not mosaic_hb.wait_exit(pid, start, max(0.0, deadline - time.monotonic())):
+            _signal_sidecar(pid, start, signal.SIGKILL)
+            mosaic_hb.wait_exit(pid, start, SIDECAR_KILL_WAIT)
+    try:
+        now = tmux.panes_by_session(socket)
+    except MosaicError:
+        now = {}
+    again = []
+    for agent in stopping:
+        if agent.name in supervisors and now.get(agent.name):
+            agent = _prepare(agent.name, now[agent.name][0], run_dir)
+        agent.supervised = agent.supervised or agent.name in supervisors
+        again.append(agent)
+    return again
 
 
 @contextmanager
@@ -1051,7 +1111,7 @@ def _finish(socket: str, agent: _Stopping, run_dir: Path, deadline: float, timeo
     cleared = None
     if stopped and sidecar_gone:
         try:
-            if pane.dead and not restarting(agent.record):
+            if pane.dead and not restarting(agent.record) and not agent.supervised:
                 after = _load_record(run_dir / f"{name}.hb")
                 if runfiles.remove(run_dir, f"{name}.hb"):
                     cleared = after[0].status if after[0] is not None else after[1]
@@ -1067,7 +1127,7 @@ def _finish(socket: str, agent: _Stopping, run_dir: Path, deadline: float, timeo
         _retire_metrics(name)
     return StopResult(name=name, socket=socket, pane_pid=pane.pid, stopped=stopped,
                       was_dead=pane.dead, exit_status=pane.dead_status, signal_sent=agent.signal_sent,
-                      hb_status=hb_status, watched=agent.hb_start is not None, cleared=cleared,
+                      hb_status=hb_status, watched=agent.hb_start is not None or agent.supervised, cleared=cleared,
                       warnings=tuple(warnings))
 
 

@@ -94,6 +94,11 @@ _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
 RESTART_POLICIES = ("no", "on-failure", "always")
+# mosaic-hb --respawn takes at most this many words (HB_RESTART_ARGV_MAX less
+# room for tmux's own, hb_main.c); a restart command's are /usr/bin/env,
+# PATH=, the three MOSAIC_* variables, one per --env, and SHELL -c COMMAND.
+RESPAWN_WORDS_MAX = 232
+RESTART_ENV_MAX = RESPAWN_WORDS_MAX - 8
 DEFAULT_RESTART = "no"
 
 
@@ -405,6 +410,8 @@ def resolve_restart(policy: str | None = None, command: str | None = None,
         problem = shellcmd.syntax_error(value, sh)
         if problem is not None:
             raise UsageError(f"{source} is not valid shell syntax: {one_line(problem)}")
+    if command is not None and chosen == "no":  # a flag that would do nothing (the variable may be a default)
+        raise UsageError("--restart-command needs a restart policy: --restart on-failure or always")
     return RestartSettings(
         policy=chosen,
         command=value,
@@ -519,6 +526,9 @@ def resolve_launch(
     prefix = tuple(d for d in candidates if os.path.isdir(d))
     user_env = dict(env_pairs)
     base = user_env.pop("PATH", None) or environ.get("PATH") or os.defpath
+    if restarts.command is not None and len(user_env) > RESTART_ENV_MAX:
+        raise UsageError(f"a restart command takes at most {RESTART_ENV_MAX} --env values "
+                         f"({len(user_env)} given): the sidecar's respawn has room for {RESPAWN_WORDS_MAX} words")
     return LaunchSettings(
         name=agent,
         socket=sock,
