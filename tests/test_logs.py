@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import resource
 import shlex
+import signal
 import subprocess
 import threading
 from pathlib import Path
@@ -338,6 +339,26 @@ def test_log_dir_with_shell_and_format_characters_is_taken_literally(tmux, run_d
     # The variable names the same place as the flag.
     result = logs_cmd(tmux, run_dir, "odd", "-n", "1", env={"MOSAIC_LOG_DIR": str(log_dir)})
     assert result.stdout == "odd output\n"
+
+
+def test_log_dir_with_strftime_and_style_characters_is_taken_literally(tmux, run_dir, tmp_path):
+    """tmux gives pipe-pane's command to strftime(3) before expanding it as a
+    format (``%d`` would be the day, ``%%`` one ``%``), and leaves ``##[`` (a
+    style) as it is: the writer of a launch and of a restart by the sidecar
+    (--respawn-log) both write in the dir named, not in a neighbour."""
+    log_dir = tmp_path / "day %d, 100%% #[fg=red] ##[x] #"
+    ready = tmp_path / "ready"
+    command = f"echo run-$$; trap 'kill $!; exit 1' TERM; sleep 1000 & : > {shlex.quote(str(ready))}; wait"
+    out = launch(tmux, run_dir, "pct", "--log-dir", log_dir, "--restart", "on-failure", command=command,
+                 env={"MOSAIC_RESTART_DELAY_MS": "100"})
+    wait_for(ready.exists, WAIT, "the agent's trap")
+    wait_for(logged(log_dir, "pct", f"run-{out['pane_pid']}"), WAIT, "the first run in the dir named")
+    ready.unlink()
+    os.kill(out["pane_pid"], signal.SIGTERM)
+    wait_for(lambda: "pct restart" in log_text(log_dir, "pct"), 15, "the restart's marker in the dir named")
+    wait_for(lambda: log_text(log_dir, "pct").count("run-") == 2, WAIT, "the second run in the log")
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith("day")] == [log_dir.name]
+    assert logs_cmd(tmux, run_dir, "pct", "--log-dir", log_dir).stdout.count("run-") == 2
 
 
 def test_screen_prints_the_live_pane(tmux, run_dir, log_dir):

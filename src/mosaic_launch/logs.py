@@ -24,7 +24,6 @@ from __future__ import annotations
 import errno
 import os
 import re
-import shlex
 import stat
 import time
 from collections.abc import Callable
@@ -56,7 +55,8 @@ def old_log_path(log_dir: Path, name: str) -> Path:
 
 def writer_command(log_dir: Path, name: str, max_bytes: int, event: str) -> str:
     """The shell command that tmux's pipe-pane runs: ``exec mosaic-hb log
-    ...``, every word quoted (tmux gives it to /bin/sh -c). ``exec``, so
+    ...``, every word quoted (tmux gives it to /bin/sh -c; see
+    tmux.shell_words). ``exec``, so
     the writer is the only process, whatever the shell. Raises ValueError
     for what could not be quoted safely or that the writer would refuse."""
     if not mosaic_hb.valid_agent_name(name):
@@ -69,7 +69,7 @@ def writer_command(log_dir: Path, name: str, max_bytes: int, event: str) -> str:
     if not isinstance(max_bytes, int) or max_bytes < 0:
         raise ValueError(f"invalid max_bytes {max_bytes!r}")
     words = [mosaic_hb.sidecar_path(), "log", path, "--max-bytes", str(max_bytes), "--event", event]
-    return "exec " + shlex.join(words)
+    return "exec " + tmux.shell_words(words)
 
 
 def pipe_args(pane: str, log_dir: Path, name: str, max_bytes: int, event: str = RESTART) -> list[str]:
