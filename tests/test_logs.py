@@ -329,6 +329,29 @@ def test_a_symlink_planted_at_the_log_path_is_not_followed(tmux, run_dir, log_di
     assert "is a symlink; not reading it" in one_line_error(result)
 
 
+def test_a_hard_link_or_foreign_file_at_the_log_path_is_refused_with_a_warning(tmux, run_dir, log_dir, tmp_path):
+    """The writer refuses a log with other links or another owner; the
+    launch says so (as for a symlink), and logs does not print the other file."""
+    log_dir.mkdir(mode=0o700, parents=True)
+    target = tmp_path / "precious"
+    target.write_text("keep me\n")
+    os.link(target, log_dir / "linked.log")
+    out = launch(tmux, run_dir, "linked", command="echo secret output; sleep 1000")
+    assert any("other hard links" in w and "not logged" in w for w in out["warnings"]), out["warnings"]
+    wait_for(lambda: not [w for w in _writers() if str(log_dir / "linked.log") in w], WAIT,
+             "the writer to refuse and exit")
+    assert target.read_text() == "keep me\n"
+    result = logs_cmd(tmux, run_dir, "linked")
+    assert result.exit_code == 1 and "keep me" not in result.stdout
+    assert "has other hard links; not reading it" in one_line_error(result)
+    if os.geteuid() == 0:  # only root can give a file away
+        foreign = log_dir / "foreign.log"
+        foreign.write_text("")
+        os.chown(foreign, 65534, 65534)
+        out = launch(tmux, run_dir, "foreign", command="echo secret output; sleep 1000")
+        assert any("belongs to another user" in w for w in out["warnings"]), out["warnings"]
+
+
 def test_log_dir_with_shell_and_format_characters_is_taken_literally(tmux, run_dir, tmp_path):
     log_dir = tmp_path / "it's #{pane_id} $(touch pwned) `id` ;"
     launch(tmux, run_dir, "odd", "--log-dir", log_dir, command="echo odd output; sleep 1000")

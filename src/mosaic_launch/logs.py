@@ -100,8 +100,9 @@ def restart_logging(socket: str, pane: str, log_dir: Path, name: str, max_bytes:
 
 
 def log_problem(log_dir: Path, name: str) -> str | None:
-    """Why NAME's log cannot be written (a symlink or something else than a
-    regular file is there, which the writer refuses), or None."""
+    """Why NAME's log cannot be written (what the writer refuses: a symlink,
+    something else than a regular file, a file with other links or another
+    owner), or None."""
     path = log_path(log_dir, name)
     try:
         st = os.lstat(path)
@@ -111,6 +112,10 @@ def log_problem(log_dir: Path, name: str) -> str | None:
         return f"{path} is a symlink; the log writer does not follow it, so nothing is logged"
     if not stat.S_ISREG(st.st_mode):
         return f"{path} is not a regular file; nothing is logged"
+    if st.st_nlink != 1:
+        return f"{path} has other hard links; the log writer does not write to it, so nothing is logged"
+    if st.st_uid != os.geteuid():
+        return f"{path} belongs to another user; the log writer does not write to it, so nothing is logged"
     return None
 
 
@@ -127,9 +132,11 @@ def _open_log(path: Path) -> int | None:
         if exc.errno == errno.ELOOP:
             raise MosaicError(f"{path} is a symlink; not reading it") from None
         raise MosaicError(f"cannot read {path}: {exc.strerror or exc}") from None
-    if not stat.S_ISREG(os.fstat(fd).st_mode):
+    st = os.fstat(fd)
+    if not stat.S_ISREG(st.st_mode) or st.st_nlink != 1:
         os.close(fd)
-        raise MosaicError(f"{path} is not a regular file; not reading it")
+        what = "is not a regular file" if not stat.S_ISREG(st.st_mode) else "has other hard links"
+        raise MosaicError(f"{path} {what}; not reading it")
     return fd
 
 
