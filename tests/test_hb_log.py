@@ -153,6 +153,63 @@ def test_writing_again_after_a_failure_notes_what_was_dropped(tmp_path):
     assert log.read_text() == f"[mosaic: {dropped} bytes of output were not logged: File too large]\nafter\n"
 
 
+@pytest.mark.parametrize("how", ["deleted", "moved away"])
+def test_a_log_deleted_or_moved_away_is_begun_again_at_its_path(tmp_path, how):
+    """Else the writer would go on writing, unseen, to a file nobody can
+    reach (taking its disk space until it ends; its rotation fails too)."""
+    log = tmp_path / "gone.log"
+    proc = subprocess.Popen([mosaic_hb.sidecar_path(), "log", str(log), "--max-bytes", "0"],
+                            stdin=subprocess.PIPE, stderr=subprocess.PIPE)
+    sent = iter(range(1_000_000))
+
+    def feed_until(condition):
+        def check():
+            proc.stdin.write(b"line %d\n" % next(sent))
+            proc.stdin.flush()
+            return condition()
+        return check
+
+    try:
+        wait_for(feed_until(lambda: log.exists() and b"line" in log.read_bytes()), 10, "the first line")
+        if how == "deleted":
+            log.unlink()
+        else:
+            log.rename(tmp_path / "kept")
+        # The writer looks at most once a second.
+        wait_for(feed_until(lambda: log.exists() and b"line" in log.read_bytes()), 10, "a new log at the path")
+        proc.stdin.close()
+        assert proc.wait(timeout=30) == 0
+    finally:
+        proc.kill()
+        proc.wait()
+        proc.stderr.close()
+    assert log.stat().st_mode & 0o777 == 0o600
+    if how == "moved away":
+        kept, new = (tmp_path / "kept").read_bytes().splitlines(), log.read_bytes().splitlines()
+        assert int(new[0].split()[1]) > int(kept[-1].split()[1])  # the new log begins where the old ends
+
+
+def test_a_log_cut_short_by_another_process_is_counted_from_its_new_size(tmp_path):
+    """The size towards the cap is the file's: a log truncated by hand is not
+    rotated early."""
+    log = tmp_path / "cut.log"
+    proc = subprocess.Popen([mosaic_hb.sidecar_path(), "log", str(log), "--max-bytes", "30000"],
+                            stdin=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        proc.stdin.write(b"x" * 20000 + b"\n")
+        proc.stdin.flush()
+        wait_for(lambda: log.exists() and log.stat().st_size > 20000, 10, "the first chunk")
+        os.truncate(log, 0)
+        proc.stdin.write(b"y" * 15000 + b"\n")  # past the cap counted from 20 KB, not from 0
+        proc.stdin.close()
+        assert proc.wait(timeout=30) == 0
+    finally:
+        proc.kill()
+        proc.wait()
+        proc.stderr.close()
+    assert not (tmp_path / "cut.log.1").exists() and log.read_bytes() == b"y" * 15000 + b"\n"
+
+
 def log_marker(path: Path) -> bytes:
     data = path.read_bytes()
     return data[:data.index(b"\n") + 1]
