@@ -278,15 +278,52 @@ def test_cleaner_keeps_a_cut_escape_for_later():
     assert cleaner.flush() == "next"
 
 
+def test_cleaner_holds_a_bounded_part_of_a_line_that_never_ends():
+    """A progress bar rewritten with carriage returns for ever, or a line of
+    megabytes: the Cleaner keeps at most about MAX_PENDING bytes of it, and
+    prints what clean() of the whole would."""
+    chunk = 1 << 16
+    bar = pane_logs.Cleaner()
+    out = [bar.feed((b"%07d\r" % i) * 8192) for i in range(200)]  # 13 MB
+    assert len(bar._pending) <= pane_logs.Cleaner.MAX_PENDING + chunk
+    assert "".join(out) + bar.flush() == pane_logs.clean((b"%07d\r" % 199) * 8192) == "0000199"
+    long = pane_logs.Cleaner()
+    out = [long.feed(b"x" * chunk) for _ in range(100)]
+    assert len(long._pending) <= pane_logs.Cleaner.MAX_PENDING + chunk
+    assert "".join(out) + long.flush() == "x" * chunk * 100
+
+
 @pytest.mark.parametrize("data, lines, tail", [
     (b"a\nb\nc\n", 2, b"b\nc\n"),
     (b"a\nb\nc", 2, b"b\nc"),
     (b"a\nb\n", 5, b"a\nb\n"),
     (b"a\nb\n", 0, b""),
     (b"", 3, b""),
+    (b"\n\n\n", 2, b"\n\n"),
+    (b"".join(b"%d\n" % i for i in range(50000)), 3, b"49997\n49998\n49999\n"),  # several blocks back
+    (b"x" * 200000 + b"\nlast", 2, b"x" * 200000 + b"\nlast"),
 ])
-def test_tail_lines(data, lines, tail):
-    assert pane_logs.tail_lines(data, lines) == tail
+def test_the_last_lines_of_the_old_file_and_the_current_one(tmp_path, data, lines, tail):
+    """The tail of both files read as one, wherever the rotation cut them."""
+    for cut in sorted({0, len(data) // 3, len(data) - 1, len(data)} - {-1}):
+        for suffix, part in ((".log.1", data[:cut]), (".log", data[cut:])):
+            (tmp_path / f"t{suffix}").write_bytes(part)
+        written: list[bytes] = []
+        pane_logs.show_log(tmp_path, "t", lambda b: written.append(b) or True, lines=lines, raw=True)
+        assert b"".join(written) == tail, cut
+
+
+def test_a_tail_of_a_big_log_reads_from_its_end(tmp_path, monkeypatch):
+    """-n LINES costs what it prints: the reads stay near the end."""
+    (tmp_path / "big.log").write_bytes((b"y" * 99 + b"\n") * 100_000)  # 10 MB
+    read = []
+    real_pread, real_read = os.pread, os.read
+    monkeypatch.setattr(pane_logs.os, "pread", lambda fd, n, at: read.append(n) or real_pread(fd, n, at))
+    monkeypatch.setattr(pane_logs.os, "read", lambda fd, n: read.append(n) or real_read(fd, n))
+    written: list[bytes] = []
+    pane_logs.show_log(tmp_path, "big", lambda b: written.append(b) or True, lines=5)
+    assert b"".join(written) == (b"y" * 99 + b"\n") * 5
+    assert sum(read) < 300_000
 
 
 def test_follow_sleeps_a_tenth_of_a_second_between_looks_while_nothing_comes(tmp_path, monkeypatch):

@@ -14,9 +14,10 @@ end of file and exits) with a new writer, which does. Code that respawns a
 pane calls it, or chains ``pipe_args`` after its respawn-pane in the same
 tmux call so that no output comes between.
 
-Reading: ``read_log`` (both files, the old one first), ``tail_lines``,
-``clean`` (escape sequences stripped), and ``follow``, which polls (at most
-ten wake-ups a second) and keeps up across a rotation.
+Reading: ``show_log`` (both files, the old one first; a tail read from
+the end, and everything a block at a time, so that memory does not grow
+with the log), ``clean`` (escape sequences stripped), and ``follow``,
+which polls (at most ten wake-ups a second) and keeps up across a rotation.
 """
 
 from __future__ import annotations
@@ -140,46 +141,62 @@ def _open_log(path: Path) -> int | None:
     return fd
 
 
-def _read_to_end(fd: int) -> bytes:
-    chunks = []
-    while True:
-        chunk = os.read(fd, _READ_CHUNK)
-        if not chunk:
-            return b"".join(chunks)
-        chunks.append(chunk)
-
-
-def _read_file(path: Path) -> bytes | None:
-    fd = _open_log(path)
-    if fd is None:
-        return None
+def _open_both(log_dir: Path, name: str) -> tuple[int | None, int | None]:
+    """Descriptors of NAME's old log and current log (None: not there).
+    The current one is opened first: should the writer rotate in between,
+    the old path then names the file already open, which is not taken
+    twice. NotRunning (exit 1) if there is neither."""
+    current = _open_log(log_path(log_dir, name))
     try:
-        return _read_to_end(fd)
-    finally:
-        os.close(fd)
-
-
-def read_log(log_dir: Path, name: str) -> bytes:
-    """NAME's log: the old file, then the current one. NotRunning (exit 1)
-    if there is neither."""
-    old = _read_file(old_log_path(log_dir, name))
-    current = _read_file(log_path(log_dir, name))
+        old = _open_log(old_log_path(log_dir, name))
+    except BaseException:
+        if current is not None:
+            os.close(current)
+        raise
+    if old is not None and current is not None and _same_file(old, current):
+        os.close(old)
+        old = None
     if old is None and current is None:
         raise NotRunning(f"no log for {name} in {log_dir}")
-    return (old or b"") + (current or b"")
+    return old, current
 
 
-def tail_lines(data: bytes, lines: int) -> bytes:
-    """The last LINES lines of DATA (a last line without its newline counts)."""
+def _same_file(a: int, b: int) -> bool:
+    sa, sb = os.fstat(a), os.fstat(b)
+    return (sa.st_dev, sa.st_ino) == (sb.st_dev, sb.st_ino)
+
+
+def _tail_start(fds: list[int], lines: int | None) -> tuple[int, int]:
+    """Where the last LINES lines (a last line without its newline counts)
+    of the files FDS, one after the other, begin: (index in FDS, offset).
+    Read backwards a block at a time, so that a tail of a big log costs
+    what it prints, not the log's size. None: from the start."""
+    if lines is None:
+        return 0, 0
+    sizes = [os.fstat(fd).st_size for fd in fds]
     if lines <= 0:
-        return b""
-    end = len(data) - 1 if data.endswith(b"\n") else len(data)
-    at = end
-    for _ in range(lines):
-        at = data.rfind(b"\n", 0, at)
-        if at < 0:
-            return data
-    return data[at + 1:]
+        return len(fds) - 1, sizes[-1]
+    found = 0
+    last_byte = True  # the log's last byte: a newline there ends a line, it does not begin one
+    for index in range(len(fds) - 1, -1, -1):
+        end = sizes[index]
+        while end > 0:
+            begin = max(0, end - _READ_CHUNK)
+            block = os.pread(fds[index], end - begin, begin)
+            if last_byte and block:
+                last_byte = False
+                if block.endswith(b"\n"):
+                    block = block[:-1]
+            at = len(block)
+            while True:
+                at = block.rfind(b"\n", 0, at)
+                if at < 0:
+                    break
+                found += 1
+                if found == lines:
+                    return index, begin + at + 1
+            end = begin
+    return 0, 0
 
 
 # CSI (colours, cursor moves), OSC (titles, links; ended by BEL or ST),
@@ -214,26 +231,38 @@ def clean(data: bytes) -> str:
 
 class Cleaner:
     """clean() for a stream: whole lines as they come, and on flush() the
-    line begun so far (a prompt), short of an escape sequence cut off."""
+    line begun so far (a prompt), short of an escape sequence cut off. Of a
+    line longer than MAX_PENDING bytes, only what follows its last carriage
+    return is kept, and if that is still too long it is cleaned a piece at
+    a time: what is held stays bounded."""
+
+    MAX_PENDING = 1 << 20
 
     def __init__(self) -> None:
-        self._pending = b""
+        self._pending = bytearray()
 
     def feed(self, data: bytes) -> str:
-        self._pending += data
-        cut = self._pending.rfind(b"\n")
+        cut = data.rfind(b"\n")  # only the new data: a long line costs no rescans
         if cut < 0:
-            return ""
-        done, self._pending = self._pending[:cut + 1], self._pending[cut + 1:]
+            self._pending += data
+            if len(self._pending) <= self.MAX_PENDING:
+                return ""
+            # A progress bar: what comes before a carriage return is rewritten.
+            rewritten = self._pending.rfind(b"\r")
+            if rewritten > 0:
+                del self._pending[:rewritten]
+            return self.flush() if len(self._pending) > self.MAX_PENDING else ""
+        done = bytes(self._pending) + data[:cut + 1]
+        self._pending = bytearray(data[cut + 1:])
         return clean(done)
 
     def flush(self) -> str:
-        partial = self._pending
-        cut = _ESCAPE_START.search(partial)
+        partial = bytes(self._pending)
+        cut = _ESCAPE_START.search(partial, max(0, len(partial) - 4096))
         keep = b""
-        if cut is not None and len(partial) - cut.start() < 4096:
+        if cut is not None:
             partial, keep = partial[:cut.start()], partial[cut.start():]
-        self._pending = keep
+        self._pending = bytearray(keep)
         return clean(partial)
 
 
@@ -249,12 +278,30 @@ def _emit(write: Write, data: bytes, cleaner: Cleaner | None, *, flush: bool = F
     return write(text.encode("utf-8", "surrogateescape")) if text else True
 
 
+def _show(fds: list[int], lines: int | None, write: Write, cleaner: Cleaner | None) -> bool:
+    """Write the last LINES lines of FDS (all of it if None), a block at a
+    time; False once the reader is gone. Each descriptor is left at the end
+    of its file."""
+    index, offset = _tail_start(fds, lines)
+    for fd in fds[:index]:
+        os.lseek(fd, 0, os.SEEK_END)
+    for at, fd in enumerate(fds[index:]):
+        os.lseek(fd, offset if at == 0 else 0, os.SEEK_SET)
+        while chunk := os.read(fd, _READ_CHUNK):
+            if not _emit(write, chunk, cleaner):
+                return False
+    return _emit(write, b"", cleaner, flush=True)
+
+
 def show_log(log_dir: Path, name: str, write: Write, *, lines: int | None = None, raw: bool = False) -> None:
-    """Write NAME's log (its last LINES lines), cleaned unless RAW."""
-    data = read_log(log_dir, name)
-    if lines is not None:
-        data = tail_lines(data, lines)
-    _emit(write, data, None if raw else Cleaner(), flush=True)
+    """Write NAME's log, the old file first (its last LINES lines), cleaned
+    unless RAW. NotRunning if there is no log."""
+    fds = [fd for fd in _open_both(log_dir, name) if fd is not None]
+    try:
+        _show(fds, lines, write, None if raw else Cleaner())
+    finally:
+        for fd in fds:
+            os.close(fd)
 
 
 def follow(log_dir: Path, name: str, write: Write, *, lines: int | None = None, raw: bool = False,
@@ -266,33 +313,30 @@ def follow(log_dir: Path, name: str, write: Write, *, lines: int | None = None, 
     path names another file) it reads the old file to its end, then goes on
     with the new one from its start; a file cut short is read again from
     its start. NotRunning if there is no log yet at all."""
-    current, old = log_path(log_dir, name), old_log_path(log_dir, name)
-    fd = _open_log(current)
+    current = log_path(log_dir, name)
+    old, fd = _open_both(log_dir, name)
     try:
-        head = _read_to_end(fd) if fd is not None else b""
-        before = _read_file(old)
-        if fd is None and before is None:
-            raise NotRunning(f"no log for {name} in {log_dir}")
-        data = (before or b"") + head
-        if lines is not None:
-            data = tail_lines(data, lines)
         cleaner = None if raw else Cleaner()
-        if not _emit(write, data, cleaner, flush=True):
+        shown = _show([f for f in (old, fd) if f is not None], lines, write, cleaner)
+        if old is not None:
+            os.close(old)
+            old = None
+        if not shown:
             return
         while until is None or not until():
-            data = _read_to_end(fd) if fd is not None else b""
+            data = os.read(fd, _READ_CHUNK) if fd is not None else b""
             if data:
                 if not _emit(write, data, cleaner):
                     return
                 continue
-            moved = _moved(current, fd)
-            if moved:
+            if _moved(current, fd):
                 if fd is not None:
-                    rest = _read_to_end(fd)  # what the writer put there before it rotated
+                    # What the writer put there before it rotated.
+                    while rest := os.read(fd, _READ_CHUNK):
+                        if not _emit(write, rest, cleaner):
+                            return
                     os.close(fd)
                     fd = None
-                    if not _emit(write, rest, cleaner):
-                        return
                 fd = _open_log(current)
                 continue
             if fd is not None and os.fstat(fd).st_size < os.lseek(fd, 0, os.SEEK_CUR):
@@ -304,8 +348,9 @@ def follow(log_dir: Path, name: str, write: Write, *, lines: int | None = None, 
     except KeyboardInterrupt:
         return
     finally:
-        if fd is not None:
-            os.close(fd)
+        for f in (old, fd):
+            if f is not None:
+                os.close(f)
 
 
 def _moved(path: Path, fd: int | None) -> bool:
