@@ -326,6 +326,34 @@ def test_a_tail_of_a_big_log_reads_from_its_end(tmp_path, monkeypatch):
     assert sum(read) < 300_000
 
 
+def test_follow_keeps_up_with_two_rotations_while_it_sleeps(tmp_path, monkeypatch):
+    """A small cap and a chatty agent: the writer rotates twice between two
+    looks of -f. The file in between is NAME.log.1 by then; -f prints it,
+    so that no line is lost (three rotations would lose one: the writer
+    keeps one old file)."""
+    log, old = tmp_path / "r.log", tmp_path / "r.log.1"
+    log.write_bytes(b"1\n")
+    idle: list[int] = []  # -f looked once more after the last round
+    rounds = iter([[b"2\n", b"3\n", b"4\n"], [b"5\n", b"6\n"], [b"7\n"]])
+
+    def writer_while_asleep(_seconds):
+        # Appends to the current file, then rotates before each new part.
+        parts = next(rounds, None)
+        if parts is None:
+            idle.append(1)
+            return
+        with open(log, "ab") as f:
+            f.write(parts[0])
+        for part in parts[1:]:
+            os.rename(log, old)
+            log.write_bytes(part)
+
+    monkeypatch.setattr(pane_logs.time, "sleep", writer_while_asleep)
+    written: list[bytes] = []
+    pane_logs.follow(tmp_path, "r", lambda b: written.append(b) or True, raw=True, until=lambda: idle)
+    assert b"".join(written) == b"1\n2\n3\n4\n5\n6\n7\n"
+
+
 def test_follow_sleeps_a_tenth_of_a_second_between_looks_while_nothing_comes(tmp_path, monkeypatch):
     """At most ten wake-ups a second when the log does not change: every
     look that finds nothing new is followed by a sleep of 0.1 s."""

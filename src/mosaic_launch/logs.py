@@ -293,6 +293,14 @@ def _show(fds: list[int], lines: int | None, write: Write, cleaner: Cleaner | No
     return _emit(write, b"", cleaner, flush=True)
 
 
+def _drain(fd: int | None, write: Write, cleaner: Cleaner | None) -> bool:
+    """Write the rest of FD; False once the reader is gone."""
+    while fd is not None and (data := os.read(fd, _READ_CHUNK)):
+        if not _emit(write, data, cleaner):
+            return False
+    return True
+
+
 def show_log(log_dir: Path, name: str, write: Write, *, lines: int | None = None, raw: bool = False) -> None:
     """Write NAME's log, the old file first (its last LINES lines), cleaned
     unless RAW. NotRunning if there is no log."""
@@ -331,12 +339,22 @@ def follow(log_dir: Path, name: str, write: Write, *, lines: int | None = None, 
                 continue
             if _moved(current, fd):
                 if fd is not None:
-                    # What the writer put there before it rotated.
-                    while rest := os.read(fd, _READ_CHUNK):
-                        if not _emit(write, rest, cleaner):
-                            return
+                    # What the writer put there before it rotated; then the
+                    # file after it, if that was rotated too while we slept.
+                    if not _drain(fd, write, cleaner):
+                        return
+                    between = _open_log(old_log_path(log_dir, name))
+                    if between is not None and _same_file(between, fd):
+                        os.close(between)
+                        between = None
                     os.close(fd)
                     fd = None
+                    if between is not None:
+                        try:
+                            if not _drain(between, write, cleaner):
+                                return
+                        finally:
+                            os.close(between)
                 fd = _open_log(current)
                 continue
             if fd is not None and os.fstat(fd).st_size < os.lseek(fd, 0, os.SEEK_CUR):
