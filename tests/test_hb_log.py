@@ -218,6 +218,9 @@ def log_marker(path: Path) -> bytes:
 @pytest.mark.parametrize("args, message", [
     (["--max-bytes", "12"], "invalid --max-bytes '12'"),
     (["--max-bytes", "-1"], "invalid --max-bytes '-1'"),
+    (["--max-bytes", "+2048"], "invalid --max-bytes '+2048'"),
+    (["--max-bytes", " 2048"], "invalid --max-bytes ' 2048'"),
+    (["--max-bytes", "99999999999999999999"], "invalid --max-bytes"),
     (["--max-bytes"], "--max-bytes needs a value"),
     (["--event", "Launch"], "invalid --event 'Launch'"),
     (["--event", "a" * 17], "invalid --event"),
