@@ -290,6 +290,21 @@ def small_tmpfs(tmp_path):
     subprocess.run(["umount", "-l", str(mount)], capture_output=True, timeout=10)
 
 
+def test_a_read_only_log_dir_is_named_in_the_launch_warning(tmux, run_dir, small_tmpfs):
+    """The launch tells why at once (it waited for a log that could not
+    come, 2 s an agent: 40 s for a fleet up of 20)."""
+    log_dir = small_tmpfs / "logs"
+    log_dir.mkdir(mode=0o700)
+    done = subprocess.run(["mount", "-o", "remount,ro", str(small_tmpfs)], capture_output=True, text=True,
+                          timeout=10)
+    if done.returncode != 0:
+        pytest.skip(f"cannot remount read-only here: {done.stderr.strip()}")
+    for name in ("ro1", "ro2"):
+        out = launch(tmux, run_dir, name, "--log-dir", log_dir, command="echo hello; sleep 1000")
+        assert out["warnings"] == [f"the output of {name} is not logged: {log_dir} is on a read-only file system"]
+        wait_for(shown(tmux, name, "hello"), WAIT, "the agent running all the same")
+
+
 def test_a_full_disk_drops_output_without_holding_the_agent(tmux, run_dir, small_tmpfs):
     log_dir = small_tmpfs / "logs"
     log_dir.mkdir(mode=0o700)

@@ -120,6 +120,25 @@ def log_problem(log_dir: Path, name: str) -> str | None:
     return None
 
 
+def write_problem(log_dir: Path, name: str) -> str | None:
+    """log_problem's reasons, or why the writer could not create or open
+    NAME's log (a read-only mount, no write permission), found without
+    waiting for it to try; None if nothing is seen to be wrong."""
+    problem = log_problem(log_dir, name)
+    if problem is not None:
+        return problem
+    path = log_path(log_dir, name)
+    target = path if os.path.lexists(path) else Path(log_dir)
+    try:
+        if os.statvfs(target).f_flag & os.ST_RDONLY:
+            return f"{target} is on a read-only file system"
+    except OSError:
+        return None
+    if not os.access(target, os.W_OK):
+        return f"{target} is not writable"
+    return None
+
+
 # ---- reading ----------------------------------------------------------------
 
 def _open_log(path: Path) -> int | None:
