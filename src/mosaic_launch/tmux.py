@@ -6,7 +6,8 @@ Rules that keep user strings inert here:
 * tmux itself treats an argv element that *ends* in ``;`` as a command
   separator; ``_arg`` escapes that (``x;`` is sent as ``x\\;``).
 * ``new-session -c`` is expanded as a tmux format, where ``#(...)`` would run
-  a shell command; ``#`` is sent doubled (``##``) so the path is literal.
+  a shell command; ``#`` is sent doubled (``##``) so the path is literal,
+  except in a run of ``#``s before ``[``, which tmux keeps as it is.
   The command's argv elements are not format-expanded.
 * ``pipe-pane``'s command is expanded as a format after strftime(3): ``%``
   and ``#`` are sent doubled, and its shell words are quoted by
@@ -21,6 +22,7 @@ Needs tmux 3.0 or later (a command given as several argv elements).
 from __future__ import annotations
 
 import os
+import re
 import shlex
 import shutil
 import signal
@@ -125,9 +127,16 @@ def _arg(value: str) -> str:
     return value[:-1] + "\\;" if value.endswith(";") else value
 
 
+# A ``#`` that tmux's format expansion would read: not one of a run of
+# ``#``s followed by ``[`` (a style, which it leaves as it is: ``#[x`` and
+# ``##[x`` come out unchanged, where ``##`` alone becomes ``#``).
+_FORMAT_HASH = re.compile(r"#(?!#*\[)")
+
+
 def _format_literal(value: str) -> str:
-    """VALUE for a tmux option that is expanded as a format: ``#`` doubled."""
-    return value.replace("#", "##")
+    """VALUE for a tmux option that is expanded as a format: ``#`` doubled,
+    except before ``[``."""
+    return _FORMAT_HASH.sub("##", value)
 
 
 def shell_words(words: Iterable[str]) -> str:
