@@ -367,6 +367,21 @@ def test_a_hard_link_or_foreign_file_at_the_log_path_is_refused_with_a_warning(t
         assert any("belongs to another user" in w for w in out["warnings"]), out["warnings"]
 
 
+def test_a_symlink_planted_at_the_old_log_is_not_read_and_the_current_log_still_is(tmux, run_dir, log_dir, tmp_path):
+    launch(tmux, run_dir, "oldtrap", command="echo current output; sleep 1000")
+    wait_for(logged(log_dir, "oldtrap", "current output"), WAIT, "the output in the log")
+    target = tmp_path / "precious"
+    target.write_text("keep me\n")
+    (log_dir / "oldtrap.log.1").symlink_to(target)
+    for args in ((), ("-n", "1")):
+        result = logs_cmd(tmux, run_dir, "oldtrap", *args)
+        assert result.exit_code == 0 and "current output" in result.stdout and "keep me" not in result.stdout
+        assert "oldtrap.log.1 is a symlink; not reading it" in result.stderr
+    (log_dir / "oldtrap.log").unlink()  # with no current log, the refusal is the answer
+    result = logs_cmd(tmux, run_dir, "oldtrap")
+    assert result.exit_code == 1 and "is a symlink; not reading it" in one_line_error(result)
+
+
 def test_log_dir_with_shell_and_format_characters_is_taken_literally(tmux, run_dir, tmp_path):
     log_dir = tmp_path / "it's #{pane_id} $(touch pwned) `id` ;"
     launch(tmux, run_dir, "odd", "--log-dir", log_dir, command="echo odd output; sleep 1000")

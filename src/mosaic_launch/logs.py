@@ -160,14 +160,24 @@ def _open_log(path: Path) -> int | None:
     return fd
 
 
-def _open_both(log_dir: Path, name: str) -> tuple[int | None, int | None]:
+Warn = Callable[[str], None]
+
+
+def _open_both(log_dir: Path, name: str, warn: Warn | None = None) -> tuple[int | None, int | None]:
     """Descriptors of NAME's old log and current log (None: not there).
     The current one is opened first: should the writer rotate in between,
     the old path then names the file already open, which is not taken
-    twice. NotRunning (exit 1) if there is neither."""
+    twice. An old file that is refused (a symlink planted there) is left
+    out, said through WARN, if there is a current one. NotRunning (exit 1)
+    if there is neither."""
     current = _open_log(log_path(log_dir, name))
     try:
         old = _open_log(old_log_path(log_dir, name))
+    except MosaicError as exc:
+        if current is None or warn is None:
+            raise
+        warn(str(exc))
+        old = None
     except BaseException:
         if current is not None:
             os.close(current)
@@ -320,10 +330,11 @@ def _drain(fd: int | None, write: Write, cleaner: Cleaner | None) -> bool:
     return True
 
 
-def show_log(log_dir: Path, name: str, write: Write, *, lines: int | None = None, raw: bool = False) -> None:
+def show_log(log_dir: Path, name: str, write: Write, *, lines: int | None = None, raw: bool = False,
+             warn: Warn | None = None) -> None:
     """Write NAME's log, the old file first (its last LINES lines), cleaned
     unless RAW. NotRunning if there is no log."""
-    fds = [fd for fd in _open_both(log_dir, name) if fd is not None]
+    fds = [fd for fd in _open_both(log_dir, name, warn) if fd is not None]
     try:
         _show(fds, lines, write, None if raw else Cleaner())
     finally:
@@ -332,7 +343,8 @@ def show_log(log_dir: Path, name: str, write: Write, *, lines: int | None = None
 
 
 def follow(log_dir: Path, name: str, write: Write, *, lines: int | None = None, raw: bool = False,
-           poll: float = FOLLOW_POLL_SECONDS, until: Callable[[], bool] | None = None) -> None:
+           poll: float = FOLLOW_POLL_SECONDS, until: Callable[[], bool] | None = None,
+           warn: Warn | None = None) -> None:
     """Write NAME's log as show_log does, then what is appended to it, until
     the reader is gone (WRITE returns False), UNTIL() is true or Ctrl-C.
 
@@ -341,7 +353,7 @@ def follow(log_dir: Path, name: str, write: Write, *, lines: int | None = None, 
     with the new one from its start; a file cut short is read again from
     its start. NotRunning if there is no log yet at all."""
     current = log_path(log_dir, name)
-    old, fd = _open_both(log_dir, name)
+    old, fd = _open_both(log_dir, name, warn)
     try:
         cleaner = None if raw else Cleaner()
         shown = _show([f for f in (old, fd) if f is not None], lines, write, cleaner)
@@ -362,7 +374,10 @@ def follow(log_dir: Path, name: str, write: Write, *, lines: int | None = None, 
                     # file after it, if that was rotated too while we slept.
                     if not _drain(fd, write, cleaner):
                         return
-                    between = _open_log(old_log_path(log_dir, name))
+                    try:
+                        between = _open_log(old_log_path(log_dir, name))
+                    except MosaicError:  # planted there; the writer's next rotation replaces it
+                        between = None
                     if between is not None and _same_file(between, fd):
                         os.close(between)
                         between = None
