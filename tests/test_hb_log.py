@@ -281,6 +281,33 @@ def test_cleaner_keeps_a_cut_escape_for_later():
     assert cleaner.flush() == "next"
 
 
+def test_follow_prints_a_progress_bar_once_its_line_ends(tmp_path, monkeypatch):
+    """-f printed each version of a line rewritten with carriage returns as
+    it came, one after the other: "10%20%30%"; logs prints the last version
+    of a line still being rewritten at the end."""
+    log = tmp_path / "bar.log"
+    log.write_bytes(b"start\n\rprogress 10%")
+    rounds = iter([b"\rprogress 20%", b"\rprogress 30%", b"\rprogress 100%\ndone\n"])
+    idle: list[int] = []
+
+    def agent_prints(_seconds):
+        more = next(rounds, None)
+        if more is None:
+            idle.append(1)
+            return
+        with open(log, "ab") as f:
+            f.write(more)
+
+    monkeypatch.setattr(pane_logs.time, "sleep", agent_prints)
+    written: list[bytes] = []
+    pane_logs.follow(tmp_path, "bar", lambda b: written.append(b) or True, until=lambda: idle)
+    assert b"".join(written) == b"start\nprogress 100%\ndone\n"
+    log.write_bytes(b"start\n\rprogress 10%\rprogress 20%")
+    written.clear()
+    pane_logs.show_log(tmp_path, "bar", lambda b: written.append(b) or True)
+    assert b"".join(written) == b"start\nprogress 20%"
+
+
 def test_cleaner_holds_a_bounded_part_of_a_line_that_never_ends():
     """A progress bar rewritten with carriage returns for ever, or a line of
     megabytes: the Cleaner keeps at most about MAX_PENDING bytes of it, and
@@ -289,7 +316,7 @@ def test_cleaner_holds_a_bounded_part_of_a_line_that_never_ends():
     bar = pane_logs.Cleaner()
     out = [bar.feed((b"%07d\r" % i) * 8192) for i in range(200)]  # 13 MB
     assert len(bar._pending) <= pane_logs.Cleaner.MAX_PENDING + chunk
-    assert "".join(out) + bar.flush() == pane_logs.clean((b"%07d\r" % 199) * 8192) == "0000199"
+    assert "".join(out) + bar.flush(rewritten=True) == pane_logs.clean((b"%07d\r" % 199) * 8192) == "0000199"
     long = pane_logs.Cleaner()
     out = [long.feed(b"x" * chunk) for _ in range(100)]
     assert len(long._pending) <= pane_logs.Cleaner.MAX_PENDING + chunk

@@ -260,7 +260,8 @@ def clean(data: bytes) -> str:
 
 class Cleaner:
     """clean() for a stream: whole lines as they come, and on flush() the
-    line begun so far (a prompt), short of an escape sequence cut off. Of a
+    line begun so far (a prompt), short of an escape sequence cut off and
+    of a line being rewritten with carriage returns (see flush). Of a
     line longer than MAX_PENDING bytes, only what follows its last carriage
     return is kept, and if that is still too long it is cleaned a piece at
     a time: what is held stays bounded."""
@@ -280,12 +281,17 @@ class Cleaner:
             rewritten = self._pending.rfind(b"\r")
             if rewritten > 0:
                 del self._pending[:rewritten]
-            return self.flush() if len(self._pending) > self.MAX_PENDING else ""
+            return self.flush(rewritten=True) if len(self._pending) > self.MAX_PENDING else ""
         done = bytes(self._pending) + data[:cut + 1]
         self._pending = bytearray(data[cut + 1:])
         return clean(done)
 
-    def flush(self) -> str:
+    def flush(self, *, rewritten: bool = False) -> str:
+        """The line begun so far; unless REWRITTEN, not one rewritten with
+        carriage returns (a progress bar), which waits for its end: its
+        versions, printed as they come, would run on one after the other."""
+        if not rewritten and b"\r" in self._pending:
+            return ""
         partial = bytes(self._pending)
         cut = _ESCAPE_START.search(partial, max(0, len(partial) - 4096))
         keep = b""
@@ -298,19 +304,21 @@ class Cleaner:
 Write = Callable[[bytes], bool]  # False once the reader is gone
 
 
-def _emit(write: Write, data: bytes, cleaner: Cleaner | None, *, flush: bool = False) -> bool:
+def _emit(write: Write, data: bytes, cleaner: Cleaner | None, *, flush: bool = False, last: bool = False) -> bool:
+    """Write DATA (cleaned); FLUSH: the line begun so far too, LAST: even
+    one rewritten with carriage returns (nothing more comes)."""
     if cleaner is None:
         return write(data) if data else True
     text = cleaner.feed(data)
-    if flush:
-        text += cleaner.flush()
+    if flush or last:
+        text += cleaner.flush(rewritten=last)
     return write(text.encode("utf-8", "surrogateescape")) if text else True
 
 
-def _show(fds: list[int], lines: int | None, write: Write, cleaner: Cleaner | None) -> bool:
+def _show(fds: list[int], lines: int | None, write: Write, cleaner: Cleaner | None, *, last: bool) -> bool:
     """Write the last LINES lines of FDS (all of it if None), a block at a
     time; False once the reader is gone. Each descriptor is left at the end
-    of its file."""
+    of its file. LAST: nothing is to follow (see _emit)."""
     index, offset = _tail_start(fds, lines)
     for fd in fds[:index]:
         os.lseek(fd, 0, os.SEEK_END)
@@ -319,7 +327,7 @@ def _show(fds: list[int], lines: int | None, write: Write, cleaner: Cleaner | No
         while chunk := os.read(fd, _READ_CHUNK):
             if not _emit(write, chunk, cleaner):
                 return False
-    return _emit(write, b"", cleaner, flush=True)
+    return _emit(write, b"", cleaner, flush=True, last=last)
 
 
 def _drain(fd: int | None, write: Write, cleaner: Cleaner | None) -> bool:
@@ -336,7 +344,7 @@ def show_log(log_dir: Path, name: str, write: Write, *, lines: int | None = None
     unless RAW. NotRunning if there is no log."""
     fds = [fd for fd in _open_both(log_dir, name, warn) if fd is not None]
     try:
-        _show(fds, lines, write, None if raw else Cleaner())
+        _show(fds, lines, write, None if raw else Cleaner(), last=True)
     finally:
         for fd in fds:
             os.close(fd)
@@ -356,7 +364,7 @@ def follow(log_dir: Path, name: str, write: Write, *, lines: int | None = None, 
     old, fd = _open_both(log_dir, name, warn)
     try:
         cleaner = None if raw else Cleaner()
-        shown = _show([f for f in (old, fd) if f is not None], lines, write, cleaner)
+        shown = _show([f for f in (old, fd) if f is not None], lines, write, cleaner, last=False)
         if old is not None:
             os.close(old)
             old = None
