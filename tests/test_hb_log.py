@@ -153,6 +153,63 @@ def test_writing_again_after_a_failure_notes_what_was_dropped(tmp_path):
     assert log.read_text() == f"[mosaic: {dropped} bytes of output were not logged: File too large]\nafter\n"
 
 
+@pytest.mark.parametrize("how", ["deleted", "moved away"])
+def test_a_log_deleted_or_moved_away_is_begun_again_at_its_path(tmp_path, how):
+    """Else the writer would go on writing, unseen, to a file nobody can
+    reach (taking its disk space until it ends; its rotation fails too)."""
+    log = tmp_path / "gone.log"
+    proc = subprocess.Popen([mosaic_hb.sidecar_path(), "log", str(log), "--max-bytes", "0"],
+                            stdin=subprocess.PIPE, stderr=subprocess.PIPE)
+    sent = iter(range(1_000_000))
+
+    def feed_until(condition):
+        def check():
+            proc.stdin.write(b"line %d\n" % next(sent))
+            proc.stdin.flush()
+            return condition()
+        return check
+
+    try:
+        wait_for(feed_until(lambda: log.exists() and b"line" in log.read_bytes()), 10, "the first line")
+        if how == "deleted":
+            log.unlink()
+        else:
+            log.rename(tmp_path / "kept")
+        # The writer looks at most once a second.
+        wait_for(feed_until(lambda: log.exists() and b"line" in log.read_bytes()), 10, "a new log at the path")
+        proc.stdin.close()
+        assert proc.wait(timeout=30) == 0
+    finally:
+        proc.kill()
+        proc.wait()
+        proc.stderr.close()
+    assert log.stat().st_mode & 0o777 == 0o600
+    if how == "moved away":
+        kept, new = (tmp_path / "kept").read_bytes().splitlines(), log.read_bytes().splitlines()
+        assert int(new[0].split()[1]) > int(kept[-1].split()[1])  # the new log begins where the old ends
+
+
+def test_a_log_cut_short_by_another_process_is_counted_from_its_new_size(tmp_path):
+    """The size towards the cap is the file's: a log truncated by hand is not
+    rotated early."""
+    log = tmp_path / "cut.log"
+    proc = subprocess.Popen([mosaic_hb.sidecar_path(), "log", str(log), "--max-bytes", "30000"],
+                            stdin=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        proc.stdin.write(b"x" * 20000 + b"\n")
+        proc.stdin.flush()
+        wait_for(lambda: log.exists() and log.stat().st_size > 20000, 10, "the first chunk")
+        os.truncate(log, 0)
+        proc.stdin.write(b"y" * 15000 + b"\n")  # past the cap counted from 20 KB, not from 0
+        proc.stdin.close()
+        assert proc.wait(timeout=30) == 0
+    finally:
+        proc.kill()
+        proc.wait()
+        proc.stderr.close()
+    assert not (tmp_path / "cut.log.1").exists() and log.read_bytes() == b"y" * 15000 + b"\n"
+
+
 def log_marker(path: Path) -> bytes:
     data = path.read_bytes()
     return data[:data.index(b"\n") + 1]
@@ -161,6 +218,9 @@ def log_marker(path: Path) -> bytes:
 @pytest.mark.parametrize("args, message", [
     (["--max-bytes", "12"], "invalid --max-bytes '12'"),
     (["--max-bytes", "-1"], "invalid --max-bytes '-1'"),
+    (["--max-bytes", "+2048"], "invalid --max-bytes '+2048'"),
+    (["--max-bytes", " 2048"], "invalid --max-bytes ' 2048'"),
+    (["--max-bytes", "99999999999999999999"], "invalid --max-bytes"),
     (["--max-bytes"], "--max-bytes needs a value"),
     (["--event", "Launch"], "invalid --event 'Launch'"),
     (["--event", "a" * 17], "invalid --event"),
@@ -221,15 +281,107 @@ def test_cleaner_keeps_a_cut_escape_for_later():
     assert cleaner.flush() == "next"
 
 
+def test_follow_prints_a_progress_bar_once_its_line_ends(tmp_path, monkeypatch):
+    """-f printed each version of a line rewritten with carriage returns as
+    it came, one after the other: "10%20%30%"; logs prints the last version
+    of a line still being rewritten at the end."""
+    log = tmp_path / "bar.log"
+    log.write_bytes(b"start\n\rprogress 10%")
+    rounds = iter([b"\rprogress 20%", b"\rprogress 30%", b"\rprogress 100%\ndone\n"])
+    idle: list[int] = []
+
+    def agent_prints(_seconds):
+        more = next(rounds, None)
+        if more is None:
+            idle.append(1)
+            return
+        with open(log, "ab") as f:
+            f.write(more)
+
+    monkeypatch.setattr(pane_logs.time, "sleep", agent_prints)
+    written: list[bytes] = []
+    pane_logs.follow(tmp_path, "bar", lambda b: written.append(b) or True, until=lambda: idle)
+    assert b"".join(written) == b"start\nprogress 100%\ndone\n"
+    log.write_bytes(b"start\n\rprogress 10%\rprogress 20%")
+    written.clear()
+    pane_logs.show_log(tmp_path, "bar", lambda b: written.append(b) or True)
+    assert b"".join(written) == b"start\nprogress 20%"
+
+
+def test_cleaner_holds_a_bounded_part_of_a_line_that_never_ends():
+    """A progress bar rewritten with carriage returns for ever, or a line of
+    megabytes: the Cleaner keeps at most about MAX_PENDING bytes of it, and
+    prints what clean() of the whole would."""
+    chunk = 1 << 16
+    bar = pane_logs.Cleaner()
+    out = [bar.feed((b"%07d\r" % i) * 8192) for i in range(200)]  # 13 MB
+    assert len(bar._pending) <= pane_logs.Cleaner.MAX_PENDING + chunk
+    assert "".join(out) + bar.flush(rewritten=True) == pane_logs.clean((b"%07d\r" % 199) * 8192) == "0000199"
+    long = pane_logs.Cleaner()
+    out = [long.feed(b"x" * chunk) for _ in range(100)]
+    assert len(long._pending) <= pane_logs.Cleaner.MAX_PENDING + chunk
+    assert "".join(out) + long.flush() == "x" * chunk * 100
+
+
 @pytest.mark.parametrize("data, lines, tail", [
     (b"a\nb\nc\n", 2, b"b\nc\n"),
     (b"a\nb\nc", 2, b"b\nc"),
     (b"a\nb\n", 5, b"a\nb\n"),
     (b"a\nb\n", 0, b""),
     (b"", 3, b""),
+    (b"\n\n\n", 2, b"\n\n"),
+    (b"".join(b"%d\n" % i for i in range(50000)), 3, b"49997\n49998\n49999\n"),  # several blocks back
+    (b"x" * 200000 + b"\nlast", 2, b"x" * 200000 + b"\nlast"),
 ])
-def test_tail_lines(data, lines, tail):
-    assert pane_logs.tail_lines(data, lines) == tail
+def test_the_last_lines_of_the_old_file_and_the_current_one(tmp_path, data, lines, tail):
+    """The tail of both files read as one, wherever the rotation cut them."""
+    for cut in sorted({0, len(data) // 3, len(data) - 1, len(data)} - {-1}):
+        for suffix, part in ((".log.1", data[:cut]), (".log", data[cut:])):
+            (tmp_path / f"t{suffix}").write_bytes(part)
+        written: list[bytes] = []
+        pane_logs.show_log(tmp_path, "t", lambda b: written.append(b) or True, lines=lines, raw=True)
+        assert b"".join(written) == tail, cut
+
+
+def test_a_tail_of_a_big_log_reads_from_its_end(tmp_path, monkeypatch):
+    """-n LINES costs what it prints: the reads stay near the end."""
+    (tmp_path / "big.log").write_bytes((b"y" * 99 + b"\n") * 100_000)  # 10 MB
+    read = []
+    real_pread, real_read = os.pread, os.read
+    monkeypatch.setattr(pane_logs.os, "pread", lambda fd, n, at: read.append(n) or real_pread(fd, n, at))
+    monkeypatch.setattr(pane_logs.os, "read", lambda fd, n: read.append(n) or real_read(fd, n))
+    written: list[bytes] = []
+    pane_logs.show_log(tmp_path, "big", lambda b: written.append(b) or True, lines=5)
+    assert b"".join(written) == (b"y" * 99 + b"\n") * 5
+    assert sum(read) < 300_000
+
+
+def test_follow_keeps_up_with_two_rotations_while_it_sleeps(tmp_path, monkeypatch):
+    """A small cap and a chatty agent: the writer rotates twice between two
+    looks of -f. The file in between is NAME.log.1 by then; -f prints it,
+    so that no line is lost (three rotations would lose one: the writer
+    keeps one old file)."""
+    log, old = tmp_path / "r.log", tmp_path / "r.log.1"
+    log.write_bytes(b"1\n")
+    idle: list[int] = []  # -f looked once more after the last round
+    rounds = iter([[b"2\n", b"3\n", b"4\n"], [b"5\n", b"6\n"], [b"7\n"]])
+
+    def writer_while_asleep(_seconds):
+        # Appends to the current file, then rotates before each new part.
+        parts = next(rounds, None)
+        if parts is None:
+            idle.append(1)
+            return
+        with open(log, "ab") as f:
+            f.write(parts[0])
+        for part in parts[1:]:
+            os.rename(log, old)
+            log.write_bytes(part)
+
+    monkeypatch.setattr(pane_logs.time, "sleep", writer_while_asleep)
+    written: list[bytes] = []
+    pane_logs.follow(tmp_path, "r", lambda b: written.append(b) or True, raw=True, until=lambda: idle)
+    assert b"".join(written) == b"1\n2\n3\n4\n5\n6\n7\n"
 
 
 def test_follow_sleeps_a_tenth_of_a_second_between_looks_while_nothing_comes(tmp_path, monkeypatch):

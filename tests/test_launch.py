@@ -59,6 +59,17 @@ def test_session_starts_in_workdir_which_is_created(tmux, run_dir, tmp_path):
     assert cwd_of(out["pane_pid"]) == str(workdir)
 
 
+def test_workdir_with_tmux_style_and_format_characters_is_taken_literally(tmux, run_dir, tmp_path):
+    """tmux leaves ``#[`` and ``##[`` (styles) as they are but makes ``##``
+    one ``#``: a doubled ``#[`` named another dir, and tmux started the
+    pane somewhere else."""
+    workdir = tmp_path / "w #[x] ##[y] # ## #{pane_id} #(id) %d"
+    out = launch(tmux, run_dir, "wdf", "--workdir", workdir)
+    assert out["outcome"] == "launched"
+    assert cwd_of(out["pane_pid"]) == str(workdir)
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith("w ")] == [workdir.name]
+
+
 def test_workdir_defaults_to_home(tmux, run_dir, home):
     out = launch(tmux, run_dir, "homebody")
     assert cwd_of(out["pane_pid"]) == str(home)

@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import resource
 import shlex
+import signal
 import subprocess
 import threading
 from pathlib import Path
@@ -289,6 +290,21 @@ def small_tmpfs(tmp_path):
     subprocess.run(["umount", "-l", str(mount)], capture_output=True, timeout=10)
 
 
+def test_a_read_only_log_dir_is_named_in_the_launch_warning(tmux, run_dir, small_tmpfs):
+    """The launch tells why at once (it waited for a log that could not
+    come, 2 s an agent: 40 s for a fleet up of 20)."""
+    log_dir = small_tmpfs / "logs"
+    log_dir.mkdir(mode=0o700)
+    done = subprocess.run(["mount", "-o", "remount,ro", str(small_tmpfs)], capture_output=True, text=True,
+                          timeout=10)
+    if done.returncode != 0:
+        pytest.skip(f"cannot remount read-only here: {done.stderr.strip()}")
+    for name in ("ro1", "ro2"):
+        out = launch(tmux, run_dir, name, "--log-dir", log_dir, command="echo hello; sleep 1000")
+        assert out["warnings"] == [f"the output of {name} is not logged: {log_dir} is on a read-only file system"]
+        wait_for(shown(tmux, name, "hello"), WAIT, "the agent running all the same")
+
+
 def test_a_full_disk_drops_output_without_holding_the_agent(tmux, run_dir, small_tmpfs):
     log_dir = small_tmpfs / "logs"
     log_dir.mkdir(mode=0o700)
@@ -328,6 +344,44 @@ def test_a_symlink_planted_at_the_log_path_is_not_followed(tmux, run_dir, log_di
     assert "is a symlink; not reading it" in one_line_error(result)
 
 
+def test_a_hard_link_or_foreign_file_at_the_log_path_is_refused_with_a_warning(tmux, run_dir, log_dir, tmp_path):
+    """The writer refuses a log with other links or another owner; the
+    launch says so (as for a symlink), and logs does not print the other file."""
+    log_dir.mkdir(mode=0o700, parents=True)
+    target = tmp_path / "precious"
+    target.write_text("keep me\n")
+    os.link(target, log_dir / "linked.log")
+    out = launch(tmux, run_dir, "linked", command="echo secret output; sleep 1000")
+    assert any("other hard links" in w and "not logged" in w for w in out["warnings"]), out["warnings"]
+    wait_for(lambda: not [w for w in _writers() if str(log_dir / "linked.log") in w], WAIT,
+             "the writer to refuse and exit")
+    assert target.read_text() == "keep me\n"
+    result = logs_cmd(tmux, run_dir, "linked")
+    assert result.exit_code == 1 and "keep me" not in result.stdout
+    assert "has other hard links; not reading it" in one_line_error(result)
+    if os.geteuid() == 0:  # only root can give a file away
+        foreign = log_dir / "foreign.log"
+        foreign.write_text("")
+        os.chown(foreign, 65534, 65534)
+        out = launch(tmux, run_dir, "foreign", command="echo secret output; sleep 1000")
+        assert any("belongs to another user" in w for w in out["warnings"]), out["warnings"]
+
+
+def test_a_symlink_planted_at_the_old_log_is_not_read_and_the_current_log_still_is(tmux, run_dir, log_dir, tmp_path):
+    launch(tmux, run_dir, "oldtrap", command="echo current output; sleep 1000")
+    wait_for(logged(log_dir, "oldtrap", "current output"), WAIT, "the output in the log")
+    target = tmp_path / "precious"
+    target.write_text("keep me\n")
+    (log_dir / "oldtrap.log.1").symlink_to(target)
+    for args in ((), ("-n", "1")):
+        result = logs_cmd(tmux, run_dir, "oldtrap", *args)
+        assert result.exit_code == 0 and "current output" in result.stdout and "keep me" not in result.stdout
+        assert "oldtrap.log.1 is a symlink; not reading it" in result.stderr
+    (log_dir / "oldtrap.log").unlink()  # with no current log, the refusal is the answer
+    result = logs_cmd(tmux, run_dir, "oldtrap")
+    assert result.exit_code == 1 and "is a symlink; not reading it" in one_line_error(result)
+
+
 def test_log_dir_with_shell_and_format_characters_is_taken_literally(tmux, run_dir, tmp_path):
     log_dir = tmp_path / "it's #{pane_id} $(touch pwned) `id` ;"
     launch(tmux, run_dir, "odd", "--log-dir", log_dir, command="echo odd output; sleep 1000")
@@ -338,6 +392,26 @@ def test_log_dir_with_shell_and_format_characters_is_taken_literally(tmux, run_d
     # The variable names the same place as the flag.
     result = logs_cmd(tmux, run_dir, "odd", "-n", "1", env={"MOSAIC_LOG_DIR": str(log_dir)})
     assert result.stdout == "odd output\n"
+
+
+def test_log_dir_with_strftime_and_style_characters_is_taken_literally(tmux, run_dir, tmp_path):
+    """tmux gives pipe-pane's command to strftime(3) before expanding it as a
+    format (``%d`` would be the day, ``%%`` one ``%``), and leaves ``##[`` (a
+    style) as it is: the writer of a launch and of a restart by the sidecar
+    (--respawn-log) both write in the dir named, not in a neighbour."""
+    log_dir = tmp_path / "day %d, 100%% #[fg=red] ##[x] #"
+    ready = tmp_path / "ready"
+    command = f"echo run-$$; trap 'kill $!; exit 1' TERM; sleep 1000 & : > {shlex.quote(str(ready))}; wait"
+    out = launch(tmux, run_dir, "pct", "--log-dir", log_dir, "--restart", "on-failure", command=command,
+                 env={"MOSAIC_RESTART_DELAY_MS": "100"})
+    wait_for(ready.exists, WAIT, "the agent's trap")
+    wait_for(logged(log_dir, "pct", f"run-{out['pane_pid']}"), WAIT, "the first run in the dir named")
+    ready.unlink()
+    os.kill(out["pane_pid"], signal.SIGTERM)
+    wait_for(lambda: "pct restart" in log_text(log_dir, "pct"), 15, "the restart's marker in the dir named")
+    wait_for(lambda: log_text(log_dir, "pct").count("run-") == 2, WAIT, "the second run in the log")
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith("day")] == [log_dir.name]
+    assert logs_cmd(tmux, run_dir, "pct", "--log-dir", log_dir).stdout.count("run-") == 2
 
 
 def test_screen_prints_the_live_pane(tmux, run_dir, log_dir):

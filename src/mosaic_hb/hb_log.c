@@ -7,7 +7,10 @@
  * counted, and says so in the log once writing works again. It rotates the
  * file at a size cap, keeping one old file (NAME.1), and it writes a marker
  * line each time it starts, so that a launch, a relaunch and a restart can
- * be told apart in the log.
+ * be told apart in the log. A log deleted, or moved away, behind its back
+ * is begun again at its path within a second of the next output (else every
+ * later byte would go, unseen, to a file nobody can reach, and take its
+ * disk space until the writer ends).
  *
  * It is small on purpose (at most about 200 KB of private memory per
  * agent): no stdio buffers, no heap, one static read buffer. The file is
@@ -46,6 +49,7 @@ typedef struct log_file {
     long long max_bytes;            /* 0: never rotate */
     unsigned long long dropped;     /* bytes lost since the last good write */
     int drop_errno;
+    time_t looked_at;               /* the last check_path, CLOCK_MONOTONIC seconds */
 } log_file;
 
 static int write_all(int fd, const char *p, size_t len, size_t *done)
@@ -110,8 +114,9 @@ static void append(log_file *log, const char *text, size_t len);
 static void rotate(log_file *log)
 {
     /* A rename that fails (the directory is read-only now) is tried again
-     * after another max_bytes, not on every chunk. */
-    if (renameat(log->dirfd, log->name, log->dirfd, log->old_name) != 0) {
+     * after another max_bytes, not on every chunk; but a log deleted is
+     * begun again now. */
+    if (renameat(log->dirfd, log->name, log->dirfd, log->old_name) != 0 && errno != ENOENT) {
         log->size = 0;
         return;
     }
@@ -120,8 +125,31 @@ static void rotate(log_file *log)
     (void)open_log(log);
 }
 
+/* At most once a second (a clock read, which is no system call on Linux):
+ * if the path no longer names the open file (deleted, or moved away by
+ * hand or by a logrotate), begin the log again there. */
+static void check_path(log_file *log)
+{
+    struct timespec now;
+    if (clock_gettime(CLOCK_MONOTONIC, &now) != 0 || now.tv_sec == log->looked_at)
+        return;
+    log->looked_at = now.tv_sec;
+    struct stat at_path, open_file;
+    if (fstat(log->fd, &open_file) != 0)
+        return;
+    if (fstatat(log->dirfd, log->name, &at_path, AT_SYMLINK_NOFOLLOW) != 0
+            ? errno == ENOENT
+            : at_path.st_dev != open_file.st_dev || at_path.st_ino != open_file.st_ino) {
+        close(log->fd);
+        log->fd = -1;
+        (void)open_log(log);    /* if it fails, append counts what is dropped */
+    }
+}
+
 static void append(log_file *log, const char *text, size_t len)
 {
+    if (log->fd >= 0)
+        check_path(log);
     if (log->fd < 0 && open_log(log) != 0) {
         log->dropped += len;
         log->drop_errno = errno;
@@ -148,8 +176,14 @@ static void append(log_file *log, const char *text, size_t len)
         log->drop_errno = errno;
     }
     log->size += (long long)done;
-    if (log->max_bytes > 0 && log->size >= log->max_bytes)
-        rotate(log);
+    if (log->max_bytes > 0 && log->size >= log->max_bytes) {
+        /* The file's own size: another process may have cut it short. */
+        struct stat st;
+        if (fstat(log->fd, &st) == 0 && st.st_size < log->size)
+            log->size = st.st_size;
+        if (log->size >= log->max_bytes)
+            rotate(log);
+    }
 }
 
 static void write_marker(log_file *log, const char *event)

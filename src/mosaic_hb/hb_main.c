@@ -297,7 +297,8 @@ static int log_main(int argc, char **argv)
             char *end;
             errno = 0;
             long long value = strtoll(text, &end, 10);
-            if (errno != 0 || *end != '\0' || end == text || value < 0
+            /* Digits only: strtoll would also take " 2048" and "+2048". */
+            if (errno != 0 || *end != '\0' || !(text[0] >= '0' && text[0] <= '9') || value < 0
                     || (value > 0 && value < HB_LOG_MAX_BYTES_MIN))
                 usage_error("invalid --max-bytes '%s': 0, or 1024 or more", text);
             max_bytes = value;

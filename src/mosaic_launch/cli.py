@@ -257,9 +257,10 @@ def logs(
             return
         directory = settings.resolve_log_dir(log_dir, settings.resolve_run_dir(run_dir))
         if follow:
-            pane_logs.follow(directory, agent, write, lines=lines, raw=raw, until=sys.stdout.reader_left)
+            pane_logs.follow(directory, agent, write, lines=lines, raw=raw, until=sys.stdout.reader_left,
+                             warn=say_warning)
         else:
-            pane_logs.show_log(directory, agent, write, lines=lines, raw=raw)
+            pane_logs.show_log(directory, agent, write, lines=lines, raw=raw, warn=say_warning)
 
 
 def main() -> None:

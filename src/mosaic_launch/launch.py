@@ -549,6 +549,11 @@ def _log_warnings(s: LaunchSettings) -> tuple[str, ...]:
     if s.log_dir is None:
         return ()
     path = logs.log_path(s.log_dir, s.name)
+    # What the writer will refuse is told now, not after LOG_WAIT (a fleet
+    # up on a read-only log dir would wait that long for each agent).
+    problem = logs.write_problem(s.log_dir, s.name)
+    if problem is not None:
+        return (f"the output of {s.name} is not logged: {problem}",)
     deadline = time.monotonic() + LOG_WAIT
     while not os.path.lexists(path):
         if time.monotonic() > deadline:

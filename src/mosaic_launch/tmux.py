@@ -6,8 +6,13 @@ Rules that keep user strings inert here:
 * tmux itself treats an argv element that *ends* in ``;`` as a command
   separator; ``_arg`` escapes that (``x;`` is sent as ``x\\;``).
 * ``new-session -c`` is expanded as a tmux format, where ``#(...)`` would run
-  a shell command; ``#`` is sent doubled (``##``) so the path is literal.
+  a shell command; ``#`` is sent doubled (``##``) so the path is literal,
+  except in a run of ``#``s before ``[``, which tmux keeps as it is.
   The command's argv elements are not format-expanded.
+* ``pipe-pane``'s command is expanded as a format after strftime(3): ``%``
+  and ``#`` are sent doubled, and its shell words are quoted by
+  ``shell_words``, which also keeps ``#`` from meeting ``[`` (tmux leaves
+  ``##[``, a style, as it is).
 * Sessions are always targeted as ``=NAME`` (exact match, no prefix or
   pattern matching).
 
@@ -17,6 +22,8 @@ Needs tmux 3.0 or later (a command given as several argv elements).
 from __future__ import annotations
 
 import os
+import re
+import shlex
 import shutil
 import signal
 import subprocess
@@ -120,9 +127,26 @@ def _arg(value: str) -> str:
     return value[:-1] + "\\;" if value.endswith(";") else value
 
 
+# A ``#`` that tmux's format expansion would read: not one of a run of
+# ``#``s followed by ``[`` (a style, which it leaves as it is: ``#[x`` and
+# ``##[x`` come out unchanged, where ``##`` alone becomes ``#``).
+_FORMAT_HASH = re.compile(r"#(?!#*\[)")
+
+
 def _format_literal(value: str) -> str:
-    """VALUE for a tmux option that is expanded as a format: ``#`` doubled."""
-    return value.replace("#", "##")
+    """VALUE for a tmux option that is expanded as a format: ``#`` doubled,
+    except before ``[``."""
+    return _FORMAT_HASH.sub("##", value)
+
+
+def shell_words(words: Iterable[str]) -> str:
+    """WORDS as a shell command for pipe_pane_args, each word quoted.
+
+    tmux turns ``##`` into ``#`` but leaves ``##[`` as it is (the start of
+    a style), so a ``#`` is never put right before a ``[``: shlex.quote
+    puts a word with a ``#`` in single quotes whole, where ``''`` (closing
+    and reopening them) can go between the two."""
+    return " ".join(shlex.quote(word).replace("#[", "#''[") for word in words)
 
 
 def _run(socket: str, args: Sequence[str], env: dict[str, str] | None = None,
@@ -313,15 +337,17 @@ def pipe_pane_args(target: str, command: str) -> list[str]:
     from now on goes to COMMAND's stdin, replacing any pipe the pane had
     (whose command then reads end of file). tmux runs COMMAND with
     ``/bin/sh -c`` after expanding it as a format, so COMMAND must be shell
-    syntax whose every user string is quoted (shlex.quote); ``#`` is
-    doubled here, so the format expansion leaves it as it is."""
+    syntax whose every user string is quoted (shell_words); ``%`` and
+    ``#`` are doubled here, so the expansion leaves them as they are."""
     return ["pipe-pane", "-O", "-t", target, pipe_command_word(command)]
 
 
 def pipe_command_word(command: str) -> str:
     """COMMAND as pipe-pane's command argument (see pipe_pane_args); also
-    what the sidecar is given to pipe a respawned pane (``--respawn-log``)."""
-    return _arg(_format_literal(command))
+    what the sidecar is given to pipe a respawned pane (``--respawn-log``).
+    tmux gives the argument to strftime(3) before it expands it as a
+    format: ``%`` is doubled as ``#`` is."""
+    return _arg(_format_literal(command.replace("%", "%%")))
 
 
 def pipe_pane(socket: str, target: str, command: str) -> None:
