@@ -48,6 +48,13 @@ def core_sources(platform: str = sys.platform) -> list[str]:
     return [str(PACKAGE_DIR / name) for name in names]
 
 
+def sidecar_sources(platform: str = sys.platform) -> list[str]:
+    """What the mosaic-hb executable is compiled from for PLATFORM: the core,
+    the executable-only files and hb_main.c. scripts/check-cross compiles
+    exactly this list for each target."""
+    return core_sources(platform) + EXECUTABLE_ONLY_SOURCES + [MAIN_SOURCE]
+
+
 def read_version() -> str:
     text = (PACKAGE_DIR / "_version.py").read_text()
     return re.search(r'__version__\s*=\s*"([^"]+)"', text).group(1)
@@ -73,7 +80,7 @@ def compile_sidecar(command, output_dir: str) -> str:
     # build links for the target arch.
     arch_flags = os.environ.get("ARCHFLAGS", "").split() if sys.platform == "darwin" else []
     objects = compiler.compile(
-        core_sources() + EXECUTABLE_ONLY_SOURCES + [MAIN_SOURCE],
+        sidecar_sources(),
         output_dir=build_temp,
         macros=[version_macro()],
         include_dirs=[str(PACKAGE_DIR)],

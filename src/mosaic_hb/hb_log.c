@@ -159,7 +159,8 @@ static void append(log_file *log, const char *text, size_t len)
         char note[160];
         int n = snprintf(note, sizeof note, "%s[mosaic: %llu bytes of output were not logged: %s]\n",
                          ends_mid_line(log) ? "\n" : "", log->dropped, strerror(log->drop_errno));
-        size_t done;
+        /* 0 when snprintf failed and nothing was written (read below). */
+        size_t done = 0;
         if (n > 0 && write_all(log->fd, note, (size_t)n, &done) == 0) {
             log->size += (long long)done;
             log->dropped = 0;
