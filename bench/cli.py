@@ -6,7 +6,9 @@ import argparse
 import os
 import secrets
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 from . import fleet_live, fleet_metrics, log_metrics, report, sidecar_metrics
 from .contenders import BENCH_DIR, discover
@@ -14,6 +16,8 @@ from .procs import MARKER_VAR, BenchError, sweep
 from .settings import FULL, QUICK
 from .sidecar_metrics import SidecarResult
 from .workspace import Workspace, scratch_root
+
+T = TypeVar("T")
 
 DEFAULT_OUTPUT = BENCH_DIR.parent / "docs" / "benchmarks.md"
 
@@ -113,6 +117,23 @@ def main_fleet_live(args: argparse.Namespace, argv: list[str]) -> int:
     return 1 if result.ps_error or result.updown_error else 0
 
 
+def _measured(args: argparse.Namespace, label: str, run: Callable[[Workspace], T]) -> tuple[T | None, Workspace]:
+    """RUN(ws) in a fresh scratch workspace whose processes carry a new
+    marker and are swept afterwards: its result, or None once a BenchError
+    has been printed as one line."""
+    marker = f"{os.getpid()}-{secrets.token_hex(6)}"
+    os.environ[MARKER_VAR] = marker
+    with scratch_root(args.scratch) as tmp:
+        ws = Workspace(Path(tmp), marker, quiet=args.quiet)
+        try:
+            return run(ws), ws
+        except BenchError as exc:
+            print(f"{label}: {exc}", file=sys.stderr)
+            return None, ws
+        finally:
+            sweep(marker)
+
+
 def main_hooks(args: argparse.Namespace) -> int:
     from . import hook_metrics
 
@@ -122,17 +143,9 @@ def main_hooks(args: argparse.Namespace) -> int:
 
         sidecar = mosaic_hb.sidecar_path()
     calls, trials = (20, 5) if args.quick else (500, 50)
-    marker = f"{os.getpid()}-{secrets.token_hex(6)}"
-    os.environ[MARKER_VAR] = marker
-    with scratch_root(args.scratch) as tmp:
-        ws = Workspace(Path(tmp), marker, quiet=args.quiet)
-        try:
-            result = hook_metrics.run(sidecar, ws, calls, trials)
-        except BenchError as exc:
-            print(f"hooks: {exc}", file=sys.stderr)
-            return 1
-        finally:
-            sweep(marker)
+    result, ws = _measured(args, "hooks", lambda ws: hook_metrics.run(sidecar, ws, calls, trials))
+    if result is None:
+        return 1
     print(hook_metrics.render(result))
     return 0
 
@@ -141,17 +154,10 @@ def main_drive(args: argparse.Namespace) -> int:
     from . import drive_metrics
 
     trials = 3 if args.quick else 20
-    marker = f"{os.getpid()}-{secrets.token_hex(6)}"
-    os.environ[MARKER_VAR] = marker
-    with scratch_root(args.scratch) as tmp:
-        ws = Workspace(Path(tmp), marker, quiet=args.quiet)
-        try:
-            result = drive_metrics.run(ws, trials, 1.0 if args.quick else drive_metrics.IDLE_SECONDS)
-        except BenchError as exc:
-            print(f"drive: {exc}", file=sys.stderr)
-            return 1
-        finally:
-            sweep(marker)
+    idle_s = 1.0 if args.quick else drive_metrics.IDLE_SECONDS
+    result, ws = _measured(args, "drive", lambda ws: drive_metrics.run(ws, trials, idle_s))
+    if result is None:
+        return 1
     print(drive_metrics.render(result))
     return 0
 
@@ -162,17 +168,9 @@ def main_logs(args: argparse.Namespace, argv: list[str]) -> int:
     if agents < 1 or mb_each < 1:
         print("--log-agents and --log-mb must be at least 1", file=sys.stderr)
         return 2
-    marker = f"{os.getpid()}-{secrets.token_hex(6)}"
-    os.environ[MARKER_VAR] = marker
-    with scratch_root(args.scratch) as tmp:
-        ws = Workspace(Path(tmp), marker, quiet=args.quiet)
-        try:
-            result = log_metrics.run(ws, agents, mb_each, rounds=1 if args.quick else 3)
-        except BenchError as exc:
-            print(f"logs: {exc}", file=sys.stderr)
-            return 1
-        finally:
-            sweep(marker)
+    result, ws = _measured(args, "logs", lambda ws: log_metrics.run(ws, agents, mb_each, rounds=1 if args.quick else 3))
+    if result is None:
+        return 1
     section = log_metrics.render(result, " ".join(["python -m bench", *argv]))
     print(section)
     if not args.no_write:
@@ -198,17 +196,9 @@ def main_restart(args: argparse.Namespace) -> int:
         return 1
     settings = QUICK if args.quick else FULL
     trials = 3 if args.quick else 20
-    marker = f"{os.getpid()}-{secrets.token_hex(6)}"
-    os.environ[MARKER_VAR] = marker
-    with scratch_root(args.scratch) as tmp:
-        ws = Workspace(Path(tmp), marker, quiet=args.quiet)
-        try:
-            result = restart_metrics.run(sidecar, cli, ws, settings, trials)
-        except BenchError as exc:
-            print(f"restart: {exc}", file=sys.stderr)
-            return 1
-        finally:
-            sweep(marker)
+    result, ws = _measured(args, "restart", lambda ws: restart_metrics.run(sidecar, cli, ws, settings, trials))
+    if result is None:
+        return 1
     print(restart_metrics.render(result))
     return 0
 

@@ -365,6 +365,13 @@ def resolve_command(
     value, source = _pick(flag, "--command", ENV_COMMAND, environ)
     if value is None:
         return runtime.command
+    _check_command(value, source, sh)
+    return value
+
+
+def _check_command(value: str, source: str, sh: str) -> None:
+    """A usage error unless VALUE (read from SOURCE) is a command line SH
+    would run: not blank, no NUL, valid syntax (``SH -n``)."""
     if not value.strip():
         raise UsageError(f"{source} is blank")
     if "\0" in value:
@@ -372,7 +379,6 @@ def resolve_command(
     problem = shellcmd.syntax_error(value, sh)
     if problem is not None:
         raise UsageError(f"{source} is not valid shell syntax: {one_line(problem)}")
-    return value
 
 
 def resolve_restart_policy(flag: str | None = None, environ: Mapping[str, str] | None = None) -> str:
@@ -403,13 +409,7 @@ def resolve_restart(policy: str | None = None, command: str | None = None,
     chosen = resolve_restart_policy(policy, environ)
     value, source = _pick(command, "--restart-command", ENV_RESTART_COMMAND, environ)
     if value is not None:
-        if not value.strip():
-            raise UsageError(f"{source} is blank")
-        if "\0" in value:
-            raise UsageError(f"{source} contains a NUL character")
-        problem = shellcmd.syntax_error(value, sh)
-        if problem is not None:
-            raise UsageError(f"{source} is not valid shell syntax: {one_line(problem)}")
+        _check_command(value, source, sh)
     if command is not None and chosen == "no":  # a flag that would do nothing (the variable may be a default)
         raise UsageError("--restart-command needs a restart policy: --restart on-failure or always")
     return RestartSettings(
