@@ -87,7 +87,11 @@ def test_a_restart_command_that_is_not_found_gives_up_in_bounded_time(tmux, run_
     assert time.monotonic() - began < 15
 
 
-HOSTILE = "printf '%s\\n' \"#{pane_id} ; \\$(id) é ✓ $(echo sub)\" > \"$OUT\"; sleep 1000 \\;"
+# Ends in the word ``\;`` (a trailing ';' is tmux's command separator),
+# after a sleep that keeps the restarted agent running: ``sleep 1000 \;``
+# would give sleep a ';' argument, exit 1 at once and crash-loop, which the
+# test could then only catch in the instant between two restarts.
+HOSTILE = "printf '%s\\n' \"#{pane_id} ; \\$(id) é ✓ $(echo sub)\" > \"$OUT\"; sleep 1000 || : \\;"
 
 
 def test_a_hostile_restart_command_runs_as_typed(tmux, run_dir, tmp_path):
