@@ -130,14 +130,37 @@ def _load_json(path: Path) -> tuple[dict, _JsonLayout | None]:
         return {}, None
     try:
         text = data.decode("utf-8")
-        document = json.loads(text) if text.strip() else {}
+        document = (json.loads(text, parse_constant=_refuse_constant, parse_float=_finite_float)
+                    if text.strip() else {})
     except UnicodeDecodeError:
         raise ConfigError(f"{path}: not UTF-8 text; mosaic will not edit it") from None
     except json.JSONDecodeError as exc:
         raise ConfigError(f"{path}:{exc.lineno}: not valid JSON ({exc.msg}); mosaic will not edit it") from None
+    except _NotJsonNumber as exc:
+        raise ConfigError(f"{path}: {exc} is not a JSON number mosaic can write back; "
+                          "mosaic will not edit it") from None
+    except RecursionError:
+        raise ConfigError(f"{path}: nested too deeply; mosaic will not edit it") from None
     if not isinstance(document, dict):
         raise ConfigError(f"{path}: not a JSON object; mosaic will not edit it")
     return document, _layout(text)
+
+
+class _NotJsonNumber(ValueError):
+    pass
+
+
+# Python's json reads NaN and Infinity (not JSON) and turns 1e400 into
+# inf; it would write all three back as NaN/Infinity, which no CLI parses.
+def _refuse_constant(name: str) -> float:
+    raise _NotJsonNumber(name)
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if value != value or value in (float("inf"), float("-inf")):
+        raise _NotJsonNumber(text[:20])
+    return value
 
 
 def _layout(text: str) -> _JsonLayout:
@@ -154,9 +177,9 @@ def _layout(text: str) -> _JsonLayout:
 def _dump_json(document: dict, layout: _JsonLayout | None) -> bytes:
     layout = layout or _JsonLayout(indent=2, newline=True)  # how the CLIs write theirs
     if layout.indent is None:
-        text = json.dumps(document, ensure_ascii=False)
+        text = json.dumps(document, ensure_ascii=False, allow_nan=False)
     else:
-        text = json.dumps(document, indent=layout.indent, ensure_ascii=False)
+        text = json.dumps(document, indent=layout.indent, ensure_ascii=False, allow_nan=False)
     return (text + ("\n" if layout.newline else "")).encode("utf-8")
 
 
@@ -255,6 +278,8 @@ def _codex_read(path: Path) -> tuple[str | None, dict]:
     except (tomllib.TOMLDecodeError, ValueError) as exc:
         problem = " ".join(str(exc).split())
         raise ConfigError(f"{path}: not valid TOML ({problem}); mosaic will not edit it") from None
+    except RecursionError:
+        raise ConfigError(f"{path}: nested too deeply; mosaic will not edit it") from None
 
 
 def _codex_line(hb: str) -> str:
@@ -315,7 +340,7 @@ def _check_codex(path: Path, text: str, hb: str | None) -> None:
     """The edited text still parses, with the notify wanted (None: none)."""
     try:
         notify = tomllib.loads(text).get("notify")
-    except (tomllib.TOMLDecodeError, ValueError):
+    except (tomllib.TOMLDecodeError, ValueError, RecursionError):
         raise ConfigError(f"{path}: editing it would break it; edit it by hand") from None
     if notify != (None if hb is None else hooks.codex_notify(hb)):
         raise ConfigError(f"{path}: editing it would not give the notify wanted; edit it by hand")
