@@ -304,3 +304,13 @@ def test_host_rows_carry_the_states_and_bad_ones_are_corrupt(tmp_path):
     cells = {line.split()[1]: line.split()[state_column] for line in table[1:-1]}
     assert (cells["web-1"], cells["web-2"], cells["web-3"], cells["legacy"]) == (
         "idle", "waiting:question", "working~", "-")
+
+
+def test_a_hook_state_from_the_future_does_not_hold_off_the_esc_gap(tmux, run_dir, monkeypatch):
+    # The clock was set back an hour after the hook wrote "working": its
+    # epoch is in the future, and the silent pane still makes it idle.
+    agent(tmux, run_dir, "skew", state="working", state_source="hook", state_epoch=f"{time.time() + 3600:.6f}")
+    monkeypatch.setattr(fleet_status, "PANE_SILENT_S", 0.0)
+    monkeypatch.setattr(fleet_status, "PANE_WORKING_S", 0.0)
+    row = wait_for(row_with(tmux, run_dir, "skew", state="idle"), 5, "idle from the pane")
+    assert state_of(row) == ("idle", "pane", None)

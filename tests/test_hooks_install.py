@@ -143,3 +143,33 @@ def test_a_config_dir_that_is_a_symlink_to_nothing_is_named_and_not_created(home
     (home / ".pi").symlink_to(tmp_path / "dotfiles" / "pi")  # pi's config is one level deeper
     assert "symlink to nothing" in one_line_error(["install", "pi"], 1)
     assert not (tmp_path / "dotfiles").exists()
+
+
+def test_a_json_file_python_would_write_back_as_non_json_is_refused_and_left_alone(home):
+    # json.loads reads NaN/Infinity and turns 1e400 into inf; json.dumps would
+    # write them back as NaN/Infinity, which the CLIs cannot parse.
+    claude = home / ".claude" / "settings.json"
+    claude.parent.mkdir()
+    for text in ('{"x": 1e400}\n', '{"x": -1e400}\n', '{"x": NaN}\n', '{"x": Infinity}\n'):
+        claude.write_text(text)
+        assert "not a JSON number" in one_line_error(["install", "claude"], 1)
+        assert claude.read_text() == text
+    claude.write_text('{"x": 1.5e300}\n')
+    ok("install", "claude")
+    assert json.loads(claude.read_text())["x"] == 1.5e300
+
+
+def test_a_config_nested_too_deeply_to_parse_is_one_line_and_left_alone(home):
+    claude = home / ".claude" / "settings.json"
+    claude.parent.mkdir()
+    deep = '{"x": ' + "[" * 100_000 + "]" * 100_000 + "}\n"
+    claude.write_text(deep)
+    assert "nested too deeply" in one_line_error(["install", "claude"], 1)
+    assert claude.read_text() == deep
+    codex = home / ".codex" / "config.toml"
+    codex.parent.mkdir()
+    deep_toml = "x = " + "[" * 100_000 + "]" * 100_000 + "\n"
+    codex.write_text(deep_toml)
+    assert "nested too deeply" in one_line_error(["install", "codex"], 1)
+    assert "nested too deeply" in one_line_error(["status", "codex"], 1)
+    assert codex.read_text() == deep_toml

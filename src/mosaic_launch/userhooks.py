@@ -96,8 +96,13 @@ def _read(path: Path) -> bytes | None:
     return data
 
 
-def _write(path: Path, data: bytes) -> None:
-    """Replace PATH with DATA atomically, keeping its mode (0600 if new)."""
+def _write(path: Path, data: bytes, was: bytes | None) -> None:
+    """Replace PATH with DATA atomically, keeping its mode (0600 if new).
+    WAS is what PATH held when read (None: absent): a file changed since
+    (the CLI saving its settings, another install) is refused, not
+    overwritten with an edit of its old text."""
+    if _read(path) != was:
+        raise ConfigError(f"{path} changed while mosaic was editing it; nothing written: run the command again")
     try:
         mode = stat.S_IMODE(os.lstat(path).st_mode)
     except FileNotFoundError:
@@ -124,20 +129,44 @@ class _JsonLayout:
     newline: bool
 
 
-def _load_json(path: Path) -> tuple[dict, _JsonLayout | None]:
+def _load_json(path: Path) -> tuple[dict, _JsonLayout | None, bytes | None]:
+    """PATH's document, its layout and its bytes (None: no file)."""
     data = _read(path)
     if data is None:
-        return {}, None
+        return {}, None, None
     try:
         text = data.decode("utf-8")
-        document = json.loads(text) if text.strip() else {}
+        document = (json.loads(text, parse_constant=_refuse_constant, parse_float=_finite_float)
+                    if text.strip() else {})
     except UnicodeDecodeError:
         raise ConfigError(f"{path}: not UTF-8 text; mosaic will not edit it") from None
     except json.JSONDecodeError as exc:
         raise ConfigError(f"{path}:{exc.lineno}: not valid JSON ({exc.msg}); mosaic will not edit it") from None
+    except _NotJsonNumber as exc:
+        raise ConfigError(f"{path}: {exc} is not a JSON number mosaic can write back; "
+                          "mosaic will not edit it") from None
+    except RecursionError:
+        raise ConfigError(f"{path}: nested too deeply; mosaic will not edit it") from None
     if not isinstance(document, dict):
         raise ConfigError(f"{path}: not a JSON object; mosaic will not edit it")
-    return document, _layout(text)
+    return document, _layout(text), data
+
+
+class _NotJsonNumber(ValueError):
+    pass
+
+
+# Python's json reads NaN and Infinity (not JSON) and turns 1e400 into
+# inf; it would write all three back as NaN/Infinity, which no CLI parses.
+def _refuse_constant(name: str) -> float:
+    raise _NotJsonNumber(name)
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if value != value or value in (float("inf"), float("-inf")):
+        raise _NotJsonNumber(text[:20])
+    return value
 
 
 def _layout(text: str) -> _JsonLayout:
@@ -154,9 +183,9 @@ def _layout(text: str) -> _JsonLayout:
 def _dump_json(document: dict, layout: _JsonLayout | None) -> bytes:
     layout = layout or _JsonLayout(indent=2, newline=True)  # how the CLIs write theirs
     if layout.indent is None:
-        text = json.dumps(document, ensure_ascii=False)
+        text = json.dumps(document, ensure_ascii=False, allow_nan=False)
     else:
-        text = json.dumps(document, indent=layout.indent, ensure_ascii=False)
+        text = json.dumps(document, indent=layout.indent, ensure_ascii=False, allow_nan=False)
     return (text + ("\n" if layout.newline else "")).encode("utf-8")
 
 
@@ -255,6 +284,8 @@ def _codex_read(path: Path) -> tuple[str | None, dict]:
     except (tomllib.TOMLDecodeError, ValueError) as exc:
         problem = " ".join(str(exc).split())
         raise ConfigError(f"{path}: not valid TOML ({problem}); mosaic will not edit it") from None
+    except RecursionError:
+        raise ConfigError(f"{path}: nested too deeply; mosaic will not edit it") from None
 
 
 def _codex_line(hb: str) -> str:
@@ -272,20 +303,20 @@ def install(runtime: str, hb: str | None = None, home: Path | None = None) -> Ou
     path = config_path(runtime, home)
     if runtime == hooks.CODEX:
         return _codex_install(path, hb)
-    document, layout = _load_json(path)
+    document, layout, was = _load_json(path)
     if runtime == hooks.CLAUDE:
         if sorted(_claude_entries(document, path), key=repr) == sorted(_claude_wanted(hb), key=repr):
             return Outcome(runtime, path, False, f"claude: mosaic's hooks are already in {path}")
         _claude_remove(document)
         _claude_add(document, hb)
-        _write(path, _dump_json(document, layout))
+        _write(path, _dump_json(document, layout), was)
         return Outcome(runtime, path, True, f"claude: added mosaic's hooks to {path}")
     extension = os.path.join(os.path.dirname(hb), hooks.PI_EXTENSION_NAME)
     if _pi_entries(document, path) == [extension]:
         return Outcome(runtime, path, False, f"pi: mosaic's extension is already in {path}")
     _pi_remove(document)
     document.setdefault("extensions", []).append(extension)
-    _write(path, _dump_json(document, layout))
+    _write(path, _dump_json(document, layout), was)
     return Outcome(runtime, path, True, f"pi: added mosaic's extension to {path}")
 
 
@@ -307,7 +338,7 @@ def _codex_install(path: Path, hb: str) -> Outcome:
         # At the very top: a key before any [table] header is a top-level key.
         new = line + (text or "")
     _check_codex(path, new, hb)
-    _write(path, new.encode("utf-8"))
+    _write(path, new.encode("utf-8"), None if text is None else text.encode("utf-8"))
     return Outcome(hooks.CODEX, path, True, f"codex: added mosaic's notify to {path}")
 
 
@@ -315,7 +346,7 @@ def _check_codex(path: Path, text: str, hb: str | None) -> None:
     """The edited text still parses, with the notify wanted (None: none)."""
     try:
         notify = tomllib.loads(text).get("notify")
-    except (tomllib.TOMLDecodeError, ValueError):
+    except (tomllib.TOMLDecodeError, ValueError, RecursionError):
         raise ConfigError(f"{path}: editing it would break it; edit it by hand") from None
     if notify != (None if hb is None else hooks.codex_notify(hb)):
         raise ConfigError(f"{path}: editing it would not give the notify wanted; edit it by hand")
@@ -333,9 +364,9 @@ def uninstall(runtime: str, home: Path | None = None) -> Outcome:
                               "install; edit it by hand")
         new = _CODEX_OUR_LINE.sub("", text, count=1)
         _check_codex(path, new, None)
-        _write(path, new.encode("utf-8"))
+        _write(path, new.encode("utf-8"), None if text is None else text.encode("utf-8"))
         return Outcome(runtime, path, True, f"codex: removed mosaic's notify from {path}")
-    document, layout = _load_json(path)
+    document, layout, was = _load_json(path)
     if runtime == hooks.CLAUDE:
         if not _claude_entries(document, path):
             return Outcome(runtime, path, False, f"claude: no mosaic hooks in {path}")
@@ -346,7 +377,7 @@ def uninstall(runtime: str, home: Path | None = None) -> Outcome:
             return Outcome(runtime, path, False, f"pi: no mosaic extension in {path}")
         _pi_remove(document)
         what = "extension"
-    _write(path, _dump_json(document, layout))
+    _write(path, _dump_json(document, layout), was)
     return Outcome(runtime, path, True, f"{runtime}: removed mosaic's {what} from {path}")
 
 
@@ -362,7 +393,7 @@ def status(runtime: str, hb: str | None = None, home: Path | None = None) -> str
             return f"codex: not installed in {path}{other}"
         where = "this installation" if notify == hooks.codex_notify(hb) else f"another installation ({notify[0]})"
         return f"codex: installed in {path}: notify runs mosaic-hb of {where}"
-    document, _ = _load_json(path)
+    document, _, _ = _load_json(path)
     if runtime == hooks.CLAUDE:
         found = _claude_entries(document, path)
         if not found:

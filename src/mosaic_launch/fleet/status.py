@@ -461,7 +461,10 @@ def _fill_state(row: AgentStatus, run_dir: Path, hook: AgentState | None, pane: 
     silent = max(0.0, now - pane.activity) if pane.activity else None
     if hook is not None:
         # The Esc gap: silent since both the last output and the hook itself.
-        since = max(pane.activity or 0.0, hook.epoch or 0.0)
+        # A hook epoch in the future (the clock set back since) would hold
+        # the state until the clock caught up: only the pane counts then.
+        hook_since = hook.epoch if hook.epoch and hook.epoch <= now + FUTURE_SLACK_S else 0.0
+        since = max(pane.activity or 0.0, hook_since)
         esc_gap = hook.state == "working" and silent is not None and now - since > PANE_SILENT_S
         if not esc_gap:
             row.state, row.state_source, row.waiting_for = hook.state, hook.source, hook.waiting_for
