@@ -171,6 +171,17 @@ def test_an_unsafe_run_dir_is_left_alone(run_dir):
     assert list(run_dir.iterdir()) == []
 
 
+def test_outside_a_mosaic_pane_even_a_bad_state_is_a_silent_no_op(run_dir):
+    """A hook installed globally by another mosaic version (a state or an
+    option it does not know) must not fail in the user's other sessions:
+    Claude Code reads a hook's exit 2 as 'block'."""
+    env = pane_env("outside", run_dir)
+    env.pop("MOSAIC_AGENT_NAME")
+    for args in (["sleeping"], ["waiting", "--for", "coffee"], ["idle", "--for", "question"]):
+        done = hook(*args, env=env)
+        assert (done.returncode, done.stdout, done.stderr) == (0, "", ""), args
+
+
 @pytest.mark.parametrize("args", [
     ["bogus"], ["unknown"], ["Working"], ["idle", "--for", "permission"],
     ["waiting", "--for", "coffee"], ["waiting", "--for"],

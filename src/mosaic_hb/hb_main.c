@@ -237,6 +237,19 @@ static int is_state_command(int argc, char **argv)
 static int state_main(int argc, char **argv)
 {
     const char *state = argv[2], *waiting_for = NULL;
+    const char *agent = getenv("MOSAIC_AGENT_NAME");
+    const char *run_dir = getenv("MOSAIC_HEARTBEAT_RUN_DIR");
+    /* Outside a mosaic pane: nothing to do, and nothing to say, whatever the
+     * arguments. This comes first because a CLI reads a hook's exit status:
+     * Claude Code takes exit 2 as "block" (the tool call, the stop, the
+     * prompt), so a globally installed hook of another mosaic version must
+     * never fail in the user's other sessions. Launch sets an absolute run
+     * dir; a relative one would name another directory each time the CLI
+     * changes its own, so it is no mosaic pane's either. */
+    if (agent == NULL || run_dir == NULL || run_dir[0] != '/' || !hb_valid_agent_name(agent)) {
+        drain_stdin();
+        return 0;
+    }
     if (!hb_valid_state(state))
         usage_error("invalid state '%s': use starting, working, waiting or idle", state);
     for (int i = 3; i < argc; i++) {
@@ -251,13 +264,6 @@ static int state_main(int argc, char **argv)
         usage_error("--for goes with the state waiting only%s", "");
     drain_stdin();
 
-    const char *agent = getenv("MOSAIC_AGENT_NAME");
-    const char *run_dir = getenv("MOSAIC_HEARTBEAT_RUN_DIR");
-    /* Outside a mosaic pane: nothing to do, and nothing to say. Launch sets
-     * an absolute run dir; a relative one would name another directory each
-     * time the CLI changes its own, so it is no mosaic pane's either. */
-    if (agent == NULL || run_dir == NULL || run_dir[0] != '/' || !hb_valid_agent_name(agent))
-        return 0;
     signal(SIGPIPE, SIG_IGN);
     signal(SIGXFSZ, SIG_IGN);
     const char *why = NULL;
