@@ -142,6 +142,18 @@ static int hb_beat_now(hb_state *st, const char *status)
     return hb_write_record(st->dirfd, &st->rec, st->cfg->fsync);
 }
 
+/* What a signal that interrupted a wait asks for (enum hb_interrupt). */
+static int hb_interruption(const hb_config *cfg)
+{
+    return cfg->interrupted ? cfg->interrupted(cfg->ctx) : HB_GO_ON;
+}
+
+/* How the sidecar ends for HB_STOP or HB_HAND_OVER. */
+static int hb_end_of(int action)
+{
+    return action == HB_STOP ? HB_END_STOPPED : HB_END_REPLACED;
+}
+
 /* Beat every interval until the watched process ends or a signal asks us to
  * stop or hand over. Returns HB_END_DEAD, HB_END_STOPPED or HB_END_REPLACED. */
 static int hb_loop(hb_state *st, hb_watch *watch)
@@ -162,11 +174,9 @@ static int hb_loop(hb_state *st, hb_watch *watch)
                 hb_watch_close(watch);
                 continue;
             }
-            int action = cfg->interrupted ? cfg->interrupted(cfg->ctx) : HB_GO_ON;
-            if (action == HB_STOP)
-                return HB_END_STOPPED;
-            if (action == HB_HAND_OVER)
-                return HB_END_REPLACED;
+            int action = hb_interruption(cfg);
+            if (action == HB_STOP || action == HB_HAND_OVER)
+                return hb_end_of(action);
             if (action == HB_READ_STATE) {
                 /* Only now, never on a plain beat: a beat stays 5 system
                  * calls. A read error keeps the last known state. */
@@ -219,11 +229,9 @@ static int hb_pause_until(hb_state *st, long long deadline)
             return HB_GO_ON;
         if (hb_sleep_ns(left, cfg->wait_mask) == 0)
             continue;
-        int action = cfg->interrupted ? cfg->interrupted(cfg->ctx) : HB_GO_ON;
-        if (action == HB_STOP)
-            return HB_END_STOPPED;
-        if (action == HB_HAND_OVER)
-            return HB_END_REPLACED;
+        int action = hb_interruption(cfg);
+        if (action == HB_STOP || action == HB_HAND_OVER)
+            return hb_end_of(action);
         /* HB_READ_STATE: the agent is dead; its next run starts afresh. */
     }
 }

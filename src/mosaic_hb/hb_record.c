@@ -217,13 +217,40 @@ int hb_write_state(int dirfd, const char *agent, const hb_agent_state *state)
     return hb_write_atomic(dirfd, name, tmp_name, buf, (size_t)len, 0600, 0);
 }
 
+/* The record of AGENT, as read by a hook or a new sidecar: 1 and *N set;
+ * 0 when there is no record to read (missing, too large, not a regular
+ * file, a symlink); -1 on another error (errno). */
+static int hb_read_agent_record(int dirfd, const char *agent, char *buf, size_t size, ssize_t *n)
+{
+    char name[HB_AGENT_MAX + 16];
+    hb_file_name(name, sizeof name, agent, ".hb");
+    *n = hb_read_small(dirfd, name, buf, size);
+    if (*n < 0)
+        return errno == ENOENT || errno == EFBIG || errno == EINVAL || errno == ELOOP ? 0 : -1;
+    return 1;
+}
+
+/* A field's value of digits only, NUL-terminated in COPY; 0 if it is
+ * empty, too long for COPY, or not all digits. */
+static int hb_field_digits(const char *value, size_t vlen, char *copy, size_t size)
+{
+    if (vlen == 0 || vlen >= size)
+        return 0;
+    for (size_t i = 0; i < vlen; i++)   /* VALUE is not NUL-terminated */
+        if (value[i] < '0' || value[i] > '9')
+            return 0;
+    memcpy(copy, value, vlen);
+    copy[vlen] = '\0';
+    return 1;
+}
+
 int hb_read_record_owner(int dirfd, const char *agent, pid_t *hb_pid, double *epoch)
 {
-    char name[HB_AGENT_MAX + 16], buf[HB_RECORD_MAX * 4];
-    hb_file_name(name, sizeof name, agent, ".hb");
-    ssize_t n = hb_read_small(dirfd, name, buf, sizeof buf);
-    if (n < 0)
-        return errno == ENOENT || errno == EFBIG || errno == EINVAL || errno == ELOOP ? 0 : -1;
+    char buf[HB_RECORD_MAX * 4];
+    ssize_t n;
+    int found = hb_read_agent_record(dirfd, agent, buf, sizeof buf, &n);
+    if (found != 1)
+        return found;
     const char *p = buf, *end = buf + n, *value;
     size_t vlen;
     char key[33];
@@ -235,10 +262,8 @@ int hb_read_record_owner(int dirfd, const char *agent, pid_t *hb_pid, double *ep
             ok = vlen == 2 && memcmp(value, "ok", 2) == 0;
         } else if (strcmp(key, "hb_pid") == 0) {
             char copy[16];
-            if (vlen == 0 || vlen >= sizeof copy || strspn(value, "0123456789") < vlen)
+            if (!hb_field_digits(value, vlen, copy, sizeof copy))
                 return 0;
-            memcpy(copy, value, vlen);
-            copy[vlen] = '\0';
             pid = strtol(copy, NULL, 10);
         } else if (strcmp(key, "epoch") == 0) {
             if (hb_parse_seconds(value, vlen, &when) != 0)
@@ -254,27 +279,25 @@ int hb_read_record_owner(int dirfd, const char *agent, pid_t *hb_pid, double *ep
 
 int hb_read_record_restarts(int dirfd, const char *agent, pid_t pid, unsigned long long *restarts)
 {
-    char name[HB_AGENT_MAX + 16], buf[HB_RECORD_MAX * 4];
-    hb_file_name(name, sizeof name, agent, ".hb");
-    ssize_t n = hb_read_small(dirfd, name, buf, sizeof buf);
-    if (n < 0)
-        return errno == ENOENT || errno == EFBIG || errno == EINVAL || errno == ELOOP ? 0 : -1;
+    char buf[HB_RECORD_MAX * 4];
+    ssize_t n;
+    int found = hb_read_agent_record(dirfd, agent, buf, sizeof buf, &n);
+    if (found != 1)
+        return found;
     const char *p = buf, *end = buf + n, *value;
     size_t vlen;
     char key[33], copy[24];
-    int got, same_pid = 0, found = 0;
+    int got, same_pid = 0, counted = 0;
     unsigned long long count = 0;
     while ((got = hb_next_field(&p, end, key, &value, &vlen)) == 1) {
-        if (vlen == 0 || vlen >= sizeof copy || strspn(value, "0123456789") < vlen)
+        if (!hb_field_digits(value, vlen, copy, sizeof copy))
             continue;
-        memcpy(copy, value, vlen);
-        copy[vlen] = '\0';
         if (strcmp(key, "pid") == 0)
             same_pid = strtoll(copy, NULL, 10) == (long long)pid;
         else if (strcmp(key, "restarts") == 0)
-            count = strtoull(copy, NULL, 10), found = 1;
+            count = strtoull(copy, NULL, 10), counted = 1;
     }
-    if (got < 0 || !same_pid || !found)
+    if (got < 0 || !same_pid || !counted)
         return 0;
     *restarts = count;
     return 1;

@@ -151,24 +151,33 @@ def shell_words(words: Iterable[str]) -> str:
 
 def _run(socket: str, args: Sequence[str], env: dict[str, str] | None = None,
          timeout: float = TIMEOUT_SECONDS) -> subprocess.CompletedProcess:
+    """tmux ARGS on SOCKET, its output as text (undecodable bytes replaced)."""
+    return _text(_run_bytes(socket, args, env=env, timeout=timeout))
+
+
+def _run_bytes(socket: str, args: Sequence[str], *, data: bytes | None = None,
+               env: dict[str, str] | None = None,
+               timeout: float = TIMEOUT_SECONDS) -> subprocess.CompletedProcess:
+    """The one place tmux is started: DATA (or nothing) on its stdin, its
+    output as bytes; a missing tmux, a timeout or a failed start raised as
+    TmuxNotInstalled or TmuxError."""
     argv = [tmux_path(), "-L", socket, *args]
     try:
-        return subprocess.run(
-            argv,
-            env=env,
-            stdin=subprocess.DEVNULL,
-            capture_output=True,
-            text=True,
-            errors="replace",
-            timeout=timeout,
-            check=False,
-        )
+        return subprocess.run(argv, env=env, input=data,
+                              stdin=subprocess.DEVNULL if data is None else None,
+                              capture_output=True, timeout=timeout, check=False)
     except FileNotFoundError:
         raise TmuxNotInstalled() from None
     except subprocess.TimeoutExpired:
         raise TmuxError(f"tmux {args[0]} timed out after {timeout:g}s (socket {socket})") from None
     except OSError as exc:
         raise TmuxError(f"cannot run tmux: {exc.strerror or exc}") from None
+
+
+def _text(done: subprocess.CompletedProcess) -> subprocess.CompletedProcess:
+    return subprocess.CompletedProcess(done.args, done.returncode,
+                                       done.stdout.decode("utf-8", "replace"),
+                                       done.stderr.decode("utf-8", "replace"))
 
 
 def _reason(done: subprocess.CompletedProcess) -> str:
@@ -363,16 +372,9 @@ def capture_pane(socket: str, target: str, *, escapes: bool = False) -> bytes:
     with the escape sequences of its colours and attributes if ESCAPES.
     TmuxError if there is no such pane."""
     args = ["capture-pane", "-p", "-t", target, *(["-e"] if escapes else [])]
-    try:
-        done = subprocess.run([tmux_path(), "-L", socket, *args], stdin=subprocess.DEVNULL,
-                              capture_output=True, timeout=TIMEOUT_SECONDS, check=False)
-    except subprocess.TimeoutExpired:
-        raise TmuxError(f"tmux capture-pane timed out after {TIMEOUT_SECONDS:g}s (socket {socket})") from None
-    except OSError as exc:
-        raise TmuxError(f"cannot run tmux: {exc.strerror or exc}") from None
+    done = _run_bytes(socket, args)
     if done.returncode != 0:
-        reason = (done.stderr.decode("utf-8", "replace").strip().splitlines() or [f"exit status {done.returncode}"])[-1]
-        raise TmuxError(f"tmux capture-pane failed for {target}: {reason}")
+        raise TmuxError(f"tmux capture-pane failed for {target}: {_reason(_text(done))}")
     return done.stdout
 
 
@@ -586,18 +588,7 @@ _LOOK_FORMAT = "#{pane_in_mode} #{cursor_x} #{cursor_y} #{history_size} #{pane_d
 
 def _run_input(socket: str, args: Sequence[str], data: bytes) -> subprocess.CompletedProcess:
     """_run, with DATA on tmux's stdin (bytes in, text out)."""
-    argv = [tmux_path(), "-L", socket, *args]
-    try:
-        done = subprocess.run(argv, input=data, capture_output=True, timeout=TIMEOUT_SECONDS, check=False)
-    except FileNotFoundError:
-        raise TmuxNotInstalled() from None
-    except subprocess.TimeoutExpired:
-        raise TmuxError(f"tmux {args[0]} timed out after {TIMEOUT_SECONDS:g}s (socket {socket})") from None
-    except OSError as exc:
-        raise TmuxError(f"cannot run tmux: {exc.strerror or exc}") from None
-    return subprocess.CompletedProcess(done.args, done.returncode,
-                                       done.stdout.decode("utf-8", "replace"),
-                                       done.stderr.decode("utf-8", "replace"))
+    return _text(_run_bytes(socket, args, data=data))
 
 
 def paste(socket: str, pane_id: str, data: bytes, buffer: str) -> None:
