@@ -91,11 +91,13 @@ class CommandTooLong(TmuxError):
 
 
 # A tmux client sends its whole command (argc, then every argument with its
-# NUL) in one message of at most 16 KiB (MAX_IMSGSIZE in tmux's source), so
-# the arguments may take 16,384 - 4 bytes: tmux 3.3 takes 16,380 and
-# refuses 16,381 with "command too long". Env pairs and the command line
-# all count.
-MAX_COMMAND_BYTES = 16380
+# NUL) in one message (imsg) of at most 16 KiB (MAX_IMSGSIZE in tmux's
+# source), and that message's 16-byte header and 4-byte argc count too, so
+# the arguments may take 16,384 - 16 - 4 bytes: tmux 3.3 takes 16,364,
+# refuses 16,365 with "failed to send command" (the send fails) and only
+# from 16,381 with "command too long". Env pairs and the command line all count.
+MAX_COMMAND_BYTES = 16364
+_TOO_LONG = ("command too long", "failed to send command")
 
 
 @dataclass(frozen=True)
@@ -232,7 +234,7 @@ def new_session(
         reason = _reason(done)
         if "duplicate session" in reason:
             raise DuplicateSession(f"session {name} already exists (socket {socket})")
-        if "command too long" in reason:
+        if any(text in reason for text in _TOO_LONG):
             raise CommandTooLong(f"the command of {name} is too long for tmux: {reason}")
         if "unknown flag" in reason or "usage:" in reason:
             reason += " (mosaic needs tmux 3.0 or later)"
