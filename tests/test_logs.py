@@ -265,12 +265,13 @@ def test_a_write_limit_drops_output_without_holding_the_agent(tmux, run_dir, log
 
     subprocess.run(["tmux", "-L", tmux.socket_name, "new-session", "-d", "-s", "holder", "sleep", "1000"],
                    check=True, preexec_fn=limited, stdin=subprocess.DEVNULL, timeout=10)
-    command = "seq 1 20000; echo agent-finished; exit 0"
+    # The agent stays alive after its last line: when a process exits right
+    # after a burst, the kernel may drop pty output tmux has not read yet
+    # (seen under load: the screen ended mid-number above "Pane is dead").
+    command = "seq 1 20000; echo agent-finished; exec sleep 1000"
     launch(tmux, run_dir, "capped", command=command, env={"MOSAIC_LOG_MAX_BYTES": "0"})
-    # The agent ran to its end: 100 KB of output went through a writer that could keep 8 KB.
-    panes = wait_for(dead(tmux, "capped"), 30, "the agent to finish")
-    assert panes[0].dead_status == 0
-    wait_for(shown(tmux, "capped", "agent-finished"), WAIT, "its last line on screen")
+    # The agent got past its output: 100 KB went through a writer that could keep 8 KB.
+    wait_for(shown(tmux, "capped", "agent-finished"), 30, "its last line on screen")
     assert (log_dir / "capped.log").stat().st_size <= limit
     assert "=== mosaic: capped launch" in log_text(log_dir, "capped")
 
