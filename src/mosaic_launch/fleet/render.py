@@ -16,11 +16,13 @@ import math
 import os
 import sys
 import time
-from typing import Mapping, Sequence
+from typing import TYPE_CHECKING, Mapping, Sequence
 
 from mosaic_launch import launch
-from mosaic_launch.fleet.hosts import HostResult, is_error
 from mosaic_launch.fleet.status import HEARTBEAT_STATES, AgentStatus
+
+if TYPE_CHECKING:  # hosts (ssh, threads) is loaded only by --host: fleet up and down never need it
+    from mosaic_launch.fleet.hosts import HostResult
 
 
 def color_wanted() -> bool:
@@ -198,6 +200,8 @@ def stopped_hint(hidden: int, lead: str = "") -> str:
 def render_hosts_table(rows: Sequence[AgentStatus], *, color: bool = False) -> list[str]:
     """fleet ps's table with a HOST column first; an error row is its host
     and the error, across the other columns."""
+    from mosaic_launch.fleet.hosts import is_error
+
     agent_rows = [row for row in rows if not is_error(row)]
     table = render_table(agent_rows, color=color)
     width = max([len("HOST")] + [len(row.host or "-") for row in rows])
