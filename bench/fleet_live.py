@@ -352,6 +352,29 @@ def _bash_launches(tmux: str, names: list[str], ws: Workspace) -> float:
         sweep(ws.marker, scope)
 
 
+def _floor_launches(tmux: str, names: list[str], ws: Workspace) -> float:
+    """Seconds for bench/baseline/up_floor.py (the interpreter, typer's
+    import, mosaic's tmux and sidecar calls, nothing else) to every first
+    beat: the floor under `fleet up` for any launcher written in Python."""
+    base = ws.fresh_dir("live-up-floor")
+    scope = ws.scope("live-up-floor")
+    env = _isolated_env(ws, scope, base)
+    socket = f"mosaic-bench-floor-{secrets.token_hex(6)}"
+    run_dir = base / "run"
+    env.update(MOSAIC_TMUX_SOCKET=socket, MOSAIC_AGENT_WORKDIR=str(base / "work"),
+               MOSAIC_AGENT_COMMAND=SLOW_EXIT_COMMAND, MOSAIC_HEARTBEAT_RUN_DIR=str(run_dir),
+               MOSAIC_HEARTBEAT_INTERVAL=INTERVAL, MOSAIC_LOG_DIR=str(base / "logs"))
+    try:
+        started = time.perf_counter()
+        done = _run([sys.executable, str(BASELINE_DIR / "up_floor.py"), *names], env, timeout=60)
+        if done.returncode != 0:
+            raise BenchError(f"up_floor.py exit {done.returncode}: {done.stderr.decode(errors='replace').strip()}")
+        return _wait_records(run_dir, names, started)
+    finally:
+        _kill_server(tmux, socket, env)
+        sweep(ws.marker, scope)
+
+
 def _mosaic_up_down(install: Install, tmux: str, up_names: list[str], down_count: int,
                     ws: Workspace) -> tuple[float, float]:
     """(seconds of `fleet up` to every first beat, seconds of `fleet down`
@@ -398,8 +421,10 @@ def measure_updown(installs: list[Install], tmux: str, settings: LiveSettings, w
         for trial in range(settings.updown_trials + 1):   # trial 0: warm-up, not kept
             what = "warm-up" if trial == 0 else f"trial {trial}/{settings.updown_trials}"
             bash_s = _bash_launches(tmux, up_names, ws)
+            floor_s = _floor_launches(tmux, up_names, ws)
             if trial:
                 result.up_s.setdefault("bash", []).append(bash_s)
+                result.up_s.setdefault("floor", []).append(floor_s)
             for install in installs:
                 if len(up_names) < settings.down_agents:
                     raise BenchError("up_agents must be at least down_agents")
@@ -408,7 +433,7 @@ def measure_updown(installs: list[Install], tmux: str, settings: LiveSettings, w
                     result.up_s.setdefault(install.label, []).append(up_s)
                     result.down_s.setdefault(install.label, []).append(down_s)
                 ws.log(f"fleet up/down {what}, {install.label}: up {1000 * up_s:.0f} ms "
-                       f"(bash {1000 * bash_s:.0f} ms), down {1000 * down_s:.0f} ms")
+                       f"(bash {1000 * bash_s:.0f} ms, floor {1000 * floor_s:.0f} ms), down {1000 * down_s:.0f} ms")
     except (BenchError, OSError) as exc:
         result.updown_error = f"failed: {exc}"
         ws.log(f"fleet up/down: {result.updown_error}")
@@ -512,6 +537,12 @@ def render_section(installs: list[Install], settings: LiveSettings, result: Live
     goal_rows.append(["`fleet up` / launch.sh runs", "≤ 0.5",
                       *["—" if r is None else f"{r:.2f}" for r in up_ratio],
                       _verdict(None if up_ratio[0] is None else up_ratio[0] <= 0.5)])
+    floor_up = _median(result.up_s.get("floor", []))
+    goal_rows.append(["floor: `bench/baseline/up_floor.py` (python, typer's import, the same tmux "
+                      "and sidecar calls, nothing else), ms", "—", *[_ms(floor_up)] * len(installs), "—"])
+    goal_rows.append(["floor / launch.sh runs (the least any Python launcher can reach)", "—",
+                      *["—" if floor_up is None or bash_up is None else f"{floor_up / bash_up:.2f}"]
+                      * len(installs), "—"])
     lines += ["| " + " | ".join(row) + " |" for row in goal_rows]
     lines.append("")
     if result.updown_error:
@@ -531,7 +562,10 @@ def render_section(installs: list[Install], settings: LiveSettings, result: Live
         f"- **`fleet up`.** From starting `mosaic fleet up -f FILE` ({s.up_agents} agents, same command) "
         f"until every agent's record exists (checked every {POLL_S * 1000:g} ms), against {s.up_agents} "
         "runs, one after another, of `bench/baseline/launch.sh` (the bash launcher mosaic replaces) to "
-        "every record. One untimed warm-up round, then taking turns.",
+        "every record. One untimed warm-up round, then taking turns. The floor row runs "
+        "`bench/baseline/up_floor.py`: the same sessions (pane command, environment, pane log writer) "
+        "through mosaic's batched tmux call and the same sidecars, after only the interpreter's start "
+        "and typer's import; no fleet file, settings, checks, locks or output.",
         "- Each measurement has its own tmux socket, HOME, TMUX_TMPDIR and run dir; every process "
         "carries the bench's marker and is killed afterwards.",
         END,

@@ -61,6 +61,8 @@ def test_quick_fleet_live_completes_and_keeps_the_rest_of_the_report(tmp_path):
     assert "## Fleet with live agents" in done.stdout
     assert "`again` + 20 idle, ms" in done.stdout
     assert "`fleet down` of 3 agents" in done.stdout
+    floor_row = next(line for line in done.stdout.splitlines() if line.startswith("| floor: "))
+    assert "| — | — |" not in floor_row, floor_row  # up_floor.py ran and was timed
     text = output.read_text()
     assert text.startswith("# Benchmarks\n\nkept as it was\n")
     assert text.count("## Fleet with live agents") == 1
