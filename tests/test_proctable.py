@@ -4,12 +4,15 @@ portable psutil pass see the same processes, trees and figures."""
 from __future__ import annotations
 
 import os
-import subprocess
+import shutil
 import signal
+import subprocess
 import sys
 
 import psutil
 import pytest
+
+import mosaic_hb
 
 from mosaic_launch.fleet import proctable
 from tests.support.wait import wait_for
@@ -33,9 +36,9 @@ def family():
         parent.wait(timeout=10)
 
 
-@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the /proc pass is Linux's")
-def test_proc_and_psutil_passes_agree(family):
-    fast = proctable.ProcessTable(proctable._read_proc(), linux=True)
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the core's pass is Linux's")
+def test_core_and_psutil_passes_agree(family):
+    fast = proctable.ProcessTable(proctable._read_core(), exact_rss=mosaic_hb.proc_resident)
     portable = proctable.ProcessTable(proctable._read_psutil())
     expected = [family.pid, *(p.pid for p in psutil.Process(family.pid).children(recursive=True))]
     assert sorted(fast.tree(family.pid)) == sorted(portable.tree(family.pid)) == sorted(expected)
@@ -45,7 +48,7 @@ def test_proc_and_psutil_passes_agree(family):
         assert abs(a.created - b.created) < 1.0
         assert abs(a.cpu_seconds - b.cpu_seconds) < 0.5
         assert a.rss_bytes > 0
-        # The tree's RSS is statm's, as psutil reads it (stat's is approximate).
+        # The tree's RSS is statm's, as psutil reads it (stat's may lag).
         assert fast.usage(pid)[1] == sum(psutil.Process(p).memory_info().rss for p in fast.tree(pid))
 
 
@@ -66,3 +69,48 @@ def test_a_process_that_exits_after_the_pass_is_just_missing(spawn_process):
     short.wait()
     assert table.usage(short.pid) is not None  # the table is one moment's look
     assert proctable.ProcessTable.take().usage(short.pid) is None
+
+
+linux_only = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the core's pass is Linux's")
+
+
+@linux_only
+def test_the_core_pass_reads_odd_command_names_and_zombies(spawn_process, tmp_path):
+    # The command name (comm) is in parentheses in /proc/PID/stat and may
+    # hold spaces and ')' itself: the fields after it must still be found.
+    odd = tmp_path / ") 1 2 (x) Z"
+    odd.symlink_to(shutil.which("sleep"))
+    sleeper = spawn_process([str(odd), "1000"])
+    zombie = spawn_process(["true"])
+    wait_for(lambda: psutil.Process(zombie.pid).status() == psutil.STATUS_ZOMBIE, 10, "the child to exit")
+    wait_for(lambda: psutil.Process(sleeper.pid).name() == odd.name[:15], 10, "the odd name to show")
+    table = {row[0]: row for row in mosaic_hb.proc_table()}
+    pid, ppid, is_zombie, cpu_ticks, start, rss_pages = table[sleeper.pid]
+    assert (ppid, is_zombie, start) == (os.getpid(), False, mosaic_hb.proc_start_time(sleeper.pid))
+    assert rss_pages > 0 and cpu_ticks >= 0
+    assert table[zombie.pid][1:3] == (os.getpid(), True)
+    assert mosaic_hb.proc_resident(sleeper.pid) * os.sysconf("SC_PAGE_SIZE") == psutil.Process(sleeper.pid).memory_info().rss
+    assert mosaic_hb.proc_resident(2**31 - 1) is None
+
+
+@linux_only
+def test_the_core_pass_grows_past_its_first_room_and_sees_what_psutil_sees(family):
+    stable = {family.pid, *(p.pid for p in psutil.Process(family.pid).children(recursive=True)), os.getpid(), 1}
+    small = {row[0]: row for row in mosaic_hb.proc_table(room=1)}   # many doublings
+    roomy = {row[0]: row for row in mosaic_hb.proc_table()}
+    listed = set(psutil.pids())
+    assert stable <= set(small) and stable <= set(roomy)
+    # Other processes come and go during the passes; ours stay put.
+    for pid in stable:
+        assert small[pid][:3] == roomy[pid][:3] == (pid, psutil.Process(pid).ppid(), False)
+        assert small[pid][4] == roomy[pid][4] == mosaic_hb.proc_start_time(pid)
+    assert len(set(small) ^ listed) < len(listed) // 2  # the same host, not a partial one
+
+
+@linux_only
+def test_a_table_whose_processes_exit_after_the_pass_falls_back_to_the_pass_figure(spawn_process):
+    short = spawn_process(["sleep", "1000"])
+    table = proctable.ProcessTable.take()
+    short.kill()
+    short.wait()
+    assert table.usage(short.pid)[1] == table.processes[short.pid].rss_bytes  # no statm left to read

@@ -51,10 +51,20 @@ cdef extern from "hb.h" nogil:
         unsigned long long seq
         double interval
 
+    ctypedef struct hb_proc_entry:
+        pid_t pid
+        pid_t ppid
+        int zombie
+        unsigned long long cpu_ticks
+        unsigned long long start
+        unsigned long long rss_pages
+
     int hb_valid_agent_name(const char *name)
     int hb_parse_interval(const char *text, double *out)
     int hb_proc_start_time(pid_t pid, unsigned long long *start)
     int hb_proc_alive(pid_t pid, unsigned long long pid_start)
+    int hb_proc_list(hb_proc_entry *out, size_t cap, size_t *count)
+    int hb_proc_resident(pid_t pid, unsigned long long *pages)
     int hb_wait_exit(pid_t pid, unsigned long long pid_start, double timeout)
     int hb_open_run_dir(const char *dir, int create, const char **why)
     int hb_write_record(int dirfd, const hb_record *rec, int do_fsync)

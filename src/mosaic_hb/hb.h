@@ -162,6 +162,32 @@ int hb_valid_waiting_for(const char *name);
  *  -1  could not tell (errno; ENOTSUP where the platform has no start time) */
 int hb_proc_start_time(pid_t pid, unsigned long long *start);
 
+/* One process as the host's process table shows it (hb_proc_list). */
+typedef struct hb_proc_entry {
+    pid_t pid;
+    pid_t ppid;
+    int zombie;                   /* it has exited; its parent has not reaped it */
+    unsigned long long cpu_ticks; /* user + system time over its life, clock ticks */
+    unsigned long long start;     /* as hb_proc_start_time gives it */
+    unsigned long long rss_pages; /* resident pages, approximate: see hb_proc_resident */
+} hb_proc_entry;
+
+/* Every process on the host, in one pass (Linux: one read of each
+ * /proc/PID/stat), into OUT, which has room for CAP entries. A process that
+ * exits during the pass, or whose entry cannot be read, is left out.
+ *   1  done: *COUNT entries in OUT
+ *   0  more than CAP processes: nothing useful in OUT; call again with
+ *      more room (*COUNT is at least CAP + 1)
+ *  -1  could not tell (errno; ENOTSUP where the platform has no such pass) */
+int hb_proc_list(hb_proc_entry *out, size_t cap, size_t *count);
+
+/* Resident pages of PID, exactly (Linux: statm; the figure in stat, and so
+ * in hb_proc_entry, may lag behind on recent kernels).
+ *   1  found, *PAGES set
+ *   0  no such process
+ *  -1  could not tell (errno; ENOTSUP where the platform has no such figure) */
+int hb_proc_resident(pid_t pid, unsigned long long *pages);
+
 /* Is PID alive and still the process that started at PID_START?
  * PID_START 0 skips the identity check. A zombie is dead; EPERM from
  * kill() is alive (the process exists, we just may not signal it).

@@ -8,7 +8,9 @@
  */
 #include "hb_internal.h"
 
+#include <dirent.h>
 #include <errno.h>
+#include <limits.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <stdio.h>
@@ -21,14 +23,72 @@
 #  define SYS_pidfd_open 434   /* the same number on every architecture */
 #endif
 
-int hb_proc_start_time(pid_t pid, unsigned long long *start)
+/* The fields of a /proc/PID/stat line that mosaic reads, into E.
+ * "pid (comm) S ppid ...": comm may hold spaces and ')', so the fields
+ * start after the last ')'. proc(5) numbers them from 1: 3 the state,
+ * 4 the parent, 14 and 15 user and system time, 22 the start time,
+ * 24 the resident pages. 0 parsed, -1 not a stat line (EPROTO). */
+static int parse_stat(char *line, hb_proc_entry *e)
 {
-    char path[64], buf[1024];
+    char *p = strrchr(line, ')');
+    if (p == NULL || p[1] != ' ' || p[2] == '\0') {
+        errno = EPROTO;
+        return -1;
+    }
+    p += 2;
+    char state = *p;
+    e->zombie = state == 'Z' || state == 'X' || state == 'x';
+    unsigned long long utime = 0, value;
+    for (int field = 4; field <= 24; field++) {
+        p = strchr(p, ' ');
+        if (p == NULL) {
+            errno = EPROTO;
+            return -1;
+        }
+        p++;
+        if (field != 4 && field != 14 && field != 15 && field != 22 && field != 24)
+            continue;
+        /* rss is a signed long in the kernel; a negative one reads as 0. */
+        int negative = *p == '-';
+        char *end;
+        errno = 0;
+        value = strtoull(p + negative, &end, 10);
+        if (errno != 0 || end == p + negative || (*end != ' ' && *end != '\n' && *end != '\0')) {
+            errno = EPROTO;
+            return -1;
+        }
+        if (negative)
+            value = 0;
+        switch (field) {
+        case 4:
+            e->ppid = (pid_t)value;
+            break;
+        case 14:
+            utime = value;
+            break;
+        case 15:
+            e->cpu_ticks = utime + value;
+            break;
+        case 22:
+            e->start = value;
+            break;
+        default:
+            e->rss_pages = value;
+        }
+    }
+    return 0;
+}
+
+/* The /proc/PID/stat line of PID into BUF (SIZE bytes, NUL-terminated).
+ * 1 read, 0 no such process, -1 error (errno). */
+static int read_stat(pid_t pid, char *buf, size_t size)
+{
+    char path[64];
     snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0)
         return errno == ENOENT || errno == ESRCH ? 0 : -1;
-    ssize_t n = read(fd, buf, sizeof buf - 1);
+    ssize_t n = read(fd, buf, size - 1);
     int saved = errno;
     close(fd);
     if (n < 0) {
@@ -37,33 +97,92 @@ int hb_proc_start_time(pid_t pid, unsigned long long *start)
         return saved == ESRCH ? 0 : -1;
     }
     buf[n] = '\0';
-    /* "pid (comm) S ppid ...": comm may hold spaces and ')', so the fields
-     * start after the last ')'. Field 3 is the state, field 22 the start. */
-    char *p = strrchr(buf, ')');
-    if (p == NULL || p[1] != ' ') {
-        errno = EPROTO;
+    return 1;
+}
+
+int hb_proc_start_time(pid_t pid, unsigned long long *start)
+{
+    char buf[1024];
+    hb_proc_entry e;
+    int r = read_stat(pid, buf, sizeof buf);
+    if (r <= 0)
+        return r;
+    if (parse_stat(buf, &e) < 0)
         return -1;
-    }
-    p += 2;
-    char state = *p;
-    if (state == 'Z' || state == 'X' || state == 'x')
+    if (e.zombie)
         return 0;
-    for (int field = 3; field < 22; field++) {
-        p = strchr(p, ' ');
-        if (p == NULL) {
-            errno = EPROTO;
-            return -1;
-        }
-        p++;
+    *start = e.start;
+    return 1;
+}
+
+int hb_proc_resident(pid_t pid, unsigned long long *pages)
+{
+    char path[64], buf[256];
+    snprintf(path, sizeof path, "/proc/%d/statm", (int)pid);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return errno == ENOENT || errno == ESRCH ? 0 : -1;
+    ssize_t n = read(fd, buf, sizeof buf - 1);
+    int saved = errno;
+    close(fd);
+    if (n < 0) {
+        errno = saved;
+        return saved == ESRCH ? 0 : -1;
     }
-    char *end;
-    errno = 0;
-    unsigned long long value = strtoull(p, &end, 10);
-    if (errno != 0 || end == p) {
+    buf[n] = '\0';
+    /* "size resident shared ...", in pages. */
+    char *p = strchr(buf, ' '), *end;
+    if (p == NULL) {
         errno = EPROTO;
         return -1;
     }
-    *start = value;
+    errno = 0;
+    unsigned long long value = strtoull(p + 1, &end, 10);
+    if (errno != 0 || end == p + 1) {
+        errno = EPROTO;
+        return -1;
+    }
+    *pages = value;
+    return 1;
+}
+
+int hb_proc_list(hb_proc_entry *out, size_t cap, size_t *count)
+{
+    DIR *proc = opendir("/proc");
+    if (proc == NULL)
+        return -1;
+    size_t n = 0;
+    struct dirent *ent;
+    char buf[1024];
+    errno = 0;
+    while ((ent = readdir(proc)) != NULL) {
+        const char *name = ent->d_name;
+        if (name[0] < '1' || name[0] > '9')
+            continue;  /* not a process: "self", "sys", ... */
+        char *end;
+        unsigned long pid = strtoul(name, &end, 10);
+        if (*end != '\0' || pid > INT_MAX)
+            continue;
+        if (n == cap) {
+            n++;  /* one more than fits: the caller needs more room */
+            break;
+        }
+        hb_proc_entry *e = &out[n];
+        e->pid = (pid_t)pid;
+        /* Gone since the listing, unreadable, or unparsable: left out. */
+        if (read_stat(e->pid, buf, sizeof buf) == 1 && parse_stat(buf, e) == 0)
+            n++;
+        errno = 0;
+    }
+    int saved = errno;
+    closedir(proc);
+    *count = n;
+    if (n > cap)
+        return 0;
+    if (saved != 0) {  /* readdir itself failed */
+        errno = saved;
+        return -1;
+    }
     return 1;
 }
 

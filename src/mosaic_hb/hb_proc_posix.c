@@ -19,6 +19,24 @@ int hb_proc_start_time(pid_t pid, unsigned long long *start)
     return -1;
 }
 
+/* No one-pass process table here: fleet ps reads processes through psutil. */
+int hb_proc_list(hb_proc_entry *out, size_t cap, size_t *count)
+{
+    (void)out;
+    (void)cap;
+    *count = 0;
+    errno = ENOTSUP;
+    return -1;
+}
+
+int hb_proc_resident(pid_t pid, unsigned long long *pages)
+{
+    (void)pid;
+    (void)pages;
+    errno = ENOTSUP;
+    return -1;
+}
+
 int hb_proc_start_seconds(unsigned long long pid_start, double *out)
 {
     (void)pid_start;

@@ -5,23 +5,24 @@ then read off it (``tree``, ``usage``), so a snapshot costs one pass over
 the host's processes plus a few dictionary lookups per agent, however many
 agents there are.
 
-On Linux the pass reads ``/proc/PID/stat`` once per process: that one line
-holds the parent, the CPU times, the start time and the resident size. Other
-platforms go through psutil (``process_iter``), which reads what the
-platform offers.
+On Linux the pass is the core's (``mosaic_hb.proc_table``): one read of
+each ``/proc/PID/stat``, whose one line holds the parent, the CPU times, the
+start time and the resident size. Other platforms go through psutil
+(``process_iter``), which reads what the platform offers.
 """
 
 from __future__ import annotations
 
 import os
-import sys
-from dataclasses import dataclass
+from typing import NamedTuple
 
+import mosaic_hb
 import psutil
 
 
-@dataclass(frozen=True)
-class ProcessInfo:
+# A NamedTuple, not a dataclass: a snapshot makes one per process on the
+# host, and a tuple is several times cheaper to build.
+class ProcessInfo(NamedTuple):
     ppid: int
     cpu_seconds: float  # user + system, over the process's life
     rss_bytes: int
@@ -34,18 +35,21 @@ class ProcessTable:
     """Every process on the host at one moment: pid -> ProcessInfo, and
     each process's children."""
 
-    def __init__(self, processes: dict[int, ProcessInfo], *, linux: bool = False):
+    def __init__(self, processes: dict[int, ProcessInfo], *, exact_rss=None):
         self.processes = processes
-        self._linux = linux
+        # Linux: the pass's resident sizes may lag (stat's counters); the
+        # agents' trees ask again, exactly (mosaic_hb.proc_resident).
+        self._exact_rss = exact_rss
         self.children: dict[int, list[int]] = {}
         for pid, info in processes.items():
             self.children.setdefault(info.ppid, []).append(pid)
 
     @classmethod
     def take(cls) -> "ProcessTable":
-        if sys.platform.startswith("linux") and os.path.isdir("/proc/self"):
-            return cls(_read_proc(), linux=True)
-        return cls(_read_psutil())
+        try:
+            return cls(_read_core(), exact_rss=mosaic_hb.proc_resident)
+        except OSError:  # no such pass here (ENOTSUP), or no /proc to read
+            return cls(_read_psutil())
 
     def tree(self, pid: int) -> list[int]:
         """PID and its descendants that the table holds (a pid is never its
@@ -79,52 +83,31 @@ class ProcessTable:
         pids = self.tree(pid)
         if not pids:
             return None
-        cpu = sum(self.processes[p].cpu_seconds for p in pids)
-        return cpu, sum(self._rss(p) for p in pids)
+        processes = self.processes
+        return sum(processes[p].cpu_seconds for p in pids), sum(self._rss(p) for p in pids)
 
     def _rss(self, pid: int) -> int:
-        # On Linux the pass took RSS from /proc/PID/stat, which proc(5)
-        # calls inaccurate (per-thread counters, folded in late); statm's
-        # is what psutil and ps report. Read for the agents' trees only.
-        if self._linux:
+        if self._exact_rss is not None:
             try:
-                with open(f"/proc/{pid}/statm", "rb") as statm:
-                    return int(statm.read().split()[1]) * _PAGE
-            except (OSError, IndexError, ValueError):
-                pass
+                pages = self._exact_rss(pid)
+            except OSError:
+                pages = None
+            if pages is not None:
+                return pages * _PAGE
         return self.processes[pid].rss_bytes
 
 
 _PAGE = os.sysconf("SC_PAGE_SIZE")
 
 
-def _read_proc() -> dict[int, ProcessInfo]:
+def _read_core() -> dict[int, ProcessInfo]:
+    """The core's one pass (Linux)."""
     ticks = os.sysconf("SC_CLK_TCK")
     boot = psutil.boot_time()
-    found: dict[int, ProcessInfo] = {}
-    for name in os.listdir("/proc"):
-        if not name.isdigit():
-            continue
-        try:
-            with open(f"/proc/{name}/stat", "rb") as stat:
-                line = stat.read()
-        except OSError:  # gone since the listing, or not ours to read
-            continue
-        # The command name (field 2) is in parentheses and may hold spaces
-        # or parentheses itself: the fields that follow start after the last ')'.
-        fields = line[line.rfind(b")") + 2:].split()
-        try:
-            found[int(name)] = ProcessInfo(
-                ppid=int(fields[1]),
-                cpu_seconds=(int(fields[11]) + int(fields[12])) / ticks,
-                rss_bytes=max(0, int(fields[21])) * _PAGE,
-                created=boot + int(fields[19]) / ticks,
-                zombie=fields[0] == b"Z",
-                start_ticks=int(fields[19]),
-            )
-        except (IndexError, ValueError):
-            continue
-    return found
+    return {
+        pid: ProcessInfo(ppid, cpu_ticks / ticks, rss_pages * _PAGE, boot + start / ticks, zombie, start)
+        for pid, ppid, zombie, cpu_ticks, start, rss_pages in mosaic_hb.proc_table()
+    }
 
 
 def _read_psutil() -> dict[int, ProcessInfo]:
