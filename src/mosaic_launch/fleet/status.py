@@ -238,21 +238,31 @@ def list_records(run_dir: Path) -> list[tuple[str, Path]]:
     """(agent, path) of every record in RUN_DIR; none if RUN_DIR is missing.
     Temp and lock files, and anything whose name is not an agent name, are
     not agents. Other OSErrors (e.g. permission denied) propagate."""
+    return _scan_run_dir(run_dir)[0]
+
+
+def _scan_run_dir(run_dir: Path) -> tuple[list[tuple[str, Path]], set[str]]:
+    """list_records(RUN_DIR), and the names of the agents that have a
+    ``.state`` file, from the same one listing."""
     try:
         entries = os.scandir(run_dir)
     except FileNotFoundError:
-        return []
+        return [], set()
     found = []
+    with_state: set[str] = set()
     valid = mosaic_hb.valid_agent_name
     with entries:
         for entry in entries:
             name = entry.name
+            if name.endswith(STATE_SUFFIX):
+                with_state.add(name[: -len(STATE_SUFFIX)])
+                continue
             if not name.endswith(RECORD_SUFFIX):
                 continue
             agent = name[: -len(RECORD_SUFFIX)]
             if valid(agent):
                 found.append((agent, Path(entry.path)))
-    return found
+    return found, with_state
 
 
 def _alive(pid: int, pid_start: int, table: ProcessTable | None = None) -> bool:
@@ -385,7 +395,10 @@ def collect(
     rows: dict[str, AgentStatus] = {}
     hook_states: dict[str, AgentState] = {}  # from records written by a live sidecar
     agent_panes: dict[str, PaneState] = {}
-    for agent, path in list_records(run_dir):
+    # The .state files are known from the same listing: an agent without
+    # one costs no failed open (a file created since is read next time).
+    records, with_state = _scan_run_dir(run_dir)
+    for agent, path in records:
         if patterns and not matches(agent, patterns):
             continue
         record = _read(path)
@@ -435,7 +448,8 @@ def collect(
         if pane.activity:
             row.activity_s = max(0.0, now - pane.activity)
     for row in rows.values():
-        _fill_state(row, run_dir, hook_states.get(row.name), agent_panes.get(row.name), now)
+        _fill_state(row, run_dir if row.name in with_state else None, hook_states.get(row.name),
+                    agent_panes.get(row.name), now)
     return sorted(rows.values(), key=lambda row: row.name)
 
 
@@ -448,13 +462,14 @@ def _state_file(run_dir: Path, agent: str) -> AgentState | None:
         return None
 
 
-def _fill_state(row: AgentStatus, run_dir: Path, hook: AgentState | None, pane: PaneState | None,
+def _fill_state(row: AgentStatus, run_dir: Path | None, hook: AgentState | None, pane: PaneState | None,
                 now: float) -> None:
     """ROW's state, by the rules of the module doc. HOOK: the state in the
-    record of a live sidecar, if any."""
+    record of a live sidecar, if any. RUN_DIR: where the agent's .state
+    file is; None if it has none."""
     if pane is None or pane.dead or row.heartbeat in STATELESS_HEARTBEATS:
         return
-    if hook is None:
+    if hook is None and run_dir is not None:
         hook = _state_file(run_dir, row.name)
     if hook is not None and hook.state == "unknown":
         hook = None
