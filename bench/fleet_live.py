@@ -331,17 +331,24 @@ def _fleet_file(path: Path, socket: str, run_dir: Path, workdir: Path, names: li
     path.write_text("\n".join(lines))
 
 
-def _bash_launches(tmux: str, names: list[str], ws: Workspace) -> float:
-    """Seconds for len(NAMES) runs of launch.sh, one after another as a
-    shell loop would run them, until every agent's first beat is on disk."""
-    base = ws.fresh_dir("live-up-bash")
-    scope = ws.scope("live-up-bash")
+def _launcher_env(ws: Workspace, prefix: str) -> tuple[str, dict[str, str], str, Path]:
+    """(scope, env, tmux socket, run dir) for one timed launcher run: the
+    settings launch.sh and up_floor.py read, in a fresh directory."""
+    base = ws.fresh_dir(prefix)
+    scope = ws.scope(prefix)
     env = _isolated_env(ws, scope, base)
-    socket = f"mosaic-bench-bash-{secrets.token_hex(6)}"
+    socket = f"mosaic-bench-{prefix}-{secrets.token_hex(6)}"
     run_dir = base / "run"
     env.update(MOSAIC_TMUX_SOCKET=socket, MOSAIC_AGENT_WORKDIR=str(base / "work"),
                MOSAIC_AGENT_COMMAND=SLOW_EXIT_COMMAND, MOSAIC_HEARTBEAT_RUN_DIR=str(run_dir),
-               MOSAIC_HEARTBEAT_INTERVAL=INTERVAL)
+               MOSAIC_HEARTBEAT_INTERVAL=INTERVAL, MOSAIC_LOG_DIR=str(base / "logs"))
+    return scope, env, socket, run_dir
+
+
+def _bash_launches(tmux: str, names: list[str], ws: Workspace) -> float:
+    """Seconds for len(NAMES) runs of launch.sh, one after another as a
+    shell loop would run them, until every agent's first beat is on disk."""
+    scope, env, socket, run_dir = _launcher_env(ws, "live-up-bash")
     try:
         started = time.perf_counter()
         for name in names:
@@ -356,14 +363,7 @@ def _floor_launches(tmux: str, names: list[str], ws: Workspace) -> float:
     """Seconds for bench/baseline/up_floor.py (the interpreter, typer's
     import, mosaic's tmux and sidecar calls, nothing else) to every first
     beat: the floor under `fleet up` for any launcher written in Python."""
-    base = ws.fresh_dir("live-up-floor")
-    scope = ws.scope("live-up-floor")
-    env = _isolated_env(ws, scope, base)
-    socket = f"mosaic-bench-floor-{secrets.token_hex(6)}"
-    run_dir = base / "run"
-    env.update(MOSAIC_TMUX_SOCKET=socket, MOSAIC_AGENT_WORKDIR=str(base / "work"),
-               MOSAIC_AGENT_COMMAND=SLOW_EXIT_COMMAND, MOSAIC_HEARTBEAT_RUN_DIR=str(run_dir),
-               MOSAIC_HEARTBEAT_INTERVAL=INTERVAL, MOSAIC_LOG_DIR=str(base / "logs"))
+    scope, env, socket, run_dir = _launcher_env(ws, "live-up-floor")
     try:
         started = time.perf_counter()
         done = _run([sys.executable, str(BASELINE_DIR / "up_floor.py"), *names], env, timeout=60)

@@ -79,12 +79,12 @@ static int parse_stat(char *line, hb_proc_entry *e)
     return 0;
 }
 
-/* The /proc/PID/stat line of PID into BUF (SIZE bytes, NUL-terminated).
- * 1 read, 0 no such process, -1 error (errno). */
-static int read_stat(pid_t pid, char *buf, size_t size)
+/* /proc/PID/NAME (one line: stat, statm) into BUF, SIZE bytes,
+ * NUL-terminated. 1 read, 0 no such process, -1 error (errno). */
+static int read_proc_line(pid_t pid, const char *name, char *buf, size_t size)
 {
     char path[64];
-    snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+    snprintf(path, sizeof path, "/proc/%d/%s", (int)pid, name);
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0)
         return errno == ENOENT || errno == ESRCH ? 0 : -1;
@@ -104,7 +104,7 @@ int hb_proc_start_time(pid_t pid, unsigned long long *start)
 {
     char buf[1024];
     hb_proc_entry e;
-    int r = read_stat(pid, buf, sizeof buf);
+    int r = read_proc_line(pid, "stat", buf, sizeof buf);
     if (r <= 0)
         return r;
     if (parse_stat(buf, &e) < 0)
@@ -117,19 +117,10 @@ int hb_proc_start_time(pid_t pid, unsigned long long *start)
 
 int hb_proc_resident(pid_t pid, unsigned long long *pages)
 {
-    char path[64], buf[256];
-    snprintf(path, sizeof path, "/proc/%d/statm", (int)pid);
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return errno == ENOENT || errno == ESRCH ? 0 : -1;
-    ssize_t n = read(fd, buf, sizeof buf - 1);
-    int saved = errno;
-    close(fd);
-    if (n < 0) {
-        errno = saved;
-        return saved == ESRCH ? 0 : -1;
-    }
-    buf[n] = '\0';
+    char buf[256];
+    int r = read_proc_line(pid, "statm", buf, sizeof buf);
+    if (r <= 0)
+        return r;
     /* "size resident shared ...", in pages. */
     char *p = strchr(buf, ' '), *end;
     if (p == NULL) {
@@ -170,7 +161,7 @@ int hb_proc_list(hb_proc_entry *out, size_t cap, size_t *count)
         hb_proc_entry *e = &out[n];
         e->pid = (pid_t)pid;
         /* Gone since the listing, unreadable, or unparsable: left out. */
-        if (read_stat(e->pid, buf, sizeof buf) == 1 && parse_stat(buf, e) == 0)
+        if (read_proc_line(e->pid, "stat", buf, sizeof buf) == 1 && parse_stat(buf, e) == 0)
             n++;
         errno = 0;
     }
