@@ -2,9 +2,10 @@
 the floor under `mosaic fleet up`, for the benchmark.
 
 It starts the interpreter, imports typer (the CLI framework the design
-requires), creates the agents' sessions with mosaic's own batched tmux call
-(the same pane command, environment, remain-on-exit and pane-log writer as
-`fleet up`), then starts one mosaic-hb sidecar per agent and waits for every
+requires) and only the mosaic modules it calls (not the launch code, its
+settings or fleet ps's), creates the agents' sessions with mosaic's own
+batched tmux call (the same pane command, environment, remain-on-exit and
+pane-log writer as `fleet up`), then starts one mosaic-hb sidecar per agent and waits for every
 first beat. It reads no fleet file, resolves no settings, checks nothing,
 takes no locks and prints nothing: whatever `fleet up` spends beyond this
 is its own; this much every such launcher spends.
@@ -22,8 +23,7 @@ from pathlib import Path
 import typer  # noqa: F401  (its import is part of any Typer CLI's start)
 
 import mosaic_hb
-from mosaic_launch import logs, tmux
-from mosaic_launch.launch import pane_argv
+from mosaic_launch import logs, shellcmd, tmux
 
 
 def main(names: list[str]) -> int:
@@ -36,7 +36,7 @@ def main(names: list[str]) -> int:
     os.makedirs(log_dir, mode=0o700, exist_ok=True)
     os.makedirs(workdir, exist_ok=True)
     requests = [
-        tmux.SessionRequest(name, pane_argv(command), workdir,
+        tmux.SessionRequest(name, [shellcmd.SHELL, "-c", shellcmd.exec_form(command)], workdir,
                             (("MOSAIC_AGENT_NAME", name), ("MOSAIC_AGENT_RUNTIME", "pi"),
                              ("MOSAIC_HEARTBEAT_RUN_DIR", run_dir)),
                             env.get("PATH"), logs.writer_command(log_dir, name, 10_000_000, logs.LAUNCH))
