@@ -114,3 +114,23 @@ def test_a_table_whose_processes_exit_after_the_pass_falls_back_to_the_pass_figu
     short.kill()
     short.wait()
     assert table.usage(short.pid)[1] == table.processes[short.pid].rss_bytes  # no statm left to read
+
+
+@linux_only
+def test_a_room_whose_size_wraps_around_is_refused_not_overrun():
+    # ROOM times the size of an entry must not wrap to a small allocation
+    # that the pass then writes past (heap corruption, an abort at best).
+    # Run apart: a corrupted heap would take pytest down with it.
+    code = (
+        "import mosaic_hb\n"
+        "for size in range(8, 129, 8):\n"
+        "    try:\n"
+        "        mosaic_hb.proc_table(room=2**64 // size + 1)\n"
+        "    except MemoryError:\n"
+        "        pass\n"
+        "    else:\n"
+        "        raise SystemExit(f'room for 2**64 / {size} entries: no MemoryError')\n"
+        "print('refused')\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert (done.returncode, done.stdout) == (0, "refused\n"), done.stderr

@@ -13,6 +13,7 @@ import time
 
 from cpython.exc cimport PyErr_CheckSignals
 from libc.errno cimport EINTR, errno
+from libc.stdint cimport SIZE_MAX
 from libc.stdlib cimport free, realloc
 from libc.string cimport memset, strerror
 from posix.unistd cimport close, getpid
@@ -97,6 +98,8 @@ def proc_table(size_t room=1024) -> list:
     cdef int r
     try:
         while True:
+            if cap > SIZE_MAX // sizeof(hb_proc_entry):
+                raise MemoryError()  # the size would wrap to a smaller buffer than CAP entries
             grown = <hb_proc_entry *>realloc(entries, cap * sizeof(hb_proc_entry))
             if grown == NULL:
                 raise MemoryError()
