@@ -3,6 +3,7 @@ portable psutil pass see the same processes, trees and figures."""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
@@ -15,6 +16,8 @@ import pytest
 import mosaic_hb
 
 from mosaic_launch.fleet import proctable
+from tests.support.agents import start_agent
+from tests.support.run import mosaic_argv
 from tests.support.wait import wait_for
 
 
@@ -134,3 +137,38 @@ def test_a_room_whose_size_wraps_around_is_refused_not_overrun():
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert (done.returncode, done.stdout) == (0, "refused\n"), done.stderr
+
+
+def _without_proc(argv) -> subprocess.CompletedProcess:
+    """ARGV run in a mount namespace of its own, where an empty tmpfs hides
+    /proc (a sandbox without one); skipped where no such namespace can be made."""
+    unshare = shutil.which("unshare")
+    if unshare is None:
+        pytest.skip("unshare (util-linux) is not installed")
+    script = 'mount -t tmpfs none /proc 2>/dev/null || exit 77; exec "$@"'
+    done = subprocess.run([unshare, "-m", "sh", "-c", script, "sh", *map(os.fspath, argv)],
+                          capture_output=True, text=True, timeout=60)
+    if done.returncode == 77 or "unshare:" in done.stderr:
+        pytest.skip("no mount namespace with a tmpfs on /proc here (needs CAP_SYS_ADMIN)")
+    return done
+
+
+@linux_only
+def test_the_core_pass_refuses_a_proc_that_is_not_procfs():
+    # An empty /proc is no process table: not an empty host.
+    code = ("import errno, mosaic_hb\n"
+            "try:\n"
+            "    print(len(mosaic_hb.proc_table()))\n"
+            "except OSError as exc:\n"
+            "    print(errno.errorcode[exc.errno])\n")
+    done = _without_proc([sys.executable, "-c", code])
+    assert (done.returncode, done.stdout) == (0, "ENOENT\n"), done.stderr
+
+
+@linux_only
+def test_fleet_ps_without_proc_shows_the_fleet_without_a_traceback(tmux, run_dir):
+    start_agent(tmux, run_dir, "alpha")
+    done = _without_proc(mosaic_argv("fleet", "ps", "--json", "--socket", tmux.socket_name, "--run-dir", run_dir))
+    assert "Traceback" not in done.stderr, done.stderr
+    (row,) = json.loads(done.stdout)["agents"]
+    assert (row["name"], row["pane"]) == ("alpha", "alive")

@@ -178,7 +178,8 @@ typedef struct hb_proc_entry {
  *   1  done: *COUNT entries in OUT
  *   0  more than CAP processes: nothing useful in OUT; call again with
  *      more room (*COUNT is at least CAP + 1)
- *  -1  could not tell (errno; ENOTSUP where the platform has no such pass) */
+ *  -1  could not tell (errno; ENOTSUP where the platform has no such pass,
+ *      ENOENT where /proc is not a process filesystem) */
 int hb_proc_list(hb_proc_entry *out, size_t cap, size_t *count);
 
 /* Resident pages of PID, exactly (Linux: statm; the figure in stat, and so

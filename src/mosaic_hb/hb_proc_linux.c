@@ -17,7 +17,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/syscall.h>
+#include <sys/vfs.h>
 #include <unistd.h>
+
+#ifndef PROC_SUPER_MAGIC
+#  define PROC_SUPER_MAGIC 0x9fa0   /* linux/magic.h */
+#endif
 
 #ifndef SYS_pidfd_open
 #  define SYS_pidfd_open 434   /* the same number on every architecture */
@@ -151,6 +156,18 @@ int hb_proc_list(hb_proc_entry *out, size_t cap, size_t *count)
     DIR *proc = opendir("/proc");
     if (proc == NULL)
         return -1;
+    /* Something else mounted over /proc (an empty tmpfs in a sandbox) is
+     * no process table: not a host without processes. */
+    struct statfs fs;
+    int is_proc = fstatfs(dirfd(proc), &fs);
+    if (is_proc == 0)
+        is_proc = fs.f_type == PROC_SUPER_MAGIC ? 1 : (errno = ENOENT, -1);
+    if (is_proc < 0) {
+        int saved = errno;
+        closedir(proc);
+        errno = saved;
+        return -1;
+    }
     size_t n = 0;
     struct dirent *ent;
     char buf[1024];
