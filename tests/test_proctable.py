@@ -172,3 +172,28 @@ def test_fleet_ps_without_proc_shows_the_fleet_without_a_traceback(tmux, run_dir
     assert "Traceback" not in done.stderr, done.stderr
     (row,) = json.loads(done.stdout)["agents"]
     assert (row["name"], row["pane"]) == ("alpha", "alive")
+
+
+@linux_only
+def test_a_pass_that_cannot_open_the_stat_files_fails_rather_than_showing_an_empty_host():
+    # One descriptor left: /proc opens, no /proc/PID/stat does (EMFILE).
+    # Not ours to read (EACCES) leaves one process out; out of descriptors
+    # leaves them all out, and the pass must say so. Run apart: it spends
+    # every descriptor.
+    code = (
+        "import errno, os, resource, mosaic_hb\n"
+        "resource.setrlimit(resource.RLIMIT_NOFILE, (64, resource.getrlimit(resource.RLIMIT_NOFILE)[1]))\n"
+        "fds = []\n"
+        "try:\n"
+        "    while True:\n"
+        "        fds.append(os.open(os.devnull, os.O_RDONLY))\n"
+        "except OSError:\n"
+        "    pass\n"
+        "os.close(fds.pop())\n"
+        "try:\n"
+        "    print(len(mosaic_hb.proc_table()), 'processes')\n"
+        "except OSError as exc:\n"
+        "    print(errno.errorcode[exc.errno])\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert (done.returncode, done.stdout) == (0, "EMFILE\n"), done.stderr

@@ -174,7 +174,8 @@ typedef struct hb_proc_entry {
 
 /* Every process on the host, in one pass (Linux: one read of each
  * /proc/PID/stat), into OUT, which has room for CAP entries. A process that
- * exits during the pass, or whose entry cannot be read, is left out.
+ * exits during the pass, or whose entry is not ours to read (EACCES, EPERM)
+ * or cannot be parsed, is left out; any other error fails the pass.
  *   1  done: *COUNT entries in OUT
  *   0  more than CAP processes: nothing useful in OUT; call again with
  *      more room (*COUNT is at least CAP + 1)

@@ -186,8 +186,17 @@ int hb_proc_list(hb_proc_entry *out, size_t cap, size_t *count)
         }
         hb_proc_entry *e = &out[n];
         e->pid = (pid_t)pid;
-        /* Gone since the listing, unreadable, or unparsable: left out. */
-        if (read_stat(e->pid, buf, sizeof buf) == 1 && parse_stat(buf, e) == 0)
+        /* Gone since the listing, not ours to read, or unparsable: left
+         * out. Any other error (out of descriptors, of memory) would leave
+         * every process out: the pass fails. */
+        int r = read_stat(e->pid, buf, sizeof buf);
+        if (r < 0 && errno != EACCES && errno != EPERM) {
+            int saved = errno;
+            closedir(proc);
+            errno = saved;
+            return -1;
+        }
+        if (r == 1 && parse_stat(buf, e) == 0)
             n++;
         errno = 0;
     }
