@@ -63,7 +63,7 @@ cdef extern from "hb.h" nogil:
     int hb_parse_interval(const char *text, double *out)
     int hb_proc_start_time(pid_t pid, unsigned long long *start)
     int hb_proc_alive(pid_t pid, unsigned long long pid_start)
-    int hb_proc_list(hb_proc_entry *out, size_t cap, size_t *count)
+    int hb_proc_list(hb_proc_entry **out, size_t *count)
     int hb_proc_resident(pid_t pid, unsigned long long *pages)
     int hb_wait_exit(pid_t pid, unsigned long long pid_start, double timeout)
     int hb_open_run_dir(const char *dir, int create, const char **why)

@@ -13,7 +13,7 @@ import time
 
 from cpython.exc cimport PyErr_CheckSignals
 from libc.errno cimport EINTR, errno
-from libc.stdlib cimport free, realloc
+from libc.stdlib cimport free
 from libc.string cimport memset, strerror
 from posix.unistd cimport close, getpid
 
@@ -82,37 +82,22 @@ def proc_start_time(int pid):
     raise _os_error(errno)
 
 
-def proc_table(size_t room=1024) -> list:
+def proc_table() -> list:
     """Every process on the host, in one pass (hb_proc_list): a list of
     ``(pid, ppid, zombie, cpu_ticks, start, rss_pages)`` tuples; ``start``
     is what proc_start_time gives, ``rss_pages`` may lag (proc_resident
-    is exact). ROOM: how many entries to make room for at first; a host
-    with more processes costs one more pass per doubling. Raises OSError
-    (errno ENOTSUP where the platform has no such pass)."""
-    cdef size_t cap = room if room > 0 else 1
-    cdef size_t count = 0, i
+    is exact). Raises OSError (errno ENOTSUP where the platform has no such
+    pass, ENOENT where /proc is not a process filesystem)."""
     cdef hb_proc_entry *entries = NULL
-    cdef hb_proc_entry *grown
-    cdef hb_proc_entry *e
+    cdef size_t count = 0, i
     cdef int r
+    with nogil:
+        r = hb_proc_list(&entries, &count)
+    if r < 0:
+        raise _os_error(errno)
     try:
-        while True:
-            grown = <hb_proc_entry *>realloc(entries, cap * sizeof(hb_proc_entry))
-            if grown == NULL:
-                raise MemoryError()
-            entries = grown
-            with nogil:
-                r = hb_proc_list(entries, cap, &count)
-            if r == 1:
-                break
-            if r < 0:
-                raise _os_error(errno)
-            cap = 2 * count  # more processes than room: the host grew
-        found = []
-        for i in range(count):
-            e = &entries[i]
-            found.append((e.pid, e.ppid, e.zombie != 0, e.cpu_ticks, e.start, e.rss_pages))
-        return found
+        return [(entries[i].pid, entries[i].ppid, entries[i].zombie != 0, entries[i].cpu_ticks,
+                 entries[i].start, entries[i].rss_pages) for i in range(count)]
     finally:
         free(entries)
 

@@ -173,13 +173,15 @@ typedef struct hb_proc_entry {
 } hb_proc_entry;
 
 /* Every process on the host, in one pass (Linux: one read of each
- * /proc/PID/stat), into OUT, which has room for CAP entries. A process that
- * exits during the pass, or whose entry cannot be read, is left out.
- *   1  done: *COUNT entries in OUT
- *   0  more than CAP processes: nothing useful in OUT; call again with
- *      more room (*COUNT is at least CAP + 1)
- *  -1  could not tell (errno; ENOTSUP where the platform has no such pass) */
-int hb_proc_list(hb_proc_entry *out, size_t cap, size_t *count);
+ * /proc/PID/stat), into *OUT: an array of *COUNT entries, allocated here
+ * and freed by the caller. A process that exits during the pass, or whose
+ * entry is not ours to read (EACCES, EPERM) or cannot be parsed, is left
+ * out; any other error fails the pass.
+ *   1  done (*OUT may be NULL when *COUNT is 0)
+ *  -1  could not tell (errno; *OUT is NULL; ENOTSUP where the platform
+ *      has no such pass, ENOENT where /proc is not a process filesystem,
+ *      ENOMEM) */
+int hb_proc_list(hb_proc_entry **out, size_t *count);
 
 /* Resident pages of PID, exactly (Linux: statm; the figure in stat, and so
  * in hb_proc_entry, may lag behind on recent kernels).

@@ -34,10 +34,9 @@ int hb_proc_start_time(pid_t pid, unsigned long long *start)
 }
 
 /* No one-pass process table here: fleet ps reads processes through psutil. */
-int hb_proc_list(hb_proc_entry *out, size_t cap, size_t *count)
+int hb_proc_list(hb_proc_entry **out, size_t *count)
 {
-    (void)out;
-    (void)cap;
+    *out = NULL;
     *count = 0;
     errno = ENOTSUP;
     return -1;

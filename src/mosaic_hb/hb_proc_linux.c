@@ -13,11 +13,17 @@
 #include <limits.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/syscall.h>
+#include <sys/vfs.h>
 #include <unistd.h>
+
+#ifndef PROC_SUPER_MAGIC
+#  define PROC_SUPER_MAGIC 0x9fa0   /* linux/magic.h */
+#endif
 
 #ifndef SYS_pidfd_open
 #  define SYS_pidfd_open 434   /* the same number on every architecture */
@@ -137,14 +143,27 @@ int hb_proc_resident(pid_t pid, unsigned long long *pages)
     return 1;
 }
 
-int hb_proc_list(hb_proc_entry *out, size_t cap, size_t *count)
+int hb_proc_list(hb_proc_entry **out, size_t *count)
 {
+    *out = NULL;
+    *count = 0;
     DIR *proc = opendir("/proc");
     if (proc == NULL)
         return -1;
-    size_t n = 0;
+    /* Something else mounted over /proc (an empty tmpfs in a sandbox) is
+     * no process table: not a host without processes. */
+    struct statfs fs;
+    int bad = fstatfs(dirfd(proc), &fs) < 0 ? errno : fs.f_type != PROC_SUPER_MAGIC ? ENOENT : 0;
+    if (bad) {
+        closedir(proc);
+        errno = bad;
+        return -1;
+    }
+    hb_proc_entry *entries = NULL;
+    size_t n = 0, cap = 0;
     struct dirent *ent;
     char buf[1024];
+    int failed = 0;
     errno = 0;
     while ((ent = readdir(proc)) != NULL) {
         const char *name = ent->d_name;
@@ -154,26 +173,41 @@ int hb_proc_list(hb_proc_entry *out, size_t cap, size_t *count)
         unsigned long pid = strtoul(name, &end, 10);
         if (*end != '\0' || pid > INT_MAX)
             continue;
-        if (n == cap) {
-            n++;  /* one more than fits: the caller needs more room */
+        if (n == cap) {  /* grown here, in the one pass: never a second one */
+            size_t more = cap ? 2 * cap : 64;  /* most hosts: a few doublings */
+            hb_proc_entry *grown = more <= SIZE_MAX / sizeof *entries
+                                       ? realloc(entries, more * sizeof *entries) : NULL;
+            if (grown == NULL) {
+                failed = ENOMEM;
+                break;
+            }
+            entries = grown;
+            cap = more;
+        }
+        hb_proc_entry *e = &entries[n];
+        e->pid = (pid_t)pid;
+        /* Gone since the listing, not ours to read, or unparsable: left
+         * out. Any other error (out of descriptors, of memory) would leave
+         * every process out: the pass fails. */
+        int r = read_proc_line(e->pid, "stat", buf, sizeof buf);
+        if (r < 0 && errno != EACCES && errno != EPERM) {
+            failed = errno;
             break;
         }
-        hb_proc_entry *e = &out[n];
-        e->pid = (pid_t)pid;
-        /* Gone since the listing, unreadable, or unparsable: left out. */
-        if (read_proc_line(e->pid, "stat", buf, sizeof buf) == 1 && parse_stat(buf, e) == 0)
+        if (r == 1 && parse_stat(buf, e) == 0)
             n++;
         errno = 0;
     }
-    int saved = errno;
+    if (!failed && errno != 0)
+        failed = errno;  /* readdir itself failed */
     closedir(proc);
-    *count = n;
-    if (n > cap)
-        return 0;
-    if (saved != 0) {  /* readdir itself failed */
-        errno = saved;
+    if (failed) {
+        free(entries);
+        errno = failed;
         return -1;
     }
+    *out = entries;
+    *count = n;
     return 1;
 }
 

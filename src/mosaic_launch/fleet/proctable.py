@@ -48,8 +48,12 @@ class ProcessTable:
     def take(cls) -> "ProcessTable":
         try:
             return cls(_read_core(), exact_rss=mosaic_hb.proc_resident)
-        except OSError:  # no such pass here (ENOTSUP), or no /proc to read
+        except OSError:  # no such pass here (ENOTSUP), or no /proc to read (ENOENT)
+            pass
+        try:
             return cls(_read_psutil())
+        except (OSError, psutil.Error, IndexError):  # no /proc: psutil's pids() indexes an empty list
+            return cls({})
 
     def tree(self, pid: int) -> list[int]:
         """PID and its descendants that the table holds (a pid is never its
