@@ -98,7 +98,8 @@ def test_the_core_pass_reads_odd_command_names_and_zombies(spawn_process, tmp_pa
     assert (ppid, is_zombie, start) == (os.getpid(), False, mosaic_hb.proc_start_time(sleeper.pid))
     assert rss_pages > 0 and cpu_ticks >= 0
     assert table[zombie.pid][1:3] == (os.getpid(), True)
-    assert mosaic_hb.proc_resident(sleeper.pid) * os.sysconf("SC_PAGE_SIZE") == psutil.Process(sleeper.pid).memory_info().rss
+    resident = mosaic_hb.proc_resident(sleeper.pid) * os.sysconf("SC_PAGE_SIZE")
+    assert resident == psutil.Process(sleeper.pid).memory_info().rss
     assert mosaic_hb.proc_resident(2**31 - 1) is None
 
 
