@@ -540,7 +540,8 @@ def render_section(installs: list[Install], settings: LiveSettings, result: Live
     floor_up = _median(result.up_s.get("floor", []))
     goal_rows.append(["floor: `bench/baseline/up_floor.py` (python, typer's import, the same tmux "
                       "and sidecar calls, nothing else), ms", "—", *[_ms(floor_up)] * len(installs), "—"])
-    goal_rows.append(["floor / launch.sh runs (the least any Python launcher can reach)", "—",
+    goal_rows.append(["floor / launch.sh runs (the least a Typer launcher doing the same tmux and sidecar "
+                      "work can reach)", "—",
                       *["—" if floor_up is None or bash_up is None else f"{floor_up / bash_up:.2f}"]
                       * len(installs), "—"])
     lines += ["| " + " | ".join(row) + " |" for row in goal_rows]
