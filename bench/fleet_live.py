@@ -362,7 +362,7 @@ def _bash_launches(tmux: str, names: list[str], ws: Workspace) -> float:
 def _floor_launches(tmux: str, names: list[str], ws: Workspace) -> float:
     """Seconds for bench/baseline/up_floor.py (the interpreter, typer's
     import, mosaic's tmux and sidecar calls, nothing else) to every first
-    beat: the floor under `fleet up` for any launcher written in Python."""
+    beat: the floor under `fleet up` for a Typer launcher doing that work."""
     scope, env, socket, run_dir = _launcher_env(ws, "live-up-floor")
     try:
         started = time.perf_counter()
@@ -565,8 +565,8 @@ def render_section(installs: list[Install], settings: LiveSettings, result: Live
         "runs, one after another, of `bench/baseline/launch.sh` (the bash launcher mosaic replaces) to "
         "every record. One untimed warm-up round, then taking turns. The floor row runs "
         "`bench/baseline/up_floor.py`: the same sessions (pane command, environment, pane log writer) "
-        "through mosaic's batched tmux call and the same sidecars, after only the interpreter's start "
-        "and typer's import; no fleet file, settings, checks, locks or output.",
+        "through mosaic's batched tmux call and the same sidecars, after only the interpreter's start, "
+        "typer's import and the mosaic modules it calls; no fleet file, settings, checks, locks or output.",
         "- Each measurement has its own tmux socket, HOME, TMUX_TMPDIR and run dir; every process "
         "carries the bench's marker and is killed afterwards.",
         END,

@@ -47,7 +47,7 @@ def family():
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the core's pass is Linux's")
 def test_core_and_psutil_passes_agree(family):
-    fast = proctable.ProcessTable(proctable._read_core(), exact_rss=mosaic_hb.proc_resident)
+    fast = proctable.ProcessTable(proctable._read_core(), from_core=True)
     portable = proctable.ProcessTable(proctable._read_psutil())
     expected = [family.pid, *(p.pid for p in psutil.Process(family.pid).children(recursive=True))]
     assert sorted(fast.tree(family.pid)) == sorted(portable.tree(family.pid)) == sorted(expected)

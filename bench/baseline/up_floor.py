@@ -1,12 +1,12 @@
-"""The least any Python launcher built on mosaic's parts can do for a fleet:
-the floor under `mosaic fleet up`, for the benchmark.
+"""The least a Typer launcher doing mosaic's tmux and sidecar work can do
+for a fleet: the floor under `mosaic fleet up`, for the benchmark.
 
 It starts the interpreter, imports typer (the CLI framework the design
-requires) and only the mosaic modules it calls (not the launch code, its
-settings or fleet ps's), creates the agents' sessions with mosaic's own
-batched tmux call (the same pane command, environment, remain-on-exit and
-pane-log writer as `fleet up`), then starts one mosaic-hb sidecar per agent and waits for every
-first beat. It reads no fleet file, resolves no settings, checks nothing,
+requires) and only the mosaic modules it calls (not the launch code or
+fleet ps's), creates the agents' sessions with mosaic's own batched tmux
+call (the same pane command, environment, remain-on-exit and pane-log
+writer as `fleet up`), then starts one mosaic-hb sidecar per agent and
+waits for every first beat. It reads no fleet file, resolves no settings, checks nothing,
 takes no locks and prints nothing: whatever `fleet up` spends beyond this
 is its own; this much every such launcher spends.
 
@@ -24,6 +24,7 @@ import typer  # noqa: F401  (its import is part of any Typer CLI's start)
 
 import mosaic_hb
 from mosaic_launch import logs, shellcmd, tmux
+from mosaic_launch.settings import DEFAULT_LOG_MAX_BYTES, ENV_NAME, ENV_RUN_DIR, ENV_RUNTIME
 
 
 def main(names: list[str]) -> int:
@@ -37,9 +38,8 @@ def main(names: list[str]) -> int:
     os.makedirs(workdir, exist_ok=True)
     requests = [
         tmux.SessionRequest(name, [shellcmd.SHELL, "-c", shellcmd.exec_form(command)], workdir,
-                            (("MOSAIC_AGENT_NAME", name), ("MOSAIC_AGENT_RUNTIME", "pi"),
-                             ("MOSAIC_HEARTBEAT_RUN_DIR", run_dir)),
-                            env.get("PATH"), logs.writer_command(log_dir, name, 10_000_000, logs.LAUNCH))
+                            ((ENV_NAME, name), (ENV_RUNTIME, "pi"), (ENV_RUN_DIR, run_dir)),
+                            env.get("PATH"), logs.writer_command(log_dir, name, DEFAULT_LOG_MAX_BYTES, logs.LAUNCH))
         for name in names
     ]
     pane_pids = tmux.new_sessions(socket, requests)

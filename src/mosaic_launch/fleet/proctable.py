@@ -35,11 +35,11 @@ class ProcessTable:
     """Every process on the host at one moment: pid -> ProcessInfo, and
     each process's children."""
 
-    def __init__(self, processes: dict[int, ProcessInfo], *, exact_rss=None):
+    def __init__(self, processes: dict[int, ProcessInfo], *, from_core: bool = False):
         self.processes = processes
-        # Linux: the pass's resident sizes may lag (stat's counters); the
-        # agents' trees ask again, exactly (mosaic_hb.proc_resident).
-        self._exact_rss = exact_rss
+        # The core's pass (Linux) takes resident sizes from stat, which may
+        # lag; the agents' trees ask again, exactly (mosaic_hb.proc_resident).
+        self._from_core = from_core
         self.children: dict[int, list[int]] = {}
         for pid, info in processes.items():
             self.children.setdefault(info.ppid, []).append(pid)
@@ -47,7 +47,7 @@ class ProcessTable:
     @classmethod
     def take(cls) -> "ProcessTable":
         try:
-            return cls(_read_core(), exact_rss=mosaic_hb.proc_resident)
+            return cls(_read_core(), from_core=True)
         except OSError:  # no such pass here (ENOTSUP), or no /proc to read (ENOENT)
             pass
         try:
@@ -91,9 +91,9 @@ class ProcessTable:
         return sum(processes[p].cpu_seconds for p in pids), sum(self._rss(p) for p in pids)
 
     def _rss(self, pid: int) -> int:
-        if self._exact_rss is not None:
+        if self._from_core:
             try:
-                pages = self._exact_rss(pid)
+                pages = mosaic_hb.proc_resident(pid)
             except OSError:
                 pages = None
             if pages is not None:

@@ -241,28 +241,28 @@ def list_records(run_dir: Path) -> list[tuple[str, Path]]:
     return _scan_run_dir(run_dir)[0]
 
 
-def _scan_run_dir(run_dir: Path) -> tuple[list[tuple[str, Path]], set[str]]:
-    """list_records(RUN_DIR), and the names of the agents that have a
-    ``.state`` file, from the same one listing."""
+def _scan_run_dir(run_dir: Path) -> tuple[list[tuple[str, Path]], dict[str, Path]]:
+    """list_records(RUN_DIR), and the ``.state`` files (agent -> path), from
+    the same one listing."""
     try:
         entries = os.scandir(run_dir)
     except FileNotFoundError:
-        return [], set()
+        return [], {}
     found = []
-    with_state: set[str] = set()
+    state_files: dict[str, Path] = {}
     valid = mosaic_hb.valid_agent_name
     with entries:
         for entry in entries:
             name = entry.name
             if name.endswith(STATE_SUFFIX):
-                with_state.add(name[: -len(STATE_SUFFIX)])
+                state_files[name[: -len(STATE_SUFFIX)]] = Path(entry.path)
                 continue
             if not name.endswith(RECORD_SUFFIX):
                 continue
             agent = name[: -len(RECORD_SUFFIX)]
             if valid(agent):
                 found.append((agent, Path(entry.path)))
-    return found, with_state
+    return found, state_files
 
 
 def _alive(pid: int, pid_start: int, table: ProcessTable | None = None) -> bool:
@@ -397,7 +397,7 @@ def collect(
     agent_panes: dict[str, PaneState] = {}
     # The .state files are known from the same listing: an agent without
     # one costs no failed open (a file created since is read next time).
-    records, with_state = _scan_run_dir(run_dir)
+    records, state_files = _scan_run_dir(run_dir)
     for agent, path in records:
         if patterns and not matches(agent, patterns):
             continue
@@ -448,29 +448,28 @@ def collect(
         if pane.activity:
             row.activity_s = max(0.0, now - pane.activity)
     for row in rows.values():
-        _fill_state(row, run_dir if row.name in with_state else None, hook_states.get(row.name),
-                    agent_panes.get(row.name), now)
+        _fill_state(row, state_files.get(row.name), hook_states.get(row.name), agent_panes.get(row.name), now)
     return sorted(rows.values(), key=lambda row: row.name)
 
 
-def _state_file(run_dir: Path, agent: str) -> AgentState | None:
-    """The state in AGENT's own ``.state`` file (written by its hooks); None
-    if there is none, or it is not valid (never a reason to fail ps)."""
+def _state_file(path: Path, agent: str) -> AgentState | None:
+    """The state in AGENT's own ``.state`` file at PATH (written by its
+    hooks); None if it is gone, or not valid (never a reason to fail ps)."""
     try:
-        return read_state_file(Path(run_dir, agent + STATE_SUFFIX), agent)
+        return read_state_file(path, agent)
     except (OSError, ValueError):  # missing, a symlink, unreadable, malformed, another agent's
         return None
 
 
-def _fill_state(row: AgentStatus, run_dir: Path | None, hook: AgentState | None, pane: PaneState | None,
+def _fill_state(row: AgentStatus, state_path: Path | None, hook: AgentState | None, pane: PaneState | None,
                 now: float) -> None:
     """ROW's state, by the rules of the module doc. HOOK: the state in the
-    record of a live sidecar, if any. RUN_DIR: where the agent's .state
-    file is; None if it has none."""
+    record of a live sidecar, if any. STATE_PATH: the agent's .state file,
+    if the run dir's listing saw one."""
     if pane is None or pane.dead or row.heartbeat in STATELESS_HEARTBEATS:
         return
-    if hook is None and run_dir is not None:
-        hook = _state_file(run_dir, row.name)
+    if hook is None and state_path is not None:
+        hook = _state_file(state_path, row.name)
     if hook is not None and hook.state == "unknown":
         hook = None
     silent = max(0.0, now - pane.activity) if pane.activity else None
