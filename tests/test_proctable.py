@@ -192,3 +192,19 @@ def test_a_pass_that_cannot_open_the_stat_files_fails_rather_than_showing_an_emp
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert (done.returncode, done.stdout) == (0, "EMFILE\n"), done.stderr
+
+
+def test_the_tree_keeps_the_cpu_of_children_it_has_reaped(spawn_process, tmp_path):
+    """An agent whose commands are short-lived (a build, a test run) spends
+    its CPU in children gone before the next look: their time, added to
+    their parent's when it reaps them, is the tree's all the same."""
+    ready = tmp_path / "reaped"
+    busy = "import time\nend = time.process_time() + 0.5\nwhile time.process_time() < end: pass"
+    parent = spawn_process(["sh", "-c", f'"$0" -c "$1" && touch "$2" && exec sleep 1000',
+                            sys.executable, busy, str(ready)], env=STEADY_ENV)
+    wait_for(ready.exists, 10, "the busy child to be reaped")
+    for table in (proctable.ProcessTable(proctable._read_psutil()),
+                  *([proctable.ProcessTable.take()] if sys.platform.startswith("linux") else [])):
+        assert table.tree(parent.pid) == [parent.pid]
+        cpu, _ = table.usage(parent.pid)
+        assert cpu >= 0.4, cpu

@@ -167,7 +167,8 @@ typedef struct hb_proc_entry {
     pid_t pid;
     pid_t ppid;
     int zombie;                   /* it has exited; its parent has not reaped it */
-    unsigned long long cpu_ticks; /* user + system time over its life, clock ticks */
+    unsigned long long cpu_ticks; /* user + system time over its life, with that of the
+                                   children it has reaped, clock ticks */
     unsigned long long start;     /* as hb_proc_start_time gives it */
     unsigned long long rss_pages; /* resident pages, approximate: see hb_proc_resident */
 } hb_proc_entry;

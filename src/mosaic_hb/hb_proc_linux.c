@@ -32,8 +32,9 @@
 /* The fields of a /proc/PID/stat line that mosaic reads, into E.
  * "pid (comm) S ppid ...": comm may hold spaces and ')', so the fields
  * start after the last ')'. proc(5) numbers them from 1: 3 the state,
- * 4 the parent, 14 and 15 user and system time, 22 the start time,
- * 24 the resident pages. 0 parsed, -1 not a stat line (EPROTO). */
+ * 4 the parent, 14 and 15 user and system time, 16 and 17 those of the
+ * children it has reaped (a tree's short-lived commands), 22 the start
+ * time, 24 the resident pages. 0 parsed, -1 not a stat line (EPROTO). */
 static int parse_stat(char *line, hb_proc_entry *e)
 {
     char *p = strrchr(line, ')');
@@ -44,7 +45,8 @@ static int parse_stat(char *line, hb_proc_entry *e)
     p += 2;
     char state = *p;
     e->zombie = state == 'Z' || state == 'X' || state == 'x';
-    unsigned long long utime = 0, value;
+    unsigned long long value;
+    e->cpu_ticks = 0;
     for (int field = 4; field <= 24; field++) {
         p = strchr(p, ' ');
         if (p == NULL) {
@@ -52,7 +54,7 @@ static int parse_stat(char *line, hb_proc_entry *e)
             return -1;
         }
         p++;
-        if (field != 4 && field != 14 && field != 15 && field != 22 && field != 24)
+        if (field != 4 && (field < 14 || field > 17) && field != 22 && field != 24)
             continue;
         /* rss is a signed long in the kernel; a negative one reads as 0. */
         int negative = *p == '-';
@@ -70,10 +72,10 @@ static int parse_stat(char *line, hb_proc_entry *e)
             e->ppid = (pid_t)value;
             break;
         case 14:
-            utime = value;
-            break;
         case 15:
-            e->cpu_ticks = utime + value;
+        case 16:
+        case 17:
+            e->cpu_ticks += value;
             break;
         case 22:
             e->start = value;

@@ -24,7 +24,7 @@ import psutil
 # host, and a tuple is several times cheaper to build.
 class ProcessInfo(NamedTuple):
     ppid: int
-    cpu_seconds: float  # user + system, over the process's life
+    cpu_seconds: float  # user + system, over the process's life, with its reaped children's
     rss_bytes: int
     created: float  # unix time the process started
     zombie: bool = False  # it has exited, and waits for its parent to reap it
@@ -123,7 +123,8 @@ def _read_psutil() -> dict[int, ProcessInfo]:
         times, memory = info["cpu_times"], info["memory_info"]
         found[proc.pid] = ProcessInfo(
             ppid=info["ppid"],
-            cpu_seconds=(times.user + times.system) if times is not None else 0.0,
+            cpu_seconds=(times.user + times.system + times.children_user + times.children_system)
+            if times is not None else 0.0,
             rss_bytes=memory.rss if memory is not None else 0,
             created=info["create_time"],
             zombie=info["status"] == psutil.STATUS_ZOMBIE,
