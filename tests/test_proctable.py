@@ -200,7 +200,7 @@ def test_the_tree_keeps_the_cpu_of_children_it_has_reaped(spawn_process, tmp_pat
     their parent's when it reaps them, is the tree's all the same."""
     ready = tmp_path / "reaped"
     busy = "import time\nend = time.process_time() + 0.5\nwhile time.process_time() < end: pass"
-    parent = spawn_process(["sh", "-c", f'"$0" -c "$1" && touch "$2" && exec sleep 1000',
+    parent = spawn_process(["sh", "-c", '"$0" -c "$1" && touch "$2" && exec sleep 1000',
                             sys.executable, busy, str(ready)], env=STEADY_ENV)
     wait_for(ready.exists, 10, "the busy child to be reaped")
     for table in (proctable.ProcessTable(proctable._read_psutil()),
