@@ -104,6 +104,7 @@ def test_up_mixes_running_and_new_agents_and_restarts_a_heartbeat(tmux, run_dir,
     got = outcomes(result)
     assert got["alpha"] == "already running" and got["gamma"] == "already running"
     assert got["beta"] == "already running, heartbeat restarted"
+    assert "already running, heartbeat restarted (it was stopped; pane pid " in result.stdout
     wait_for(record_with(run_dir / "beta.hb", status="ok"), 10, "beta's new heartbeat")
     ps(tmux, run_dir, "--check")
 

@@ -35,12 +35,21 @@ def hook(agent: str, run_dir) -> subprocess.CompletedProcess:
                           text=True, env=env, stdin=subprocess.DEVNULL, timeout=10)
 
 
-def record_naming(run_dir, agent: str, hb_pid: int) -> None:
-    """A record with status ok whose last beat is now: HB_PID started before it."""
+def record_naming(run_dir, agent: str, hb_pid: int, *, age: float = -2.0, hb_start: int | None = None) -> None:
+    """A record with status ok whose last beat was AGE seconds ago (by default
+    2 s from now: HB_PID started before it), naming its writer's start time
+    HB_START if given."""
     run_dir.mkdir(mode=0o700, exist_ok=True)
     record = Record(ts=time.strftime("%Y-%m-%dT%H:%M:%S%z"), pid=os.getpid(), status="ok", agent=agent,
-                    epoch=time.time() + 2, seq=1, interval=15.0, hb_pid=hb_pid, pid_start=0)
+                    epoch=time.time() - age, seq=1, interval=15.0, hb_pid=hb_pid, pid_start=0,
+                    hb_start=hb_start)
     (run_dir / f"{agent}.hb").write_bytes(format_record(record))
+
+
+def start_catcher(spawn_process) -> subprocess.Popen:
+    catcher = spawn_process([sys.executable, "-c", CATCHER], stdout=subprocess.PIPE, text=True)
+    assert catcher.stdout.readline() == "ready\n"
+    return catcher
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc/PID/status")
@@ -56,13 +65,35 @@ def test_a_process_that_does_not_handle_sigusr2_is_not_signalled(spawn_process, 
 
 
 def test_a_process_that_handles_sigusr2_is_signalled(spawn_process, run_dir):
-    catcher = spawn_process([sys.executable, "-c", CATCHER], stdout=subprocess.PIPE, text=True)
-    assert catcher.stdout.readline() == "ready\n"
+    catcher = start_catcher(spawn_process)
     record_naming(run_dir, "catcher", catcher.pid)
     done = hook("catcher", run_dir)
     assert (done.returncode, done.stderr) == (0, "")
     assert catcher.stdout.readline() == "usr2\n"
     assert catcher.wait(timeout=10) == 0
+
+
+def test_a_writer_named_by_its_start_time_is_signalled_whatever_the_wall_clock_did(spawn_process, run_dir):
+    """hb_start names the writer exactly: a last beat that reads as an hour
+    before the writer started (the wall clock stepped) does not hide it."""
+    catcher = start_catcher(spawn_process)
+    record_naming(run_dir, "stepped", catcher.pid, age=3600, hb_start=mosaic_hb.proc_start_time(catcher.pid))
+    done = hook("stepped", run_dir)
+    assert (done.returncode, done.stderr) == (0, "")
+    assert catcher.stdout.readline() == "usr2\n"
+    assert catcher.wait(timeout=10) == 0
+
+
+def test_a_pid_whose_start_time_is_not_the_writers_is_not_signalled(spawn_process, run_dir):
+    """The same pid with another start time is another process (a reused
+    pid), even one that started before the last beat and handles SIGUSR2."""
+    catcher = start_catcher(spawn_process)
+    record_naming(run_dir, "reused", catcher.pid, hb_start=mosaic_hb.proc_start_time(catcher.pid) + 1)
+    done = hook("reused", run_dir)
+    assert (done.returncode, done.stderr) == (0, "")
+    # A SIGUSR2 sent by the hook would be delivered before this SIGTERM.
+    catcher.send_signal(signal.SIGTERM)
+    assert catcher.wait(timeout=10) == -signal.SIGTERM
 
 
 def test_a_python_process_that_wrote_its_own_beat_survives_the_hook(spawn_process, run_dir):

@@ -673,7 +673,7 @@ def test_json_result(tmux, run_dir):
     result = out.pop("_result")
     assert len(result.stdout.splitlines()) == 1
     assert set(out) == {"name", "outcome", "socket", "pane_pid", "sidecar_pid", "run_dir", "hb_file",
-                        "attach_command", "warnings"}
+                        "attach_command", "warnings", "heartbeat_was"}
     assert (out["name"], out["outcome"], out["socket"], out["warnings"]) == ("js", "launched", tmux.socket_name, [])
     assert out["attach_command"] == f"mosaic attach js --socket {tmux.socket_name}"
     assert (out["run_dir"], out["hb_file"]) == (str(run_dir), str(run_dir / "js.hb"))

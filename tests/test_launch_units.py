@@ -222,6 +222,10 @@ def test_result_lines():
         "a already running: pane pid 10, sidecar pid 11; attach: mosaic attach a")
     assert _result(outcome=launcher.HEARTBEAT_RESTARTED).describe() == (
         "a already running, heartbeat restarted: pane pid 10, sidecar pid 11; attach: mosaic attach a")
+    assert _result(outcome=launcher.HEARTBEAT_RESTARTED, heartbeat_was="stale").describe() == (
+        "a already running, heartbeat restarted (it was stale): pane pid 10, sidecar pid 11; "
+        "attach: mosaic attach a")
+    assert _result(outcome=launcher.HEARTBEAT_RESTARTED, heartbeat_was="stale").to_json()["heartbeat_was"] == "stale"
 
 
 def test_attach_command_names_the_socket_only_when_not_the_default():

@@ -99,16 +99,49 @@ def test_a_sidecar_pid_that_names_a_newer_process_is_lost(tmux, run_dir, spawn_p
     assert row["detail"] == f"its sidecar's pid {newer.pid} now names another process"
 
 
-def sidecar_pid_reused(tmux, run_dir, name, spawn_process):
+def test_a_wall_clock_step_never_makes_a_live_sidecar_look_lost(tmux, run_dir):
+    """The record names its sidecar by pid and start time (hb_start): a last
+    beat that reads as a minute before the sidecar started, as after the
+    wall clock stepped forward, still names the live sidecar. fleet ps says
+    ok, and a relaunch leaves the heartbeat alone."""
+    out = launch(tmux, run_dir, "steady", interval="30")  # no beat for 30 s: the rewrite stays
+    path = run_dir / "steady.hb"
+    record = mosaic_hb.read(path)
+    assert record.hb_start == mosaic_hb.proc_start_time(out["sidecar_pid"])
+    rewrite(path, record, epoch=record.epoch - 60)
+    assert psutil.Process(out["sidecar_pid"]).create_time() > record.epoch - 60 + status.START_SLACK_S
+    row = ps_rows(tmux, run_dir)["steady"]
+    assert (row["heartbeat"], row["healthy"]) == ("ok", True), row
+    again = launch(tmux, run_dir, "steady", interval="30")
+    assert (again["outcome"], again["sidecar_pid"], again["heartbeat_was"]) == (
+        "already running", out["sidecar_pid"], None)
+
+
+def test_a_record_without_hb_start_is_matched_on_its_last_beat(tmux, run_dir, spawn_process):
+    """An older sidecar's record has no hb_start: its live writer is ok, and
+    a pid that names a process started after the last beat is lost."""
+    out = launch(tmux, run_dir, "older", interval="30")
+    path = run_dir / "older.hb"
+    record = mosaic_hb.read(path)
+    rewrite(path, record, hb_start=None)
+    assert mosaic_hb.read(path).hb_start is None
+    assert ps_rows(tmux, run_dir)["older"]["heartbeat"] == "ok"
+    newer = sidecar_pid_reused(tmux, run_dir, "older-reused", spawn_process, hb_start=None)
+    row = ps_rows(tmux, run_dir)["older-reused"]
+    assert row["detail"] == f"its sidecar's pid {newer.pid} now names another process"
+    assert out["sidecar_pid"] != newer.pid
+
+
+def sidecar_pid_reused(tmux, run_dir, name, spawn_process, **changes):
     """Launch NAME, kill its sidecar, and make its record name a process
-    started a minute after the last beat, as a reused pid would: that
-    process (a Popen)."""
+    started a minute after the last beat, as a reused pid would (with
+    CHANGES to the record besides): that process (a Popen)."""
     out = launch(tmux, run_dir, name, interval="30")
     record = mosaic_hb.read(run_dir / f"{name}.hb")
     os.kill(out["sidecar_pid"], signal.SIGKILL)
     wait_for(lambda: gone(out["sidecar_pid"]), 10, "the sidecar to exit")
     newer = spawn_process(["sleep", "1000"])
-    rewrite(run_dir / f"{name}.hb", record, hb_pid=newer.pid, epoch=record.epoch - 60)
+    rewrite(run_dir / f"{name}.hb", record, hb_pid=newer.pid, epoch=record.epoch - 60, **changes)
     assert psutil.Process(newer.pid).create_time() > record.epoch - 60 + status.START_SLACK_S
     return newer
 

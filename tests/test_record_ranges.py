@@ -23,6 +23,8 @@ OUT_OF_RANGE = [
     ("hb_pid", "99999999999999999999"),
     ("pid_start", str(2**64)),
     ("seq", str(2**64)),
+    ("hb_start", str(2**64)),
+    ("hb_start", "0"),  # the sidecar leaves the key out when it cannot tell
 ]
 
 
@@ -39,9 +41,12 @@ def test_parser_refuses_numbers_past_the_c_types(key, value):
 
 def test_parser_takes_the_largest_numbers_in_range():
     record = mosaic_hb.parse_record(record_bytes(
-        pid=str(2**31 - 1), hb_pid=str(2**31 - 1), pid_start=str(2**64 - 1), seq=str(2**64 - 1)))
+        pid=str(2**31 - 1), hb_pid=str(2**31 - 1), pid_start=str(2**64 - 1), seq=str(2**64 - 1),
+        hb_start=str(2**64 - 1)))
     assert record.pid == record.hb_pid == 2**31 - 1
-    assert record.pid_start == record.seq == 2**64 - 1
+    assert record.pid_start == record.seq == record.hb_start == 2**64 - 1
+    assert "hb_start" not in record.extra
+    assert mosaic_hb.parse_record(mosaic_hb.record.format_record(record)) == record
 
 
 @pytest.mark.parametrize("key,value", OUT_OF_RANGE)

@@ -594,6 +594,8 @@ int hb_run(const hb_config *cfg, const char **why)
     st.rec.runtime = cfg->runtime;
     st.rec.pid = cfg->pid;
     st.rec.hb_pid = getpid();
+    if (hb_proc_start_time(st.rec.hb_pid, &st.rec.hb_start) != 1)
+        st.rec.hb_start = 0;
     st.rec.pid_start = pid_start;
     st.rec.interval = cfg->interval;
     st.rec.seq = 1;
@@ -655,24 +657,29 @@ out:
 
 /* ---- the hook: reporting the agent's state --------------------------------- */
 
-/* Tell the sidecar writing DIRFD/AGENT.hb that the state changed. Only a
- * process that started no later than the record's last beat (plus a second
- * for the platforms' rounding of start times) can be the writer: a reused
- * pid is a newer process, and SIGUSR2 would kill it. Where the platform can
- * say (Linux), the process must also handle SIGUSR2.
+/* Tell the sidecar writing DIRFD/AGENT.hb that the state changed. The
+ * writer is the process with the record's hb_pid and, where the record
+ * names it, hb_start: a reused pid is a newer process, and SIGUSR2 would
+ * kill it. A record without hb_start (an older sidecar's) falls back to
+ * the start time in seconds: only a process that started no later than
+ * the record's last beat (plus a second for the platforms' rounding of
+ * start times) can be its writer. Where the platform can say (Linux), the
+ * process must also handle SIGUSR2.
  *   1  signalled
  *   0  no running sidecar to tell (or it cannot be told apart from a stranger)
  *  -1  error (errno) */
 static int hb_notify_sidecar(int dirfd, const char *agent)
 {
     pid_t hb_pid;
+    unsigned long long writer_start, start;
     double epoch, started;
-    int found = hb_read_record_owner(dirfd, agent, &hb_pid, &epoch);
+    int found = hb_read_record_owner(dirfd, agent, &hb_pid, &writer_start, &epoch);
     if (found != 1)
         return found;
-    unsigned long long start;
-    if (hb_pid == getpid() || hb_proc_start_time(hb_pid, &start) != 1
-        || hb_proc_start_seconds(start, &started) != 1 || started > epoch + 1.0)
+    if (hb_pid == getpid() || hb_proc_start_time(hb_pid, &start) != 1)
+        return 0;
+    if (writer_start != 0 ? start != writer_start
+                          : hb_proc_start_seconds(start, &started) != 1 || started > epoch + 1.0)
         return 0;
     /* A live process that started in time may still not be a sidecar (a
      * record from mosaic_hb.beat() names the Python process that called it;

@@ -131,6 +131,11 @@ typedef struct hb_record {
     pid_t pid;
     pid_t hb_pid;
     unsigned long long pid_start; /* 0 when the platform cannot tell */
+    /* The writer's own start time, as hb_proc_start_time reads it; 0 (the
+     * key is left out) when the platform cannot tell. It names the writer
+     * exactly, where a start time in seconds compared with the record's
+     * epoch breaks when the wall clock steps. */
+    unsigned long long hb_start;
     unsigned long long seq;
     double interval;
     const hb_agent_state *state;  /* NULL (or state[0] == 0) when unknown */

@@ -96,11 +96,13 @@ int hb_read_state(int dirfd, const char *agent, hb_agent_state *out);
 int hb_write_state(int dirfd, const char *agent, const hb_agent_state *state);
 
 /* Who writes DIRFD/AGENT.hb: a record with status=ok gives its writer's
- * pid and the time of its last beat.
- *   1  *hb_pid and *epoch set
+ * pid, its start time (hb_start) if the record has one, and the time of
+ * its last beat.
+ *   1  *hb_pid, *hb_start (0: not in the record) and *epoch set
  *   0  no record, not a valid one, or its sidecar has ended
  *  -1  could not read it (errno) */
-int hb_read_record_owner(int dirfd, const char *agent, pid_t *hb_pid, double *epoch);
+int hb_read_record_owner(int dirfd, const char *agent, pid_t *hb_pid,
+                         unsigned long long *hb_start, double *epoch);
 
 /* The restarts= of DIRFD/AGENT.hb if that record is about PID (a relaunched
  * sidecar for the same agent process keeps the count).

@@ -244,7 +244,8 @@ static int hb_field_digits(const char *value, size_t vlen, char *copy, size_t si
     return 1;
 }
 
-int hb_read_record_owner(int dirfd, const char *agent, pid_t *hb_pid, double *epoch)
+int hb_read_record_owner(int dirfd, const char *agent, pid_t *hb_pid,
+                         unsigned long long *hb_start, double *epoch)
 {
     char buf[HB_RECORD_MAX * 4];
     ssize_t n;
@@ -256,6 +257,7 @@ int hb_read_record_owner(int dirfd, const char *agent, pid_t *hb_pid, double *ep
     char key[33];
     int got, ok = 0;
     long pid = 0;
+    unsigned long long start = 0;
     double when = 0;
     while ((got = hb_next_field(&p, end, key, &value, &vlen)) == 1) {
         if (strcmp(key, "status") == 0) {
@@ -265,6 +267,14 @@ int hb_read_record_owner(int dirfd, const char *agent, pid_t *hb_pid, double *ep
             if (!hb_field_digits(value, vlen, copy, sizeof copy))
                 return 0;
             pid = strtol(copy, NULL, 10);
+        } else if (strcmp(key, "hb_start") == 0) {
+            char copy[24];
+            errno = 0;
+            if (!hb_field_digits(value, vlen, copy, sizeof copy))
+                return 0;
+            start = strtoull(copy, NULL, 10);
+            if (errno == ERANGE)
+                return 0;
         } else if (strcmp(key, "epoch") == 0) {
             if (hb_parse_seconds(value, vlen, &when) != 0)
                 return 0;
@@ -273,6 +283,7 @@ int hb_read_record_owner(int dirfd, const char *agent, pid_t *hb_pid, double *ep
     if (got < 0 || !ok || pid <= 0 || pid > INT_MAX || when <= 0)
         return 0;
     *hb_pid = (pid_t)pid;
+    *hb_start = start;
     *epoch = when;
     return 1;
 }
@@ -330,6 +341,12 @@ int hb_format_record(const hb_record *rec, char *buf, size_t size)
         return -1;
     if (rec->runtime != NULL) {
         int m = snprintf(buf + n, size - (size_t)n, "runtime=%s\n", rec->runtime);
+        if (m < 0 || (size_t)m >= size - (size_t)n)
+            return -1;
+        n += m;
+    }
+    if (rec->hb_start != 0) {
+        int m = snprintf(buf + n, size - (size_t)n, "hb_start=%llu\n", rec->hb_start);
         if (m < 0 || (size_t)m >= size - (size_t)n)
             return -1;
         n += m;

@@ -8,7 +8,9 @@ never a mix. Its format, a superset of the bash sidecar's:
   line ending in ``\\n`` (a missing final newline means the file was cut);
 * first ``ts``, ``pid`` and ``status`` (as the bash sidecar wrote them), then
   ``agent``, ``epoch``, ``seq``, ``interval``, ``hb_pid``, ``pid_start``, and
-  optionally ``runtime``;
+  optionally ``runtime`` and ``hb_start`` (the writer's own start time, as
+  ``pid_start`` is the agent's: it names the sidecar exactly, whatever the
+  wall clock did since);
 * each key at most once; keys that this version does not know are kept in
   ``Record.extra`` and otherwise ignored, so that newer sidecars can add keys.
 
@@ -43,6 +45,7 @@ STATUSES = ("ok", "dead", "stopped")
 # has missed two beats in a row, which a healthy one never does.
 STALE_INTERVALS = 3
 REQUIRED_KEYS = ("ts", "pid", "status", "agent", "epoch", "seq", "interval", "hb_pid", "pid_start")
+OPTIONAL_KEYS = ("runtime", "hb_start")
 
 # The C types these values end up in: pid_t (a signed 32-bit int on every
 # platform mosaic supports) and uint64_t. A larger number in a record can
@@ -102,6 +105,7 @@ class Record:
     hb_pid: int
     pid_start: int
     runtime: str | None = None
+    hb_start: int | None = None  # the writer's start time (mosaic_hb.proc_start_time); None: not told
     extra: dict[str, str] = field(default_factory=dict)
 
     def is_stale(self, now: float, stale_after: float | None = None) -> bool:
@@ -178,7 +182,8 @@ def parse_record(data: bytes) -> Record:
     interval = _seconds("interval", fields["interval"])
     if not INTERVAL_MIN <= interval <= INTERVAL_MAX:
         raise RecordError("interval: out of range")
-    extra = {k: v for k, v in fields.items() if k not in REQUIRED_KEYS and k != "runtime"}
+    hb_start = _uint("hb_start", fields["hb_start"], minimum=1) if "hb_start" in fields else None
+    extra = {k: v for k, v in fields.items() if k not in REQUIRED_KEYS and k not in OPTIONAL_KEYS}
     return Record(
         ts=fields["ts"],
         pid=_uint("pid", fields["pid"], minimum=1, maximum=PID_MAX),
@@ -190,6 +195,7 @@ def parse_record(data: bytes) -> Record:
         hb_pid=_uint("hb_pid", fields["hb_pid"], minimum=1, maximum=PID_MAX),
         pid_start=_uint("pid_start", fields["pid_start"]),
         runtime=runtime,
+        hb_start=hb_start,
         extra=extra,
     )
 
@@ -206,6 +212,8 @@ def format_record(record: Record) -> bytes:
     }
     if record.runtime is not None:
         fields["runtime"] = record.runtime
+    if record.hb_start is not None:
+        fields["hb_start"] = record.hb_start
     fields.update(record.extra)
     data = "".join(f"{key}={value}\n" for key, value in fields.items()).encode()
     parse_record(data)  # never write what a reader would call corrupt

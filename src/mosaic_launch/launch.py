@@ -54,13 +54,15 @@ class LaunchResult:
     hb_file: Path
     attach_command: str
     warnings: tuple[str, ...] = ()
+    # HEARTBEAT_RESTARTED: what was wrong with the heartbeat (heartbeat_problem)
+    heartbeat_was: str | None = None
 
     def describe(self) -> str:
         """The one line ``mosaic launch`` prints."""
         if self.outcome == LAUNCHED:
             head = f"launched {self.name}"
         elif self.outcome == HEARTBEAT_RESTARTED:
-            head = f"{self.name} already running, heartbeat restarted"
+            head = f"{self.name} already running, heartbeat restarted{self.why_restarted()}"
         else:
             head = f"{self.name} already running"
         facts = self.pids()
@@ -68,6 +70,12 @@ class LaunchResult:
             facts.append("no sidecar")
         detail = f": {', '.join(facts)}" if facts else ""
         return f"{head}{detail}; attach: {self.attach_command}"
+
+    def why_restarted(self) -> str:
+        """' (it was stale)', or '' if the heartbeat was not restarted."""
+        if self.outcome != HEARTBEAT_RESTARTED or self.heartbeat_was is None:
+            return ""
+        return f" (it was {self.heartbeat_was})"
 
     def pids(self) -> list[str]:
         """``pane pid N`` and ``sidecar pid N``, each if known (for
@@ -90,6 +98,7 @@ class LaunchResult:
             "hb_file": str(self.hb_file),
             "attach_command": self.attach_command,
             "warnings": list(self.warnings),
+            "heartbeat_was": self.heartbeat_was,
         }
 
 
@@ -803,7 +812,8 @@ def _already_running(s: LaunchSettings, pane: tmux.PaneInfo, result: dict,
         if sidecar_pid is None:
             warnings = (f"the heartbeat of {s.name} is {problem}", *warnings)
         return LaunchResult(outcome=outcome, pane_pid=pane.pid, sidecar_pid=sidecar_pid,
-                            warnings=warnings + log_warnings, **result)
+                            warnings=warnings + log_warnings,
+                            heartbeat_was=problem if sidecar_pid is not None else None, **result)
 
     return finish
 
@@ -890,6 +900,7 @@ def _stopped_record(agent: _Stopping, now: float) -> bytes:
         seq=old.seq + 1 if old is not None else 1,
         interval=old.interval if old is not None else 15.0,
         hb_pid=old.hb_pid if old is not None else os.getpid(),
+        hb_start=old.hb_start if old is not None else None,
         pid_start=agent.start or (old.pid_start if old is not None else 0),
         runtime=old.runtime if old is not None else None,
         extra={**_restart_facts(old), "stopped_by": _who(), "stopped_at": f"{now:.6f}"},

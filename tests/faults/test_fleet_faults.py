@@ -150,7 +150,9 @@ def test_sidecar_killed_9_is_lost_and_a_relaunch_restarts_the_heartbeat(tmux, ru
     # "at once": the record is still fresh, but its sidecar is gone.
 
     line, new = fleet.relaunch("kilo")
-    assert line.startswith(f"kilo already running, heartbeat restarted: pane pid {agent}, sidecar pid {new}; ")
+    was = "stale" if relaunch == "after 3 intervals" else "without a sidecar"
+    assert line.startswith(f"kilo already running, heartbeat restarted (it was {was}): "
+                           f"pane pid {agent}, sidecar pid {new}; ")
     assert new not in (None, old)
     row = fleet.row("kilo")
     assert (row["heartbeat"], row["healthy"], row["pid"], row["hb_pid"]) == ("ok", True, agent, new)
@@ -216,7 +218,7 @@ def test_relaunch_while_the_sidecar_is_stopped_leaves_one_writer(tmux, run_dir):
     try:
         wait_for(fleet.row_with("quebec", heartbeat="stale"), GENEROUS, "stale while stopped")
         line, new = fleet.relaunch("quebec")  # no warning: the new sidecar got the lock
-        assert line.startswith(f"quebec already running, heartbeat restarted: pane pid {agent}, "
+        assert line.startswith(f"quebec already running, heartbeat restarted (it was stale): pane pid {agent}, "
                                f"sidecar pid {new}; ")
         wait_for(lambda: not pid_exists(old), GENEROUS, "the stopped sidecar to hand over")
     finally:

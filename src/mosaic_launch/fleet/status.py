@@ -277,19 +277,26 @@ def _alive(pid: int, pid_start: int, table: ProcessTable | None = None) -> bool:
 
 def sidecar_problem(record: mosaic_hb.Record, table: ProcessTable | None = None) -> str | None:
     """None if the sidecar that wrote RECORD (``hb_pid``) still runs; else
-    why not. A pid that now names a process started after the record's last
-    beat is another process: the sidecar was alive at that beat. Cannot
-    tell (no permission): None.
+    why not. Cannot tell (no permission): None.
+
+    A record that names its writer's start time (``hb_start``) is matched
+    on it exactly. An older record only has the time of its last beat: a
+    pid that now names a process started after it is another process (the
+    sidecar was alive at that beat); a wall-clock step of over
+    START_SLACK_S can fool that test, which is why sidecars now write
+    ``hb_start``.
 
     TABLE, a look at every process taken for this snapshot, answers without
     a read of its own; a pid it does not hold is looked up afresh (a sidecar
     may have started since the table was taken)."""
+    if record.hb_start:
+        return _writer_problem(record, table)
     seen = table.processes.get(record.hb_pid) if table is not None else None
     if seen is not None:
         if seen.zombie:
-            return f"its sidecar (pid {record.hb_pid}) is gone"
+            return _gone(record)
         if seen.created > record.epoch + START_SLACK_S:
-            return f"its sidecar's pid {record.hb_pid} now names another process"
+            return _reused(record)
         return None
     try:
         proc = psutil.Process(record.hb_pid)
@@ -297,14 +304,40 @@ def sidecar_problem(record: mosaic_hb.Record, table: ProcessTable | None = None)
             created = proc.create_time()
             zombie = proc.status() == psutil.STATUS_ZOMBIE
     except psutil.NoSuchProcess:
-        return f"its sidecar (pid {record.hb_pid}) is gone"
+        return _gone(record)
     except (psutil.Error, OSError):
         return None
     if zombie:
-        return f"its sidecar (pid {record.hb_pid}) is gone"
+        return _gone(record)
     if created > record.epoch + START_SLACK_S:
-        return f"its sidecar's pid {record.hb_pid} now names another process"
+        return _reused(record)
     return None
+
+
+def _writer_problem(record: mosaic_hb.Record, table: ProcessTable | None) -> str | None:
+    """sidecar_problem for a record with ``hb_start``: its writer is the
+    process with that pid and that start time."""
+    pid = record.hb_pid
+    try:
+        same = table.alive(pid, record.hb_start) if table is not None else None
+        if same is None:
+            same = mosaic_hb.alive(pid, record.hb_start)
+        if same:
+            return None
+        running = table.alive(pid, 0) if table is not None else None
+        if running is None:
+            running = mosaic_hb.alive(pid)
+    except OSError:  # not ours to look at
+        return None
+    return _reused(record) if running else _gone(record)
+
+
+def _gone(record: mosaic_hb.Record) -> str:
+    return f"its sidecar (pid {record.hb_pid}) is gone"
+
+
+def _reused(record: mosaic_hb.Record) -> str:
+    return f"its sidecar's pid {record.hb_pid} now names another process"
 
 
 def _heartbeat_state(record: mosaic_hb.Record, now: float, stale_after: float | None,
