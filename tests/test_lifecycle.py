@@ -18,6 +18,11 @@ from tests.support.run import mosaic_proc
 from tests.support.wait import wait_for
 
 
+# The interval of a sidecar whose record a test rewrites: no beat of its own
+# overwrites the rewrite while the test runs.
+SLOW = "600"
+
+
 def where(tmux, run_dir):
     return ["--socket", tmux.socket_name, "--run-dir", run_dir]
 
@@ -104,7 +109,7 @@ def test_a_wall_clock_step_never_makes_a_live_sidecar_look_lost(tmux, run_dir):
     beat that reads as a minute before the sidecar started, as after the
     wall clock stepped forward, still names the live sidecar. fleet ps says
     ok, and a relaunch leaves the heartbeat alone."""
-    out = launch(tmux, run_dir, "steady", interval="30")  # no beat for 30 s: the rewrite stays
+    out = launch(tmux, run_dir, "steady", interval=SLOW)
     path = run_dir / "steady.hb"
     record = mosaic_hb.read(path)
     assert record.hb_start == mosaic_hb.proc_start_time(out["sidecar_pid"])
@@ -112,15 +117,37 @@ def test_a_wall_clock_step_never_makes_a_live_sidecar_look_lost(tmux, run_dir):
     assert psutil.Process(out["sidecar_pid"]).create_time() > record.epoch - 60 + status.START_SLACK_S
     row = ps_rows(tmux, run_dir)["steady"]
     assert (row["heartbeat"], row["healthy"]) == ("ok", True), row
-    again = launch(tmux, run_dir, "steady", interval="30")
+    again = launch(tmux, run_dir, "steady", interval=SLOW)
     assert (again["outcome"], again["sidecar_pid"], again["heartbeat_was"]) == (
         "already running", out["sidecar_pid"], None)
+
+
+def test_a_wall_clock_set_back_or_forward_leaves_the_beats_age_alone(tmux, run_dir):
+    """The beat's age is read on the boot clock (since_boot), which never
+    steps: a last beat that reads as an hour ahead or two hours behind (the
+    wall clock set back, or forward, since) is still the beat of a moment
+    ago, and a beat the boot clock puts 3 intervals back is stale, whatever
+    the wall clock says."""
+    out = launch(tmux, run_dir, "clock", interval=SLOW)
+    path = run_dir / "clock.hb"
+    record = mosaic_hb.read(path)
+    assert 0 <= mosaic_hb.boot_clock() - record.since_boot < float(SLOW)
+    for step in (3600, -7200):
+        rewrite(path, record, epoch=record.epoch + step)
+        row = ps_rows(tmux, run_dir)["clock"]
+        assert (row["heartbeat"], row["healthy"]) == ("ok", True), (step, row)
+        assert row["age_s"] < float(SLOW), (step, row)
+        again = launch(tmux, run_dir, "clock", interval=SLOW)
+        assert (again["outcome"], again["sidecar_pid"]) == ("already running", out["sidecar_pid"]), step
+    rewrite(path, record, epoch=time.time(), since_boot=record.since_boot - 3 * float(SLOW) - 1)
+    row = ps_rows(tmux, run_dir)["clock"]
+    assert row["heartbeat"] == "stale" and row["age_s"] > 3 * float(SLOW), row
 
 
 def test_a_record_without_hb_start_is_matched_on_its_last_beat(tmux, run_dir, spawn_process):
     """An older sidecar's record has no hb_start: its live writer is ok, and
     a pid that names a process started after the last beat is lost."""
-    out = launch(tmux, run_dir, "older", interval="30")
+    out = launch(tmux, run_dir, "older", interval=SLOW)
     path = run_dir / "older.hb"
     record = mosaic_hb.read(path)
     rewrite(path, record, hb_start=None)
@@ -152,10 +179,14 @@ def rewrite(path, record, **changes) -> None:
 
 
 def test_a_beat_in_the_future_is_never_fresh(tmux, run_dir):
-    launch(tmux, run_dir, "future", interval="30")
+    """A record without the boot clock's time (an older sidecar's) whose
+    beat lies an hour ahead, as after the wall clock was set back: stale,
+    not fresh for an hour; lost once its sidecar is gone."""
+    launch(tmux, run_dir, "future", interval=SLOW)
     record = mosaic_hb.read(run_dir / "future.hb")
     path = run_dir / "future.hb"
     future = time.time() + 3600
+    record = mosaic_hb.Record(**{**record.__dict__, "since_boot": None})
     rewrite(path, record, epoch=future)
     row = ps_rows(tmux, run_dir)["future"]
     assert (row["heartbeat"], row["healthy"]) == ("stale", False)

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
+import time
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -27,6 +30,27 @@ def test_unknown_keys_are_kept_and_ignored():
     assert record.extra == {"future_key": "1"}
 
 
+def test_the_writers_start_and_the_boot_clock_are_read_and_written_back():
+    record = parse_record(GOOD + b"hb_start=35316\nsince_boot=120.5\n")
+    assert (record.hb_start, record.since_boot, record.extra) == (35316, 120.5, {})
+    assert parse_record(mosaic_hb.record.format_record(record)) == record
+
+
+def test_a_beats_age_is_read_on_the_boot_clock_when_the_record_has_it():
+    """On the boot clock, whatever the wall clock says; on the wall clock for
+    an older record, or one whose boot time lies ahead of this boot's clock
+    (written before a reboot)."""
+    now = time.time()
+    boot = mosaic_hb.boot_clock()
+    record = parse_record(GOOD)
+    fresh = dataclasses.replace(record, interval=15.0, epoch=now - 7200, hb_start=1, since_boot=boot - 2)
+    assert 1.9 <= fresh.beat_age(now) < 45 and not fresh.is_stale(now)
+    old = dataclasses.replace(fresh, since_boot=boot - 60)
+    assert old.beat_age(now) >= 59.9 and old.is_stale(now)
+    for wall_only in (dataclasses.replace(fresh, since_boot=None), dataclasses.replace(fresh, since_boot=boot + 1e6)):
+        assert wall_only.beat_age(now) == 7200 and wall_only.is_stale(now)
+
+
 @pytest.mark.parametrize(
     "data, reason",
     [
@@ -45,6 +69,9 @@ def test_unknown_keys_are_kept_and_ignored():
         (GOOD.replace(b"agent=a1", b"agent=../x"), "agent"),
         (GOOD.replace(b"seq=3\n", b"seq=3\n\n"), "not key=value"),
         (GOOD.replace(b"seq=3", b"seq=3\x1b[2J"), "control character"),
+        (GOOD + b"hb_start=35316\nsince_boot=inf\n", "since_boot"),
+        (GOOD + b"hb_start=35316\nsince_boot=-1\n", "since_boot"),
+        (GOOD + b"hb_start=x\n", "hb_start"),
     ],
 )
 def test_corrupt_records(data, reason):

@@ -68,6 +68,7 @@ cdef extern from "hb.h" nogil:
     int hb_wait_exit(pid_t pid, unsigned long long pid_start, double timeout)
     int hb_open_run_dir(const char *dir, int create, const char **why)
     int hb_write_record(int dirfd, const hb_record *rec, int do_fsync)
+    double hb_boot_clock()
     int hb_run(const hb_config *cfg, const char **why)
 
 

@@ -82,6 +82,12 @@ def proc_start_time(int pid):
     raise _os_error(errno)
 
 
+def boot_clock() -> float:
+    """This host's boot clock now, in seconds (hb_boot_clock): the clock a
+    record's ``since_boot`` is read on. It never steps."""
+    return hb_boot_clock()
+
+
 def proc_table() -> list:
     """Every process on the host, in one pass (hb_proc_list): a list of
     ``(pid, ppid, zombie, cpu_ticks, start, rss_pages)`` tuples; ``start``

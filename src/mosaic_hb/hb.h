@@ -221,6 +221,12 @@ int hb_open_run_dir(const char *dir, int create, const char **why);
 
 /* -- one beat -------------------------------------------------------------- */
 
+/* The clock a record's since_boot is read on, in seconds: CLOCK_BOOTTIME
+ * where there is one (Linux: it counts suspend, like a reader's wait), else
+ * CLOCK_MONOTONIC. It never steps, so a reader on the same host measures a
+ * beat's age on it exactly, whatever the wall clock did. */
+double hb_boot_clock(void);
+
 /* Format REC into BUF (key=value lines). Returns the length, or -1 if it
  * does not fit. */
 int hb_format_record(const hb_record *rec, char *buf, size_t size);

@@ -43,6 +43,17 @@ struct timespec hb_ns_to_timespec(long long ns)
     return ts;
 }
 
+double hb_boot_clock(void)
+{
+    struct timespec ts;
+#if defined(CLOCK_BOOTTIME)
+    if (clock_gettime(CLOCK_BOOTTIME, &ts) == 0)
+        return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+#endif
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
 double hb_realtime(void)
 {
     struct timespec ts;

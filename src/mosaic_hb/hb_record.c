@@ -346,7 +346,10 @@ int hb_format_record(const hb_record *rec, char *buf, size_t size)
         n += m;
     }
     if (rec->hb_start != 0) {
-        int m = snprintf(buf + n, size - (size_t)n, "hb_start=%llu\n", rec->hb_start);
+        /* The beat's time on the boot clock goes with the writer's identity:
+         * a reader uses it only for a sidecar it found alive, on this boot. */
+        int m = snprintf(buf + n, size - (size_t)n, "hb_start=%llu\nsince_boot=%.3f\n",
+                         rec->hb_start, hb_boot_clock());
         if (m < 0 || (size_t)m >= size - (size_t)n)
             return -1;
         n += m;

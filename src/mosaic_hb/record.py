@@ -8,9 +8,11 @@ never a mix. Its format, a superset of the bash sidecar's:
   line ending in ``\\n`` (a missing final newline means the file was cut);
 * first ``ts``, ``pid`` and ``status`` (as the bash sidecar wrote them), then
   ``agent``, ``epoch``, ``seq``, ``interval``, ``hb_pid``, ``pid_start``, and
-  optionally ``runtime`` and ``hb_start`` (the writer's own start time, as
-  ``pid_start`` is the agent's: it names the sidecar exactly, whatever the
-  wall clock did since);
+  optionally ``runtime``, and ``hb_start`` with ``since_boot``: the writer's
+  own start time (as ``pid_start`` is the agent's), which names the sidecar
+  exactly, and the beat's time on the host's boot clock
+  (``mosaic_hb.boot_clock``), which gives its age exactly. Neither can be
+  fooled by a step of the wall clock;
 * each key at most once; keys that this version does not know are kept in
   ``Record.extra`` and otherwise ignored, so that newer sidecars can add keys.
 
@@ -32,8 +34,10 @@ import math
 import os
 import re
 import stat
+import time
 from dataclasses import dataclass, field
 
+from mosaic_hb._hb import boot_clock
 # The agent-name rule and the interval bounds: defined once, in C (hb.h).
 from mosaic_hb.rules import AGENT_NAME, INTERVAL_MAX, INTERVAL_MIN
 
@@ -45,7 +49,7 @@ STATUSES = ("ok", "dead", "stopped")
 # has missed two beats in a row, which a healthy one never does.
 STALE_INTERVALS = 3
 REQUIRED_KEYS = ("ts", "pid", "status", "agent", "epoch", "seq", "interval", "hb_pid", "pid_start")
-OPTIONAL_KEYS = ("runtime", "hb_start")
+OPTIONAL_KEYS = ("runtime", "hb_start", "since_boot")
 
 # The C types these values end up in: pid_t (a signed 32-bit int on every
 # platform mosaic supports) and uint64_t. A larger number in a record can
@@ -106,13 +110,28 @@ class Record:
     pid_start: int
     runtime: str | None = None
     hb_start: int | None = None  # the writer's start time (mosaic_hb.proc_start_time); None: not told
+    since_boot: float | None = None  # the beat on the boot clock (mosaic_hb.boot_clock); None: not told
     extra: dict[str, str] = field(default_factory=dict)
+
+    def beat_age(self, now: float) -> float:
+        """Seconds since the last beat at unix time NOW; negative if the beat
+        lies in the future. On this host's boot clock (mosaic_hb.boot_clock)
+        when the record has ``since_boot`` and that age is not negative:
+        that clock never steps. Else on the wall clock, which may have
+        stepped since the beat. (A record from an earlier boot can give any
+        age: readers also check, by ``hb_start``, that its sidecar runs.)"""
+        if self.since_boot is not None:
+            wall = time.time()
+            age = boot_clock() - (wall - now) - self.since_boot
+            if age >= 0:
+                return age
+        return now - self.epoch
 
     def is_stale(self, now: float, stale_after: float | None = None) -> bool:
         """True if the last beat is older than STALE_AFTER seconds (default:
         STALE_INTERVALS of this record's interval) at unix time NOW."""
         limit = stale_after if stale_after is not None else STALE_INTERVALS * self.interval
-        return now - self.epoch > limit
+        return self.beat_age(now) > limit
 
 
 def _uint(key: str, text: str, minimum: int = 0, maximum: int = UINT64_MAX) -> int:
@@ -183,6 +202,7 @@ def parse_record(data: bytes) -> Record:
     if not INTERVAL_MIN <= interval <= INTERVAL_MAX:
         raise RecordError("interval: out of range")
     hb_start = _uint("hb_start", fields["hb_start"], minimum=1) if "hb_start" in fields else None
+    since_boot = _seconds("since_boot", fields["since_boot"]) if "since_boot" in fields else None
     extra = {k: v for k, v in fields.items() if k not in REQUIRED_KEYS and k not in OPTIONAL_KEYS}
     return Record(
         ts=fields["ts"],
@@ -196,6 +216,7 @@ def parse_record(data: bytes) -> Record:
         pid_start=_uint("pid_start", fields["pid_start"]),
         runtime=runtime,
         hb_start=hb_start,
+        since_boot=since_boot,
         extra=extra,
     )
 
@@ -214,6 +235,8 @@ def format_record(record: Record) -> bytes:
         fields["runtime"] = record.runtime
     if record.hb_start is not None:
         fields["hb_start"] = record.hb_start
+    if record.since_boot is not None:
+        fields["since_boot"] = f"{record.since_boot:.6f}"
     fields.update(record.extra)
     data = "".join(f"{key}={value}\n" for key, value in fields.items()).encode()
     parse_record(data)  # never write what a reader would call corrupt

@@ -19,11 +19,13 @@ computed here, so the rules for ok / stale / dead live in one place:
 * `stopped`: stopped on purpose (``mosaic stop``, ``fleet down``: the
   record says who and when, in ``detail``), or the sidecar alone was;
 * `lost`: the agent lives, but the sidecar that wrote the record does not:
-  its pid is gone, or names a process that started after the record's last
-  beat. Found at once, not after 3 intervals;
+  its pid is gone, or names another process (another start time than the
+  record's ``hb_start``; for an older record without it, a process that
+  started after the last beat). Found at once, not after 3 intervals;
 * `stale`: the agent and its sidecar live but the last beat is older than
-  the stale limit (3 intervals, or --stale-after), or lies in the future
-  (the wall clock was set back: a future beat never means fresh);
+  the stale limit (3 intervals, or --stale-after), on the boot clock where
+  the record has ``since_boot``; or an older record's beat lies in the
+  future (the wall clock was set back: a future beat never means fresh);
 * `ok`: otherwise.
 
 The pane of an agent is the first pane (in tmux's order) of the session named
@@ -361,8 +363,9 @@ def _heartbeat_state(record: mosaic_hb.Record, now: float, stale_after: float | 
     lost = sidecar_problem(record, table)
     if lost:
         return "lost", lost
-    if record.epoch > now + FUTURE_SLACK_S:
-        return "stale", f"the last beat is {record.epoch - now:.0f}s in the future (was the clock set back?)"
+    age = record.beat_age(now)
+    if age < -FUTURE_SLACK_S:
+        return "stale", f"the last beat is {-age:.0f}s in the future (was the clock set back?)"
     return ("stale" if record.is_stale(now, stale_after) else "ok"), None
 
 
@@ -450,7 +453,7 @@ def collect(
         row.pid = record.pid
         row.hb_pid = record.hb_pid
         row._pid_start = record.pid_start
-        row.age_s = max(0.0, now - record.epoch)
+        row.age_s = max(0.0, record.beat_age(now))
         row.heartbeat, row.detail = _heartbeat_state(record, now, stale_after, table)
         _restart_facts(row, record)
         hook = record_state(record) if row.heartbeat == "ok" else None
