@@ -316,17 +316,18 @@ def sidecar_problem(record: mosaic_hb.Record, table: ProcessTable | None = None)
 
 def _writer_problem(record: mosaic_hb.Record, table: ProcessTable | None) -> str | None:
     """sidecar_problem for a record with ``hb_start``: its writer is the
-    process with that pid and that start time."""
+    process with that pid and that start time.
+
+    TABLE can only say yes: a pid that it holds as another process (or
+    not at all) is looked up afresh, since the writer may have started on
+    that pid after the table was taken (a launch beside fleet ps)."""
     pid = record.hb_pid
+    if table is not None and table.alive(pid, record.hb_start):
+        return None
     try:
-        same = table.alive(pid, record.hb_start) if table is not None else None
-        if same is None:
-            same = mosaic_hb.alive(pid, record.hb_start)
-        if same:
+        if mosaic_hb.alive(pid, record.hb_start):
             return None
-        running = table.alive(pid, 0) if table is not None else None
-        if running is None:
-            running = mosaic_hb.alive(pid)
+        running = mosaic_hb.alive(pid)
     except OSError:  # not ours to look at
         return None
     return _reused(record) if running else _gone(record)
