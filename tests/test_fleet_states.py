@@ -15,7 +15,7 @@ from mosaic_hb.record import Record, format_record
 from mosaic_launch import tmux as tmux_mod
 from mosaic_launch.fleet import render
 from mosaic_launch.fleet import status as fleet_status
-from tests.support.agents import ps, row_with, rows
+from tests.support.agents import launch, ps, row_with, rows
 from tests.support.run import mosaic, mosaic_proc, one_line_error
 from tests.support.tmux import new_session
 from tests.support.wait import wait_for
@@ -314,3 +314,35 @@ def test_a_hook_state_from_the_future_does_not_hold_off_the_esc_gap(tmux, run_di
     monkeypatch.setattr(fleet_status, "PANE_WORKING_S", 0.0)
     row = wait_for(row_with(tmux, run_dir, "skew", state="idle"), 5, "idle from the pane")
     assert state_of(row) == ("idle", "pane", None)
+
+
+# ---- digits of other scripts ---------------------------------------------------------------------
+
+
+def test_a_bell_option_that_is_not_ascii_digits_keeps_the_pane_listed(tmux, run_dir):
+    """@mosaic_bell_at is a user option: anything in the session (the agent
+    too) can set it. '²' passes str.isdigit and fails int(); the pane was
+    left out of the listing, so fleet ps showed a live agent's pane gone
+    and mosaic stop said it had no session."""
+    pane_pid = launch(tmux, run_dir, "belled")["pane_pid"]
+    for value in ("²", "١٢٣"):
+        tmux.cmd("set-option", "-w", "-t", "=belled:", tmux_mod.BELL_OPTION, value)
+        panes = tmux_mod.session_panes(tmux.socket_name, "belled")
+        assert [(pane.pid, pane.bell_at) for pane in panes] == [(pane_pid, 0)]
+        assert rows(ps(tmux, run_dir))["belled"]["pane"] == "alive"
+    done = mosaic_proc("stop", "belled", "--socket", tmux.socket_name, "--run-dir", run_dir)
+    assert done.returncode == 0, done.stderr
+    assert not mosaic_hb.alive(pane_pid)
+
+
+def test_restart_facts_that_are_not_ascii_digits_are_left_out(tmux, run_dir):
+    """A record's restart keys are the sidecar's ASCII numbers; '²' passes
+    str.isdigit and made int() end fleet ps in a traceback."""
+    agent(tmux, run_dir, "odd-digits", restart="always", restarts="²", last_exit_status="²",
+          last_exit_signal="١", last_restart="²")
+    row = rows(ps(tmux, run_dir))["odd-digits"]
+    assert row["restart"] == "always"
+    assert (row["restarts"], row["last_exit_status"], row["last_exit_signal"], row["last_restart"]) == (
+        None, None, None, None)
+    table = mosaic_proc("fleet", "ps", "--socket", tmux.socket_name, "--run-dir", run_dir)
+    assert table.returncode == 0 and "odd-digits" in table.stdout, table.stderr

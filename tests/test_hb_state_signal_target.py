@@ -52,6 +52,33 @@ def start_catcher(spawn_process) -> subprocess.Popen:
     return catcher
 
 
+# A process that handles SIGUSR2 but keeps it blocked, and says on each
+# line of stdin whether one is pending. The hook's kill() has queued it by
+# the time the hook exits, so the answer does not hang on scheduling: a
+# SIGTERM sent right after a SIGUSR2 can end CATCHER before its Python
+# handler runs, and a signalled catcher then looks untouched.
+HOLDER = r"""
+import signal, sys
+signal.signal(signal.SIGUSR2, lambda *args: None)
+signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGUSR2})
+print("ready", flush=True)
+for line in sys.stdin:
+    print("usr2" if signal.SIGUSR2 in signal.sigpending() else "none", flush=True)
+"""
+
+
+def start_holder(spawn_process) -> subprocess.Popen:
+    holder = spawn_process([sys.executable, "-c", HOLDER], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    assert holder.stdout.readline() == "ready\n"
+    return holder
+
+
+def signalled(holder: subprocess.Popen) -> bool:
+    holder.stdin.write("\n")
+    holder.stdin.flush()
+    return holder.stdout.readline() == "usr2\n"
+
+
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc/PID/status")
 def test_a_process_that_does_not_handle_sigusr2_is_not_signalled(spawn_process, run_dir):
     bystander = spawn_process(["sleep", "300"])
@@ -87,13 +114,15 @@ def test_a_writer_named_by_its_start_time_is_signalled_whatever_the_wall_clock_d
 def test_a_pid_whose_start_time_is_not_the_writers_is_not_signalled(spawn_process, run_dir):
     """The same pid with another start time is another process (a reused
     pid), even one that started before the last beat and handles SIGUSR2."""
-    catcher = start_catcher(spawn_process)
-    record_naming(run_dir, "reused", catcher.pid, hb_start=mosaic_hb.proc_start_time(catcher.pid) + 1)
+    holder = start_holder(spawn_process)
+    record_naming(run_dir, "reused", holder.pid, hb_start=mosaic_hb.proc_start_time(holder.pid) + 1)
     done = hook("reused", run_dir)
     assert (done.returncode, done.stderr) == (0, "")
-    # A SIGUSR2 sent by the hook would be delivered before this SIGTERM.
-    catcher.send_signal(signal.SIGTERM)
-    assert catcher.wait(timeout=10) == -signal.SIGTERM
+    assert not signalled(holder)
+    record_naming(run_dir, "reused", holder.pid, hb_start=mosaic_hb.proc_start_time(holder.pid))
+    (run_dir / "reused.state").unlink()  # a repeated state signals no one
+    assert hook("reused", run_dir).returncode == 0  # the holder tells a signal apart
+    assert signalled(holder)
 
 
 def test_a_python_process_that_wrote_its_own_beat_survives_the_hook(spawn_process, run_dir):
@@ -113,3 +142,24 @@ def test_a_python_process_that_wrote_its_own_beat_survives_the_hook(spawn_proces
     writer.stdin.flush()
     assert writer.stdout.readline() == "alive\n"
     assert writer.wait(timeout=10) == 0
+
+
+@pytest.mark.parametrize("hb_start", ["0", "duplicated", "21 digits"])
+def test_a_record_whose_hb_start_the_readers_call_corrupt_names_no_one(spawn_process, run_dir, hb_start):
+    """record.py calls these records corrupt (hb_start 0, a key twice, more
+    than 20 digits); the hook read them as an older record without
+    hb_start, or took the second hb_start, and signalled the process the
+    record names."""
+    holder = start_holder(spawn_process)
+    start = mosaic_hb.proc_start_time(holder.pid)
+    record_naming(run_dir, "odd", holder.pid, hb_start=start)
+    text = (run_dir / "odd.hb").read_text()
+    line = f"hb_start={start}\n"
+    forged = {"0": "hb_start=0\n", "duplicated": f"hb_start={start + 1}\n{line}",
+              "21 digits": f"hb_start={start:021d}\n"}[hb_start]
+    (run_dir / "odd.hb").write_text(text.replace(line, forged))
+    with pytest.raises(mosaic_hb.RecordError):
+        mosaic_hb.read(run_dir / "odd.hb")
+    done = hook("odd", run_dir)
+    assert (done.returncode, done.stderr) == (0, "")
+    assert not signalled(holder)

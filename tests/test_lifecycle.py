@@ -14,6 +14,7 @@ import mosaic_hb
 import psutil
 
 from mosaic_launch.fleet import status
+from mosaic_launch.fleet.proctable import ProcessTable
 from tests.support.run import mosaic_proc
 from tests.support.wait import wait_for
 
@@ -142,6 +143,22 @@ def test_a_wall_clock_set_back_or_forward_leaves_the_beats_age_alone(tmux, run_d
     rewrite(path, record, epoch=time.time(), since_boot=record.since_boot - 3 * float(SLOW) - 1)
     row = ps_rows(tmux, run_dir)["clock"]
     assert row["heartbeat"] == "stale" and row["age_s"] > 3 * float(SLOW), row
+
+
+def test_a_process_table_taken_before_the_sidecar_got_its_pid_does_not_make_it_lost(tmux, run_dir):
+    """fleet ps takes one process table, then reads the records. A sidecar
+    started in between (a launch beside fleet ps) may have a pid that the
+    table holds as the process that had it before: the table's no is
+    checked afresh, and the live sidecar is ok."""
+    out = launch(tmux, run_dir, "fresh", interval="30")
+    record = mosaic_hb.read(run_dir / "fresh.hb")
+    table = ProcessTable.take()
+    before = table.processes[record.hb_pid]._replace(start_ticks=record.hb_start - 1)
+    table.processes[record.hb_pid] = before  # as the pid's previous holder was
+    assert status.sidecar_problem(record, table) is None
+    os.kill(out["sidecar_pid"], signal.SIGKILL)
+    wait_for(lambda: gone(out["sidecar_pid"]), 10, "the sidecar to exit")
+    assert status.sidecar_problem(record, table) == f"its sidecar (pid {record.hb_pid}) is gone"
 
 
 def test_a_record_without_hb_start_is_matched_on_its_last_beat(tmux, run_dir, spawn_process):

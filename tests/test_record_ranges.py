@@ -49,6 +49,19 @@ def test_parser_takes_the_largest_numbers_in_range():
     assert mosaic_hb.parse_record(mosaic_hb.record.format_record(record)) == record
 
 
+@pytest.mark.parametrize("key", ["pid", "hb_pid", "pid_start", "seq", "hb_start", "epoch", "interval"])
+def test_parser_refuses_the_digits_of_other_scripts(key):
+    """The core reads ASCII digits only. A \\d pattern and int() take '١'
+    too: a record with hb_start=٦٣٥ read as valid in fleet ps while the
+    hook, which cannot parse it, never signalled its sidecar."""
+    fields = {"hb_start": "635", "epoch": "%f" % time.time()}
+    ascii_value = {**GOOD, **fields}[key]
+    other = ascii_value.translate(str.maketrans("0123456789", "٠١٢٣٤٥٦٧٨٩"))
+    assert mosaic_hb.parse_record(record_bytes(**{**fields, key: ascii_value}))
+    with pytest.raises(mosaic_hb.RecordError, match=f"{key}: not"):
+        mosaic_hb.parse_record(record_bytes(**{**fields, key: other}))
+
+
 @pytest.mark.parametrize("key,value", OUT_OF_RANGE)
 def test_commands_go_on_past_an_out_of_range_record(tmux, run_dir, tmp_path, key, value):
     where = ["--socket", tmux.socket_name, "--run-dir", run_dir]

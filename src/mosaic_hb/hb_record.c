@@ -255,28 +255,33 @@ int hb_read_record_owner(int dirfd, const char *agent, pid_t *hb_pid,
     const char *p = buf, *end = buf + n, *value;
     size_t vlen;
     char key[33];
-    int got, ok = 0;
+    int got, ok = 0, seen_status = 0, seen_pid = 0, seen_start = 0, seen_epoch = 0;
     long pid = 0;
     unsigned long long start = 0;
     double when = 0;
+    /* Each key once, and hb_start 1 to 2^64-1 in at most 20 digits, as
+     * record.py reads them: a record that it calls corrupt names no one to
+     * signal here either (a second hb_start could name anyone). */
     while ((got = hb_next_field(&p, end, key, &value, &vlen)) == 1) {
         if (strcmp(key, "status") == 0) {
+            if (seen_status++)
+                return 0;
             ok = vlen == 2 && memcmp(value, "ok", 2) == 0;
         } else if (strcmp(key, "hb_pid") == 0) {
             char copy[16];
-            if (!hb_field_digits(value, vlen, copy, sizeof copy))
+            if (seen_pid++ || !hb_field_digits(value, vlen, copy, sizeof copy))
                 return 0;
             pid = strtol(copy, NULL, 10);
         } else if (strcmp(key, "hb_start") == 0) {
-            char copy[24];
+            char copy[21];
             errno = 0;
-            if (!hb_field_digits(value, vlen, copy, sizeof copy))
+            if (seen_start++ || !hb_field_digits(value, vlen, copy, sizeof copy))
                 return 0;
             start = strtoull(copy, NULL, 10);
-            if (errno == ERANGE)
+            if (errno == ERANGE || start == 0)
                 return 0;
         } else if (strcmp(key, "epoch") == 0) {
-            if (hb_parse_seconds(value, vlen, &when) != 0)
+            if (seen_epoch++ || hb_parse_seconds(value, vlen, &when) != 0)
                 return 0;
         }
     }

@@ -60,9 +60,11 @@ UINT64_MAX = 2**64 - 1
 
 _KEY = re.compile(r"[a-z][a-z0-9_]{0,31}\Z")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
-_TS = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}[+-]\d{4}\Z")
-_UINT = re.compile(r"\d{1,20}\Z")
-_DECIMAL = re.compile(r"\d{1,20}(\.\d{1,20})?([eE][+-]?\d{1,3})?\Z")
+# ASCII digits only, as the core reads them: \d alone also takes other
+# scripts' digits ('١'), which int() and float() accept and C does not.
+_TS = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}[+-]\d{4}\Z", re.ASCII)
+_UINT = re.compile(r"\d{1,20}\Z", re.ASCII)
+_DECIMAL = re.compile(r"\d{1,20}(\.\d{1,20})?([eE][+-]?\d{1,3})?\Z", re.ASCII)
 
 
 # The states: the four a hook reports, and what readers say when none has.

@@ -318,17 +318,18 @@ def sidecar_problem(record: mosaic_hb.Record, table: ProcessTable | None = None)
 
 def _writer_problem(record: mosaic_hb.Record, table: ProcessTable | None) -> str | None:
     """sidecar_problem for a record with ``hb_start``: its writer is the
-    process with that pid and that start time."""
+    process with that pid and that start time.
+
+    TABLE can only say yes: a pid that it holds as another process (or
+    not at all) is looked up afresh, since the writer may have started on
+    that pid after the table was taken (a launch beside fleet ps)."""
     pid = record.hb_pid
+    if table is not None and table.alive(pid, record.hb_start):
+        return None
     try:
-        same = table.alive(pid, record.hb_start) if table is not None else None
-        if same is None:
-            same = mosaic_hb.alive(pid, record.hb_start)
-        if same:
+        if mosaic_hb.alive(pid, record.hb_start):
             return None
-        running = table.alive(pid, 0) if table is not None else None
-        if running is None:
-            running = mosaic_hb.alive(pid)
+        running = mosaic_hb.alive(pid)
     except OSError:  # not ours to look at
         return None
     return _reused(record) if running else _gone(record)
@@ -372,10 +373,16 @@ def _heartbeat_state(record: mosaic_hb.Record, now: float, stale_after: float | 
 def _number(text: str | None) -> float | None:
     """TEXT (a record's value) as a finite non-negative number, else None."""
     try:
-        value = float(text) if text is not None and text.replace(".", "", 1).isdigit() else None
+        value = float(text) if text is not None and _digits(text.replace(".", "", 1)) else None
     except ValueError:
         return None
     return value if value is not None and math.isfinite(value) else None
+
+
+def _digits(text: str) -> bool:
+    """TEXT is all ASCII digits, as a sidecar writes them (str.isdigit alone
+    also takes '²' and '١', which int() refuses or reads as another number)."""
+    return text.isascii() and text.isdigit()
 
 
 def _restart_facts(row: AgentStatus, record: mosaic_hb.Record) -> None:
@@ -386,10 +393,10 @@ def _restart_facts(row: AgentStatus, record: mosaic_hb.Record) -> None:
         return
     row.restart = extra["restart"]
     restarts = extra.get("restarts", "")
-    row.restarts = int(restarts) if restarts.isdigit() and len(restarts) <= 18 else None
+    row.restarts = int(restarts) if _digits(restarts) and len(restarts) <= 18 else None
     for key in ("last_exit_status", "last_exit_signal"):
         value = extra.get(key, "")
-        if value.isdigit() and len(value) <= 3:
+        if _digits(value) and len(value) <= 3:
             setattr(row, key, int(value))
     row.last_restart = _number(extra.get("last_restart"))
     row.restart_at = _number(extra.get("restart_at")) if record.status == "dead" else None
