@@ -942,7 +942,7 @@ def _prepare(name: str, pane: tmux.PaneInfo, run_dir: Path) -> _Stopping:
     hb_start = None
     if (record is not None and (record.status == "ok" or restarting(record)) and record.pid == pane.pid
             and sidecar_problem(record) is None):
-        hb_start = mosaic_hb.proc_start_time(record.hb_pid) or None
+        hb_start = _writer_start(record)
     start = None if pane.dead else (mosaic_hb.proc_start_time(pane.pid) or None)
     return _Stopping(name=name, pane=pane, start=start, record=record, hb_start=hb_start)
 
@@ -1015,8 +1015,16 @@ def _supervisor(record: mosaic_hb.Record | None) -> tuple[int, int] | None:
     if (record is None or record.status not in ("ok", "dead") or record.extra.get("gave_up") == "1"
             or record.extra.get("restart") not in ("on-failure", "always") or sidecar_problem(record) is not None):
         return None
-    start = mosaic_hb.proc_start_time(record.hb_pid)
+    start = _writer_start(record)
     return (record.hb_pid, start) if start else None
+
+
+def _writer_start(record: mosaic_hb.Record) -> int | None:
+    """The start time of the sidecar that wrote RECORD, which sidecar_problem
+    found running: the record's own hb_start where it has one (a second read
+    of the pid's start time could find a process that took the pid since
+    the check); None if unknown."""
+    return record.hb_start or mosaic_hb.proc_start_time(record.hb_pid) or None
 
 
 def _end_supervision(socket: str, stopping: list[_Stopping], run_dir: Path, deadline: float) -> list[_Stopping]:
