@@ -145,6 +145,26 @@ def test_a_wall_clock_set_back_or_forward_leaves_the_beats_age_alone(tmux, run_d
     assert row["heartbeat"] == "stale" and row["age_s"] > 3 * float(SLOW), row
 
 
+def test_the_age_of_a_beat_whose_sidecar_is_gone_is_read_on_the_wall_clock(tmux, run_dir):
+    """A since_boot is a time on its own boot's clock. A record left from an
+    earlier boot (its sidecar gone) whose since_boot this boot's clock has
+    passed read as a few seconds old, though its beat was two days ago:
+    the boot clock counts only for a sidecar found running."""
+    out = launch(tmux, run_dir, "rebooted", interval=SLOW)
+    path = run_dir / "rebooted.hb"
+    record = mosaic_hb.read(path)
+    os.kill(out["sidecar_pid"], signal.SIGKILL)
+    wait_for(lambda: gone(out["sidecar_pid"]), 10, "the sidecar to exit")
+    two_days = 2 * 86400
+    rewrite(path, record, epoch=time.time() - two_days, since_boot=max(0.0, mosaic_hb.boot_clock() - 5))
+    row = ps_rows(tmux, run_dir)["rebooted"]
+    assert row["heartbeat"] == "lost" and two_days <= row["age_s"] < two_days + 60, row
+    os.kill(out["pane_pid"], signal.SIGKILL)  # and the agent gone with it: dead
+    wait_for(lambda: gone(out["pane_pid"]), 10, "the agent to exit")
+    row = ps_rows(tmux, run_dir)["rebooted"]
+    assert row["heartbeat"] == "dead" and two_days <= row["age_s"] < two_days + 60, row
+
+
 def test_a_process_table_taken_before_the_sidecar_got_its_pid_does_not_make_it_lost(tmux, run_dir):
     """fleet ps takes one process table, then reads the records. A sidecar
     started in between (a launch beside fleet ps) may have a pid that the

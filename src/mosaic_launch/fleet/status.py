@@ -370,6 +370,24 @@ def _heartbeat_state(record: mosaic_hb.Record, now: float, stale_after: float | 
     return ("stale" if record.is_stale(now, stale_after) else "ok"), None
 
 
+# Heartbeat states that _heartbeat_state gives only after finding the
+# record's sidecar running.
+_SIDECAR_FOUND = ("ok", "stale", "restarting")
+
+
+def _beat_age(record: mosaic_hb.Record, heartbeat: str, now: float, table: ProcessTable | None) -> float:
+    """The age of RECORD's last beat for the AGE column: on the boot clock
+    (Record.beat_age) only while the sidecar that wrote it runs, so on this
+    boot. A record left from an earlier boot has a since_boot on that boot's
+    clock, which this one may have passed: read on it, a beat of days ago
+    looked seconds old. A gone sidecar's beat is read on the wall clock."""
+    if record.since_boot is None:
+        return now - record.epoch
+    if heartbeat in _SIDECAR_FOUND or sidecar_problem(record, table) is None:
+        return record.beat_age(now)
+    return now - record.epoch
+
+
 def _number(text: str | None) -> float | None:
     """TEXT (a record's value) as a finite non-negative number, else None."""
     try:
@@ -460,8 +478,8 @@ def collect(
         row.pid = record.pid
         row.hb_pid = record.hb_pid
         row._pid_start = record.pid_start
-        row.age_s = max(0.0, record.beat_age(now))
         row.heartbeat, row.detail = _heartbeat_state(record, now, stale_after, table)
+        row.age_s = max(0.0, _beat_age(record, row.heartbeat, now, table))
         _restart_facts(row, record)
         hook = record_state(record) if row.heartbeat == "ok" else None
         if hook is not None and hook.state != "unknown":
