@@ -129,11 +129,14 @@ class Record:
                 return age
         return now - self.epoch
 
+    def stale_limit(self, stale_after: float | None = None) -> float:
+        """Seconds without a beat after which the record is stale:
+        STALE_AFTER, by default STALE_INTERVALS of its own interval."""
+        return stale_after if stale_after is not None else STALE_INTERVALS * self.interval
+
     def is_stale(self, now: float, stale_after: float | None = None) -> bool:
-        """True if the last beat is older than STALE_AFTER seconds (default:
-        STALE_INTERVALS of this record's interval) at unix time NOW."""
-        limit = stale_after if stale_after is not None else STALE_INTERVALS * self.interval
-        return self.beat_age(now) > limit
+        """True if the last beat is older than the stale limit at unix time NOW."""
+        return self.beat_age(now) > self.stale_limit(stale_after)
 
 
 def _uint(key: str, text: str, minimum: int = 0, maximum: int = UINT64_MAX) -> int:

@@ -33,6 +33,14 @@ class NotRunning(MosaicError):
 _DECIMAL = re.compile(r"[0-9.eE+-]+")
 
 
+def ascii_digits(text: str) -> bool:
+    """TEXT is all ASCII digits, as the core writes and reads numbers.
+    str.isdigit alone also takes '²' and '١' (from a record, or a tmux user
+    option anyone in the session can set), on which int() fails or reads
+    another number."""
+    return text.isascii() and text.isdigit()
+
+
 def one_line(text: object) -> str:
     """TEXT with every run of whitespace (newlines included) as one space."""
     return " ".join(str(text).split())

@@ -62,7 +62,8 @@ class LaunchResult:
         if self.outcome == LAUNCHED:
             head = f"launched {self.name}"
         elif self.outcome == HEARTBEAT_RESTARTED:
-            head = f"{self.name} already running, heartbeat restarted{self.why_restarted()}"
+            reason = self.restart_reason()
+            head = f"{self.name} already running, heartbeat restarted" + (f" ({reason})" if reason else "")
         else:
             head = f"{self.name} already running"
         facts = self.pids()
@@ -71,11 +72,11 @@ class LaunchResult:
         detail = f": {', '.join(facts)}" if facts else ""
         return f"{head}{detail}; attach: {self.attach_command}"
 
-    def why_restarted(self) -> str:
-        """' (it was stale)', or '' if the heartbeat was not restarted."""
+    def restart_reason(self) -> str | None:
+        """'it was stale': why the heartbeat was restarted; None if it was not."""
         if self.outcome != HEARTBEAT_RESTARTED or self.heartbeat_was is None:
-            return ""
-        return f" (it was {self.heartbeat_was})"
+            return None
+        return f"it was {self.heartbeat_was}"
 
     def pids(self) -> list[str]:
         """``pane pid N`` and ``sidecar pid N``, each if known (for

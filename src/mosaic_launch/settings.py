@@ -24,7 +24,7 @@ from pathlib import Path
 import mosaic_hb
 
 from mosaic_launch import shellcmd
-from mosaic_launch.errors import UsageError, one_line, show
+from mosaic_launch.errors import UsageError, ascii_digits, one_line, show
 from mosaic_launch.tmux import TMUX_OWNED
 
 # The variables, one per setting.
@@ -327,7 +327,7 @@ def resolve_log_max_bytes(environ: Mapping[str, str] | None = None) -> int:
     if value is None:
         return DEFAULT_LOG_MAX_BYTES
     text = value.strip()
-    if not (text.isascii() and text.isdigit()) or (0 < int(text) < LOG_MAX_BYTES_MIN) or len(text) > 18:
+    if not ascii_digits(text) or (0 < int(text) < LOG_MAX_BYTES_MIN) or len(text) > 18:
         raise UsageError(f"{ENV_LOG_MAX_BYTES}: invalid size {show(value, 40)}: "
                          f"expected 0 (no rotation) or a number of bytes from {LOG_MAX_BYTES_MIN}")
     return int(text)
@@ -396,7 +396,7 @@ def _restart_number(var: str, low: int, high: int, environ) -> int | None:
     value = lookup(var, environ)
     if value is None:
         return None
-    if not (value.isascii() and value.isdigit()) or not low <= int(value) <= high:
+    if not ascii_digits(value) or not low <= int(value) <= high:
         raise UsageError(f"{var}: invalid {show(value, 40)}: expected a whole number from {low} to {high}")
     return int(value)
 

@@ -32,7 +32,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import NoReturn
 
-from mosaic_launch.errors import MosaicError
+from mosaic_launch.errors import MosaicError, ascii_digits
 
 TMUX = "tmux"
 ENV_PROGRAM = "/usr/bin/env"
@@ -468,13 +468,6 @@ def _unreaped(pane: PaneInfo) -> bool:
     return pane.dead and pane.dead_status is None and pane.dead_signal is None
 
 
-def _digits(text: str) -> bool:
-    """TEXT is all ASCII digits. A user option such as @mosaic_bell_at holds
-    whatever anyone in the session set: str.isdigit alone takes '²', on
-    which int() fails, and the pane would be left out of the listing."""
-    return text.isascii() and text.isdigit()
-
-
 def _list_panes(socket: str, timeout: float) -> tuple[list[PaneInfo], int | None]:
     done = _run(socket, ["list-panes", "-a", "-F", "\t".join(_PANE_FIELDS)], timeout=timeout)
     if _no_sessions(done):
@@ -494,11 +487,11 @@ def _list_panes(socket: str, timeout: float) -> tuple[list[PaneInfo], int | None
                 pane_id=pane_id,
                 pid=int(pid),
                 dead=dead == "1",
-                dead_status=int(status) if _digits(status) else None,
-                dead_signal=int(signum) if _digits(signum) else None,
-                activity=int(activity) if _digits(activity) else 0,
+                dead_status=int(status) if ascii_digits(status) else None,
+                dead_signal=int(signum) if ascii_digits(signum) else None,
+                activity=int(activity) if ascii_digits(activity) else 0,
                 bell=bell == "1",
-                bell_at=int(bell_at) if _digits(bell_at) and len(bell_at) <= 20 else 0,
+                bell_at=int(bell_at) if ascii_digits(bell_at) and len(bell_at) <= 20 else 0,
                 piped=piped == "1",
             ))
             server_pid = int(server)

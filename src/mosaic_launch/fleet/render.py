@@ -244,8 +244,7 @@ def up_outcome(result: launch.LaunchResult) -> tuple[str, str]:
     if result.outcome == launch.LAUNCHED:
         return "launched", f"launched{detail}"
     if result.outcome == launch.HEARTBEAT_RESTARTED:
-        parts = [f"it was {result.heartbeat_was}"] if result.heartbeat_was else []
-        parts += [", ".join(pids)] if pids else []
+        parts = [part for part in (result.restart_reason(), ", ".join(pids)) if part]
         detail = f" ({'; '.join(parts)})" if parts else ""
         return "already running", f"already running, heartbeat restarted{detail}"
     return "already running", f"already running{detail}"

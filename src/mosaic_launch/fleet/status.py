@@ -117,6 +117,7 @@ from typing import Iterable, Protocol
 import mosaic_hb
 import psutil
 
+from mosaic_launch.errors import ascii_digits
 from mosaic_launch.fleet.proctable import ProcessTable
 from mosaic_hb.record import STATE_SUFFIX, AgentState, read_state_file, record_state
 
@@ -344,63 +345,46 @@ def _reused(record: mosaic_hb.Record) -> str:
 
 
 def _heartbeat_state(record: mosaic_hb.Record, now: float, stale_after: float | None,
-                     table: ProcessTable | None = None) -> tuple[str, str | None]:
-    """The heartbeat state of a valid record, and the detail that goes with it."""
+                     table: ProcessTable | None = None) -> tuple[str, str | None, float]:
+    """The heartbeat state of a valid record, the detail that goes with it,
+    and the age of its last beat. The age is read on the boot clock
+    (Record.beat_age) only once the record's sidecar is found running, so
+    on this boot: a record left from an earlier boot has a since_boot on
+    that boot's clock, which this one may have passed (a beat of days ago
+    would look seconds old). Otherwise it is read on the wall clock."""
+    wall_age = now - record.epoch
     if record.status == "stopped":
         who = record.extra.get("stopped_by")
-        return "stopped", f"stopped by {who}" if who else "the sidecar was stopped"
+        return "stopped", f"stopped by {who}" if who else "the sidecar was stopped", wall_age
     if record.status == "dead" and record.extra.get("gave_up") == "1":
-        return "dead", f"gave up after {record.extra.get('restarts', '?')} restarts"
+        return "dead", f"gave up after {record.extra.get('restarts', '?')} restarts", wall_age
     if record.status == "dead" and "restart_at" in record.extra:
         lost = sidecar_problem(record, table)
         if lost:
-            return "dead", f"{lost}: no restart will come"
+            return "dead", f"{lost}: no restart will come", wall_age
         due = _number(record.extra.get("restart_at"))
-        return "restarting", (f"restart in {max(0.0, due - now):.1f}s" if due is not None else None)
+        return ("restarting", f"restart in {max(0.0, due - now):.1f}s" if due is not None else None,
+                record.beat_age(now))
     if record.status != "ok":
-        return record.status, None
+        return record.status, None, wall_age
     if not _alive(record.pid, record.pid_start, table):
-        return "dead", None
+        return "dead", None, wall_age
     lost = sidecar_problem(record, table)
     if lost:
-        return "lost", lost
+        return "lost", lost, wall_age
     age = record.beat_age(now)
     if age < -FUTURE_SLACK_S:
-        return "stale", f"the last beat is {-age:.0f}s in the future (was the clock set back?)"
-    return ("stale" if record.is_stale(now, stale_after) else "ok"), None
-
-
-# Heartbeat states that _heartbeat_state gives only after finding the
-# record's sidecar running.
-_SIDECAR_FOUND = ("ok", "stale", "restarting")
-
-
-def _beat_age(record: mosaic_hb.Record, heartbeat: str, now: float, table: ProcessTable | None) -> float:
-    """The age of RECORD's last beat for the AGE column: on the boot clock
-    (Record.beat_age) only while the sidecar that wrote it runs, so on this
-    boot. A record left from an earlier boot has a since_boot on that boot's
-    clock, which this one may have passed: read on it, a beat of days ago
-    looked seconds old. A gone sidecar's beat is read on the wall clock."""
-    if record.since_boot is None:
-        return now - record.epoch
-    if heartbeat in _SIDECAR_FOUND or sidecar_problem(record, table) is None:
-        return record.beat_age(now)
-    return now - record.epoch
+        return "stale", f"the last beat is {-age:.0f}s in the future (was the clock set back?)", age
+    return ("stale" if age > record.stale_limit(stale_after) else "ok"), None, age
 
 
 def _number(text: str | None) -> float | None:
     """TEXT (a record's value) as a finite non-negative number, else None."""
     try:
-        value = float(text) if text is not None and _digits(text.replace(".", "", 1)) else None
+        value = float(text) if text is not None and ascii_digits(text.replace(".", "", 1)) else None
     except ValueError:
         return None
     return value if value is not None and math.isfinite(value) else None
-
-
-def _digits(text: str) -> bool:
-    """TEXT is all ASCII digits, as a sidecar writes them (str.isdigit alone
-    also takes '²' and '١', which int() refuses or reads as another number)."""
-    return text.isascii() and text.isdigit()
 
 
 def _restart_facts(row: AgentStatus, record: mosaic_hb.Record) -> None:
@@ -411,10 +395,10 @@ def _restart_facts(row: AgentStatus, record: mosaic_hb.Record) -> None:
         return
     row.restart = extra["restart"]
     restarts = extra.get("restarts", "")
-    row.restarts = int(restarts) if _digits(restarts) and len(restarts) <= 18 else None
+    row.restarts = int(restarts) if ascii_digits(restarts) and len(restarts) <= 18 else None
     for key in ("last_exit_status", "last_exit_signal"):
         value = extra.get(key, "")
-        if _digits(value) and len(value) <= 3:
+        if ascii_digits(value) and len(value) <= 3:
             setattr(row, key, int(value))
     row.last_restart = _number(extra.get("last_restart"))
     row.restart_at = _number(extra.get("restart_at")) if record.status == "dead" else None
@@ -478,8 +462,8 @@ def collect(
         row.pid = record.pid
         row.hb_pid = record.hb_pid
         row._pid_start = record.pid_start
-        row.heartbeat, row.detail = _heartbeat_state(record, now, stale_after, table)
-        row.age_s = max(0.0, _beat_age(record, row.heartbeat, now, table))
+        row.heartbeat, row.detail, age = _heartbeat_state(record, now, stale_after, table)
+        row.age_s = max(0.0, age)
         _restart_facts(row, record)
         hook = record_state(record) if row.heartbeat == "ok" else None
         if hook is not None and hook.state != "unknown":
