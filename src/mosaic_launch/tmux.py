@@ -55,6 +55,13 @@ _PANE_FIELDS = (
     "#{session_name}",  # last: the only field that is not a number or an id
 )
 _NO_SERVER = ("no server running", "error connecting to")
+# What a client says when the server it connected to went away before
+# answering: a server exits once its last session ends, and a client that
+# connects in that instant (a relaunch after the only agent died, a launch
+# beside a stop) is dropped, its command not run. The call is made again:
+# it then finds no server (and new-session starts one).
+_LOST_SERVER = b"server exited unexpectedly"
+LOST_SERVER_TRIES = 3
 # A server that is running but holds no session: one kept alive by
 # ``exit-empty off`` (as other tools' servers are), or one caught in the
 # instant while a first new-session is starting it or a last kill is ending
@@ -165,9 +172,13 @@ def _run_bytes(socket: str, args: Sequence[str], *, data: bytes | None = None,
     TmuxNotInstalled or TmuxError."""
     argv = [tmux_path(), "-L", socket, *args]
     try:
-        return subprocess.run(argv, env=env, input=data,
-                              stdin=subprocess.DEVNULL if data is None else None,
-                              capture_output=True, timeout=timeout, check=False)
+        for _ in range(LOST_SERVER_TRIES):
+            done = subprocess.run(argv, env=env, input=data,
+                                  stdin=subprocess.DEVNULL if data is None else None,
+                                  capture_output=True, timeout=timeout, check=False)
+            if done.returncode == 0 or _LOST_SERVER not in done.stderr:
+                break
+        return done
     except FileNotFoundError:
         raise TmuxNotInstalled() from None
     except subprocess.TimeoutExpired:
