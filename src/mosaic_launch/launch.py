@@ -193,10 +193,14 @@ def _record_problem(record: mosaic_hb.Record | None, unreadable: str | None, pid
         return OTHER_PID
     if record.status != "ok":
         return record.status
-    if record.is_stale(time.time() if now is None else now):
-        return "stale"
+    # The sidecar first, as fleet ps does (lost before stale): a gone
+    # sidecar's record also turns stale, but "stale" would say it hangs.
+    # And a beat's age is read on the boot clock only once its writer is
+    # known to run on this boot (Record.beat_age).
     if sidecar_problem(record):
         return "without a sidecar"
+    if record.is_stale(time.time() if now is None else now):
+        return "stale"
     return None
 
 
