@@ -664,25 +664,38 @@ def _interrupts_held() -> Iterator[None]:
     The body makes agents' sessions and starts their sidecars: a signal in
     between ended the launch with agents running unwatched ('missing', or
     'stopped' under an earlier stop's record). A started sidecar comes up
-    on its own, so the hold ends once each has been started. Main thread
-    only (elsewhere signals are not ours to take)."""
+    on its own, so the hold ends once each has been started. A second
+    signal takes effect at once (the body waits on tmux and on a sidecar's
+    first beat, each for seconds at most). Main thread only (elsewhere
+    signals are not ours to take)."""
     caught: list[int] = []
-    previous = {}
-    try:
-        for signum in _INTERRUPTS:
-            previous[signum] = signal.signal(signum, lambda signum, frame: caught.append(signum))
-    except ValueError:  # not the main thread
+    previous: dict[int, object] = {}
+
+    def release() -> None:
         for signum, handler in previous.items():
             signal.signal(signum, handler)
+        previous.clear()
+        for signum in dict.fromkeys(caught):
+            os.kill(os.getpid(), signum)  # as it would have been taken then
+        caught.clear()
+
+    def hold(signum: int, frame: object) -> None:
+        caught.append(signum)
+        if len(caught) > 1:
+            release()
+
+    try:
+        for signum in _INTERRUPTS:
+            previous[signum] = signal.signal(signum, hold)
+    except ValueError:  # not the main thread
+        caught.clear()
+        release()
         yield
         return
     try:
         yield
     finally:
-        for signum, handler in previous.items():
-            signal.signal(signum, handler)
-        for signum in dict.fromkeys(caught):
-            os.kill(os.getpid(), signum)  # as it would have been taken then
+        release()
 
 
 def _result_fields(s: LaunchSettings) -> dict:
