@@ -4,12 +4,13 @@ and nothing created: no session, no directory, no sidecar."""
 from __future__ import annotations
 
 import os
+import subprocess
 from pathlib import Path
 
 import pytest
 
 from tests.support.agents import SLEEPER
-from tests.support.run import mosaic, mosaic_proc, one_line_error
+from tests.support.run import mosaic, mosaic_argv, mosaic_proc, one_line_error
 from tests.support.tmux import server_running
 from tests.support.wait import settle
 
@@ -214,3 +215,32 @@ def test_bad_input_through_the_real_script_is_one_line(tmux):
     assert done.returncode == 2
     assert done.stderr.count("\n") == 1 and done.stderr.startswith("mosaic: error: invalid agent name")
     assert "Traceback" not in done.stderr
+
+
+def test_relative_paths_from_a_removed_directory_are_one_line_naming_it(tmux, tmp_path, run_dir):
+    # os.path.abspath of a relative path needs the current directory: with
+    # it removed, every command printed 'No such file or directory' and no
+    # more (no path, no option).
+    gone = tmp_path / "gone"
+    gone.mkdir()
+    env = {**os.environ, "MOSAIC_TMUX_SOCKET": tmux.socket_name}
+    runs = []
+    # The directory is removed by the shell that then runs mosaic in it.
+    for args, where in ((["launch", "agent", "--run-dir", "rel", "--command", SLEEPER], "--run-dir"),
+                        (["fleet", "ps", "--run-dir", "../rel"], "--run-dir"),
+                        (["stop", "agent", "--run-dir", "./rel"], "--run-dir"),
+                        (["launch", "agent", "--run-dir", run_dir, "--workdir", "w"], "--workdir")):
+        argv = mosaic_argv(*args)
+        script = 'cd "$1" && rmdir "$1" && shift && exec "$@"'
+        done = subprocess.run(["sh", "-c", script, "sh", str(gone), *argv], env=env,
+                              capture_output=True, text=True, timeout=60)
+        gone.mkdir()
+        runs.append((where, done))
+    for where, done in runs:
+        assert done.returncode == 1, done.stderr
+        assert done.stdout == ""
+        assert done.stderr.count("\n") == 1, done.stderr
+        assert done.stderr.startswith(f"mosaic: error: {where}: "), done.stderr
+        assert "is relative and the current directory cannot be found" in done.stderr
+    assert not server_running(tmux)
+    assert not run_dir.exists()

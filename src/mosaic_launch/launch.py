@@ -193,10 +193,14 @@ def _record_problem(record: mosaic_hb.Record | None, unreadable: str | None, pid
         return OTHER_PID
     if record.status != "ok":
         return record.status
-    if record.is_stale(time.time() if now is None else now):
-        return "stale"
+    # The sidecar first, as fleet ps does (lost before stale): a gone
+    # sidecar's record also turns stale, but "stale" would say it hangs.
+    # And a beat's age is read on the boot clock only once its writer is
+    # known to run on this boot (Record.beat_age).
     if sidecar_problem(record):
         return "without a sidecar"
+    if record.is_stale(time.time() if now is None else now):
+        return "stale"
     return None
 
 
@@ -436,6 +440,10 @@ def launch_agents(items: list[LaunchSettings], *,
         """The sessions of TO_CREATE, in as few tmux calls as fit; then
         their sidecars are started (and their locks join HELD)."""
         requests = [_session_request(items[index], relaunch) for index, _, _, relaunch in to_create]
+        with _interrupts_held():  # no session without its sidecar
+            create_held(requests)
+
+    def create_held(requests: list[tmux.SessionRequest]) -> None:
         try:
             created = tmux.new_sessions(items[0].socket, requests) if requests else []
         except BaseException:
@@ -632,16 +640,62 @@ def _launch_locked(s: LaunchSettings, sessions: dict[str, list[tmux.PaneInfo]] |
     result = _result_fields(s)
     created = _make_launch_dirs(s)
     request = _session_request(s, relaunch)
+    with _interrupts_held():  # no session without its sidecar
+        try:
+            pane_pid = tmux.new_session(s.socket, s.name, request.argv, workdir=request.workdir,
+                                        env=request.env, path=request.path, pipe_command=request.pipe_command)
+        except tmux.DuplicateSession:
+            return _lost_to_duplicate(s, result, listed=sessions is not None and s.name not in sessions,
+                                      deferred=deferred)
+        except BaseException:
+            _remove_dirs(created)
+            raise
+        return _created(s, pane_pid, result, deferred=deferred)
+
+
+# Signals that end a launch from outside: Ctrl-C, kill, a closed terminal.
+_INTERRUPTS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
+
+@contextmanager
+def _interrupts_held() -> Iterator[None]:
+    """SIGINT, SIGTERM and SIGHUP wait until the body is done, then take
+    effect as they would have (KeyboardInterrupt, or the default action).
+    The body makes agents' sessions and starts their sidecars: a signal in
+    between ended the launch with agents running unwatched ('missing', or
+    'stopped' under an earlier stop's record). A started sidecar comes up
+    on its own, so the hold ends once each has been started. A second
+    signal takes effect at once (the body waits on tmux and on a sidecar's
+    first beat, each for seconds at most). Main thread only (elsewhere
+    signals are not ours to take)."""
+    caught: list[int] = []
+    previous: dict[int, object] = {}
+
+    def release() -> None:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+        previous.clear()
+        for signum in dict.fromkeys(caught):
+            os.kill(os.getpid(), signum)  # as it would have been taken then
+        caught.clear()
+
+    def hold(signum: int, frame: object) -> None:
+        caught.append(signum)
+        if len(caught) > 1:
+            release()
+
     try:
-        pane_pid = tmux.new_session(s.socket, s.name, request.argv, workdir=request.workdir,
-                                    env=request.env, path=request.path, pipe_command=request.pipe_command)
-    except tmux.DuplicateSession:
-        return _lost_to_duplicate(s, result, listed=sessions is not None and s.name not in sessions,
-                                  deferred=deferred)
-    except BaseException:
-        _remove_dirs(created)
-        raise
-    return _created(s, pane_pid, result, deferred=deferred)
+        for signum in _INTERRUPTS:
+            previous[signum] = signal.signal(signum, hold)
+    except ValueError:  # not the main thread
+        caught.clear()
+        release()
+        yield
+        return
+    try:
+        yield
+    finally:
+        release()
 
 
 def _result_fields(s: LaunchSettings) -> dict:

@@ -24,7 +24,7 @@ from pathlib import Path
 import mosaic_hb
 
 from mosaic_launch import shellcmd
-from mosaic_launch.errors import UsageError, ascii_digits, one_line, show
+from mosaic_launch.errors import MosaicError, UsageError, ascii_digits, one_line, show
 from mosaic_launch.tmux import TMUX_OWNED
 
 # The variables, one per setting.
@@ -174,7 +174,11 @@ def _abs_path(value: str, source: str, environ) -> Path:
         raise UsageError(f"{source}: path contains a control character: {show(value)}")
     if value == "~" or value.startswith("~/"):
         value = str(_home(environ)) + value[1:]
-    return Path(os.path.abspath(value))
+    try:
+        return Path(os.path.abspath(value))
+    except OSError as exc:  # a relative path, and the current directory was removed
+        raise MosaicError(f"{source}: {show(value)} is relative and the current directory "
+                          f"cannot be found: {exc.strerror or exc}") from None
 
 
 def _check_creatable(path: Path, what: str) -> None:
