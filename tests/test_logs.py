@@ -66,10 +66,27 @@ def send_line(tmux, name, text):
     tmux.cmd("send-keys", "-t", f"={name}:", "Enter")
 
 
+def printing_then_exiting(output: str, status: int) -> str:
+    """An agent's command that runs OUTPUT (shell), then lives until SIGTERM
+    and exits with STATUS. An agent that exits in the instant after it
+    prints can lose that output: tmux may not have read it from the pty
+    when the pane ends (seen under load). Tests of what a log keeps wait
+    until the output is in it, then end the agent (end_agent)."""
+    return f"trap 'kill $!; exit {status}' TERM; {output}; sleep 1000 & wait"
+
+
+def end_agent(tmux, name: str, pid: int) -> None:
+    """SIGTERM to the agent started by printing_then_exiting; wait until its
+    pane is dead."""
+    os.kill(pid, signal.SIGTERM)
+    wait_for(dead(tmux, name), WAIT, f"{name} to end")
+
+
 def test_logs_of_an_agent_that_printed_then_died(tmux, run_dir, log_dir):
-    launch(tmux, run_dir, "died", command="echo 'about to fail'; echo 'last words' >&2; exit 3")
-    wait_for(dead(tmux, "died"), WAIT, "the agent to die")
+    out = launch(tmux, run_dir, "died", command=printing_then_exiting("echo 'about to fail'; echo 'last words' >&2", 3))
     wait_for(logged(log_dir, "died", "last words"), WAIT, "its output in the log")
+    end_agent(tmux, "died", out["pane_pid"])
+    assert tmux_mod.session_panes(tmux.socket_name, "died")[0].dead_status == 3
     assert (log_dir / "died.log").stat().st_mode & 0o777 == 0o600
     assert log_dir.stat().st_mode & 0o777 == 0o700
 
@@ -109,9 +126,9 @@ def test_logs_strips_escape_sequences_and_raw_keeps_them(tmux, run_dir, log_dir)
 
 
 def test_log_after_a_relaunch_keeps_both_runs(tmux, run_dir, log_dir):
-    launch(tmux, run_dir, "again", command="echo first run; exit 1")
-    wait_for(dead(tmux, "again"), WAIT, "the first run to end")
+    out = launch(tmux, run_dir, "again", command=printing_then_exiting("echo first run", 1))
     wait_for(logged(log_dir, "again", "first run"), WAIT, "the first run's output")
+    end_agent(tmux, "again", out["pane_pid"])
     launch(tmux, run_dir, "again", command="echo second run; sleep 1000")
     wait_for(logged(log_dir, "again", "second run"), WAIT, "the second run's output")
     lines = logs_cmd(tmux, run_dir, "again").stdout.splitlines()
@@ -480,9 +497,9 @@ def test_a_dead_pane_respawned_as_a_restart_does_it_is_still_logged(tmux, run_di
     """A restart respawns the agent's dead pane (``respawn-pane`` without
     -k): tmux keeps the pane's pipe, so the new run's output goes on into
     the same log, after the old run's."""
-    launch(tmux, run_dir, "phoenix", command="echo first life; exit 1")
-    wait_for(dead(tmux, "phoenix"), WAIT, "the first run to end")
+    out = launch(tmux, run_dir, "phoenix", command=printing_then_exiting("echo first life", 1))
     wait_for(logged(log_dir, "phoenix", "first life"), WAIT, "the first run's output")
+    end_agent(tmux, "phoenix", out["pane_pid"])
     pane = tmux_mod.session_panes(tmux.socket_name, "phoenix")[0]
     tmux.cmd("respawn-pane", "-t", pane.pane_id, "sh", "-c", "echo second life; sleep 1000")
     wait_for(logged(log_dir, "phoenix", "second life"), WAIT, "the respawned run's output")
